@@ -1,0 +1,60 @@
+"""Nox sessions. Plain ``nox`` runs what CI needs: lint, mypy, unit and integration tests.
+
+Integration tests need a Docker engine with buildx and compose v2 (``sudo bash
+.ci/install-engine.sh``); without one they skip on a laptop and fail under ``CI=true``.
+"""
+
+from __future__ import annotations
+
+import nox
+
+nox.options.sessions = ["lint", "mypy", "unit", "integration"]
+nox.options.reuse_venv = "yes"
+nox.options.error_on_missing_interpreters = True
+
+
+def _install(session: nox.Session) -> None:
+    session.install("-e", ".[dev]")
+
+
+@nox.session(python=None, tags=["ci"])
+def lint(session: nox.Session) -> None:
+    """ruff: lint and format check."""
+    session.install("ruff")
+    session.run("ruff", "check", ".")
+    session.run("ruff", "format", "--check", ".")
+
+
+@nox.session(python=None, tags=["ci"])
+def mypy(session: nox.Session) -> None:
+    """mypy --strict over tasks.py, tasks/, tests/ and this file."""
+    _install(session)
+    session.run("mypy")
+
+
+@nox.session(python=None, tags=["ci"])
+def unit(session: nox.Session) -> None:
+    """Unit tests: plans, parsers, config; no Docker needed."""
+    _install(session)
+    session.run("pytest", "tests/unit", *session.posargs)
+
+
+@nox.session(python=None, tags=["ci"])
+def integration(session: nox.Session) -> None:
+    """Tests against the real engine, BuildKit, compose and a registry on loopback."""
+    _install(session)
+    session.run("pytest", "tests/integration", *session.posargs)
+
+
+@nox.session(python=None, default=False)
+def example(session: nox.Session) -> None:
+    """Build the bundled example monorepo: `inv build.all` (the README's first command)."""
+    _install(session)
+    session.run("inv", "build.all", *session.posargs)
+
+
+@nox.session(python=None, default=False)
+def bench(session: nox.Session) -> None:
+    """build.all against the Makefile's sequential docker builds, cold and cached."""
+    _install(session)
+    session.run("python", "benchmarks/build_all.py", *session.posargs)

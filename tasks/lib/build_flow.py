@@ -1,0 +1,200 @@
+"""The build workflow: plan -> schema gate -> (dry run | preflight -> concurrent builds ->
+summary). Used by every ``build.*`` task and by ``release``; never imports Invoke."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from tasks.lib.build_engine import BuildResult
+from tasks.lib.build_plan import BuildOptions, BuildPlan, ImageBuild, Target, plan_builds
+from tasks.lib.config import Settings
+from tasks.lib.engine import EngineTarget
+from tasks.lib.errors import CommandFailed, SchemaGateError
+from tasks.lib.output import Output
+
+
+@dataclass(frozen=True)
+class GateRow:
+    service: str
+    variant: str | None
+    policy: str
+    evidence: str
+    verdict: str
+
+
+def gate_inputs(settings: Settings, images: Sequence[ImageBuild]) -> list[object]:
+    from tasks.lib.schemagate import GateInput
+
+    out: list[object] = []
+    for img in images:
+        svc = settings.service(img.service)
+        out.append(
+            GateInput(
+                service=img.service,
+                variant=img.variant,
+                policy=svc.schema_policy,
+                root=settings.root,
+                dockerfile=svc.dockerfile,
+                context=settings.context,
+                build_args=dict(img.build_args),
+                schema=settings.schema,
+            )
+        )
+    return out
+
+
+def gate_for_targets(settings: Settings, targets: Sequence[Target]) -> list[object]:
+    """Gate inputs for services/variants without planning tags (``schema.check``)."""
+    from tasks.lib.schemagate import GateInput
+
+    out: list[object] = []
+    for t in targets:
+        svc = settings.service(t.service)
+        variant = svc.variant(t.variant)
+        args = dict(variant.build_args) if variant else {}
+        args.update(svc.build_args)
+        out.append(
+            GateInput(
+                service=svc.name,
+                variant=variant.name if variant else None,
+                policy=svc.schema_policy,
+                root=settings.root,
+                dockerfile=svc.dockerfile,
+                context=settings.context,
+                build_args=args,
+                schema=settings.schema,
+            )
+        )
+    return out
+
+
+def run_gate(inputs: Sequence[object]) -> list[object]:
+    from tasks.lib.schemagate import check
+
+    return [check(i) for i in inputs]  # type: ignore[arg-type]
+
+
+def render_gate(out: Output, reports: Sequence[object]) -> None:
+    rows = []
+    for r in reports:
+        ev = "\n".join(f"L{e.line} {e.stage}: {e.text}" for e in r.evidence)  # type: ignore[attr-defined]
+        probs = "\n".join(r.problems)  # type: ignore[attr-defined]
+        rows.append([
+            r.service, r.variant or "-", r.policy,  # type: ignore[attr-defined]
+            (ev + ("\n" + probs if probs else "")).strip() or "-",
+            r.verdict,  # type: ignore[attr-defined]
+        ])
+    out.table("Schema gate", ["service", "variant", "policy", "evidence", "verdict"], rows)
+    seen: set[str] = set()
+    for r in reports:
+        for w in r.warnings:  # type: ignore[attr-defined]
+            if w not in seen:
+                seen.add(w)
+                out.warn(w)
+
+
+def gate_or_fail(out: Output, reports: Sequence[object]) -> None:
+    render_gate(out, reports)
+    failed = [r for r in reports if r.verdict == "fail"]  # type: ignore[attr-defined]
+    if failed:
+        first = failed[0]
+        name = first.service + (f":{first.variant}" if first.variant else "")  # type: ignore[attr-defined]
+        problem = first.problems[0] if first.problems else "schema gate failed"  # type: ignore[attr-defined]
+        raise SchemaGateError(
+            f"schema gate refused {name}: {problem}",
+            hint="nothing was built; fix it, or (never for a release) pass --skip-schema-check",
+        )
+
+
+def schema_hash(settings: Settings) -> str | None:
+    from tasks.lib.schemagate import schema_sha256
+
+    path = Path(settings.root) / settings.schema
+    return schema_sha256(path) if path.is_file() else None
+
+
+def plan(
+    settings: Settings,
+    targets: Sequence[Target],
+    options: BuildOptions,
+    *,
+    skip_schema_check: bool = False,
+) -> BuildPlan:
+    return plan_builds(
+        settings,
+        targets,
+        options,
+        schema_sha256=schema_hash(settings),
+        skip_schema_check=skip_schema_check,
+    )
+
+
+def execute(
+    plan_: BuildPlan,
+    out: Output,
+    *,
+    engine: EngineTarget,
+    progress: str = "auto",
+    dry_run: bool = False,
+    settings: Settings,
+) -> list[BuildResult]:
+    """Gate, then dry-run or build. Raises TaskError on refusal or any failed image."""
+    from tasks.lib.build_engine import inspect_results, run_builds, whales_stream
+    from tasks.lib.build_view import (
+        LiveReporter,
+        PlainReporter,
+        results_json,
+        summary_rows,
+    )
+
+    if plan_.skip_schema_check:
+        out.warn(
+            "--skip-schema-check: these images are NOT proven to be built from "
+            f"{plan_.schema}; do not release them"
+        )
+    else:
+        gate_or_fail(out, run_gate(gate_inputs(settings, plan_.images)))
+
+    if dry_run:
+        if out.json_mode:
+            out.json([{"image": i.name, "argv": i.argv()} for i in plan_.images])
+        else:
+            out.step("dry run: these commands would run, all at once")
+            for img in plan_.images:
+                out.command(img.argv())
+        return []
+
+    from tasks.lib.engine import ping
+
+    ping(engine)
+    out.step(f"building {len(plan_.images)} image(s) on BuildKit: "
+             + ", ".join(i.name for i in plan_.images))
+    stream = whales_stream(engine)
+    use_live = not out.plain and not out.json_mode and progress == "auto"
+    if use_live:
+        with LiveReporter(out, plan_.images) as live:
+            results = run_builds(plan_.images, stream, live)
+    else:
+        results = run_builds(
+            plan_.images, stream, PlainReporter(out, "quiet" if out.json_mode else progress)
+        )
+    inspect_results(results, engine)
+    if out.json_mode:
+        out.json(results_json(results))
+    else:
+        out.table("Build summary", ["image", "tags", "size", "duration", "result"],
+                  summary_rows(results))
+    failed = [r for r in results if not r.ok]
+    for r in failed:
+        out.error(f"{r.image.name}: {r.error}")
+        for line in r.tail[-15:]:
+            out.err.print(f"  | {line}", markup=False, highlight=False)
+    if failed:
+        names = ", ".join(r.image.name for r in failed)
+        raise CommandFailed(
+            f"{len(failed)} of {len(results)} image(s) failed: {names}",
+            hint="see the log tail above; the other images were built",
+        )
+    return results

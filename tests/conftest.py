@@ -1,0 +1,82 @@
+"""Shared fixtures. Engine tests are marked ``engine``: they skip when no Docker engine answers
+on a laptop, and fail when ``CI`` is set (CI must prove them)."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+PROJECT = Path(__file__).resolve().parent.parent
+EXAMPLE = PROJECT / "example"
+
+
+def _engine_answers() -> str | None:
+    """None when a Docker engine with buildx answers, else why not."""
+    if shutil.which("docker") is None:
+        return "no docker CLI on PATH"
+    try:
+        r = subprocess.run(["docker", "version", "--format", "{{.Server.Version}}"],
+                           capture_output=True, text=True, timeout=20, check=False)
+    except subprocess.TimeoutExpired:
+        return "docker version timed out"
+    if r.returncode != 0:
+        return "no Docker engine answers (start it: sudo bash .ci/install-engine.sh --start)"
+    r = subprocess.run(["docker", "buildx", "version"], capture_output=True, text=True,
+                       timeout=20, check=False)
+    if r.returncode != 0:
+        return "docker buildx is not installed"
+    return None
+
+
+_ENGINE_PROBLEM: str | None = None
+_PROBED = False
+
+
+def engine_problem() -> str | None:
+    global _ENGINE_PROBLEM, _PROBED
+    if not _PROBED:
+        _ENGINE_PROBLEM, _PROBED = _engine_answers(), True
+    return _ENGINE_PROBLEM
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    if not any(item.get_closest_marker("engine") for item in items):
+        return
+    problem = engine_problem()
+    if problem is None:
+        return
+    if os.environ.get("CI"):
+        # In CI an engine is required: make every engine test fail loudly instead of skipping.
+        for item in items:
+            if item.get_closest_marker("engine"):
+                item.add_marker(pytest.mark.usefixtures("_require_engine_in_ci"))
+        return
+    skip = pytest.mark.skip(reason=f"needs a Docker engine: {problem}")
+    for item in items:
+        if item.get_closest_marker("engine"):
+            item.add_marker(skip)
+
+
+@pytest.fixture
+def _require_engine_in_ci() -> None:
+    pytest.fail(f"CI=true but the Docker engine is not usable: {engine_problem()}")
+
+
+@pytest.fixture
+def example_copy(tmp_path: Path) -> Path:
+    """A private copy of the bundled example monorepo (tests may break it)."""
+    dest = tmp_path / "meeshy"
+    shutil.copytree(EXAMPLE, dest, symlinks=True)
+    return dest
+
+
+@pytest.fixture
+def clean_env(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    for var in ("MEESHY_ROOT", "DOCKER_REGISTRY", "DOCKER_HOST", "DOCKER_CONTEXT", "NO_COLOR"):
+        monkeypatch.delenv(var, raising=False)
+    yield
