@@ -16,12 +16,13 @@ from pathlib import Path
 
 __path__ = [str(Path(__file__).with_name("tasks"))]
 
-from invoke import Collection  # noqa: E402
+from invoke import Collection
 
-from tasks import build, schema  # noqa: E402
-from tasks.lib.config import defaults  # noqa: E402
+from tasks import build, schema, staging
+from tasks.lib.config import defaults
 
 ns = Collection()
 ns.add_collection(Collection.from_module(build))
 ns.add_collection(Collection.from_module(schema))
+ns.add_collection(Collection.from_module(staging))
 ns.configure({"meeshy": defaults()})

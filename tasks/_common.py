@@ -36,7 +36,8 @@ HELP: dict[str, str] = {
 def meeshy_config(c: Context) -> Mapping[str, Any]:
     raw = c.config.get("meeshy", {})
     # Invoke's DataProxy -> plain dicts (recursively) for validation.
-    return _plain(raw)
+    plain: Mapping[str, Any] = _plain(raw)
+    return plain
 
 
 def _plain(value: Any) -> Any:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from invoke import Context, task
 
 from tasks._common import HELP, settings, task_errors
@@ -9,8 +11,17 @@ from tasks._common import HELP, settings, task_errors
 _FLAG_HELP = {
     k: HELP[k]
     for k in (
-        "root", "registry", "context", "dry_run", "json", "builder", "platform", "no_cache",
-        "push", "progress", "skip_schema_check",
+        "root",
+        "registry",
+        "context",
+        "dry_run",
+        "json",
+        "builder",
+        "platform",
+        "no_cache",
+        "push",
+        "progress",
+        "skip_schema_check",
     )
 }
 
@@ -41,7 +52,9 @@ def _build(
     out = Output(json_mode=json)
     with task_errors(out):
         if progress not in PROGRESS_MODES:
-            raise ConfigError(f"--progress {progress!r}", hint=f"use one of {', '.join(PROGRESS_MODES)}")
+            raise ConfigError(
+                f"--progress {progress!r}", hint=f"use one of {', '.join(PROGRESS_MODES)}"
+            )
         s = settings(c, root=root, registry=registry, context=context, builder=builder)
         options = BuildOptions(
             platforms=parse_platforms(platform),
@@ -51,33 +64,62 @@ def _build(
             docker_context=s.docker_context,
         )
         plan = build_flow.plan(
-            s, [Target(svc, var) for svc, var in targets], options,
+            s,
+            [Target(svc, var) for svc, var in targets],
+            options,
             skip_schema_check=skip_schema_check,
         )
         build_flow.execute(
-            plan, out, engine=EngineTarget(context=s.docker_context), progress=progress,
-            dry_run=dry_run, settings=s,
+            plan,
+            out,
+            engine=EngineTarget(context=s.docker_context),
+            progress=progress,
+            dry_run=dry_run,
+            settings=s,
         )
 
 
 @task(help=_FLAG_HELP)
 def gateway(
-    c: Context, root: str = "", registry: str = "", context: str = "", builder: str = "",
-    platform: str = "", no_cache: bool = False, push: bool = False, progress: str = "auto",
-    dry_run: bool = False, skip_schema_check: bool = False, json: bool = False,
+    c: Context,
+    root: str = "",
+    registry: str = "",
+    context: str = "",
+    builder: str = "",
+    platform: str = "",
+    no_cache: bool = False,
+    push: bool = False,
+    progress: str = "auto",
+    dry_run: bool = False,
+    skip_schema_check: bool = False,
+    json: bool = False,
 ) -> None:
     """Build the gateway image (make build-docker-gateway)."""
     _build(c, [("gateway", None)], **locals_flags(locals()))
 
 
-@task(help={**_FLAG_HELP,
-            "gpu": "build the gpu variant (CUDA 12.4), as make build-translator-gpu",
-            "variant": "cpu (default), gpu, gpu-cu121 or gpu-cu118"})
+@task(
+    help={
+        **_FLAG_HELP,
+        "gpu": "build the gpu variant (CUDA 12.4), as make build-translator-gpu",
+        "variant": "cpu (default), gpu, gpu-cu121 or gpu-cu118",
+    }
+)
 def translator(
-    c: Context, gpu: bool = False, variant: str = "", root: str = "", registry: str = "",
-    context: str = "", builder: str = "", platform: str = "", no_cache: bool = False,
-    push: bool = False, progress: str = "auto", dry_run: bool = False,
-    skip_schema_check: bool = False, json: bool = False,
+    c: Context,
+    gpu: bool = False,
+    variant: str = "",
+    root: str = "",
+    registry: str = "",
+    context: str = "",
+    builder: str = "",
+    platform: str = "",
+    no_cache: bool = False,
+    push: bool = False,
+    progress: str = "auto",
+    dry_run: bool = False,
+    skip_schema_check: bool = False,
+    json: bool = False,
 ) -> None:
     """Build the translator image: --gpu or --variant V (make build-translator[-gpu])."""
     from tasks.lib.errors import ConfigError
@@ -93,9 +135,18 @@ def translator(
 
 @task(help=_FLAG_HELP)
 def web(
-    c: Context, root: str = "", registry: str = "", context: str = "", builder: str = "",
-    platform: str = "", no_cache: bool = False, push: bool = False, progress: str = "auto",
-    dry_run: bool = False, skip_schema_check: bool = False, json: bool = False,
+    c: Context,
+    root: str = "",
+    registry: str = "",
+    context: str = "",
+    builder: str = "",
+    platform: str = "",
+    no_cache: bool = False,
+    push: bool = False,
+    progress: str = "auto",
+    dry_run: bool = False,
+    skip_schema_check: bool = False,
+    json: bool = False,
 ) -> None:
     """Build the web image (make build-docker-web)."""
     _build(c, [("web", None)], **locals_flags(locals()))
@@ -103,9 +154,18 @@ def web(
 
 @task(name="all", help=_FLAG_HELP)
 def all_(
-    c: Context, root: str = "", registry: str = "", context: str = "", builder: str = "",
-    platform: str = "", no_cache: bool = False, push: bool = False, progress: str = "auto",
-    dry_run: bool = False, skip_schema_check: bool = False, json: bool = False,
+    c: Context,
+    root: str = "",
+    registry: str = "",
+    context: str = "",
+    builder: str = "",
+    platform: str = "",
+    no_cache: bool = False,
+    push: bool = False,
+    progress: str = "auto",
+    dry_run: bool = False,
+    skip_schema_check: bool = False,
+    json: bool = False,
 ) -> None:
     """Build gateway, translator (CPU) and web at once (make docker-build)."""
     from tasks._common import meeshy_config
@@ -115,11 +175,20 @@ def all_(
 
 
 _FLAGS = (
-    "root", "registry", "context", "builder", "platform", "no_cache", "push", "progress",
-    "dry_run", "skip_schema_check", "json",
+    "root",
+    "registry",
+    "context",
+    "builder",
+    "platform",
+    "no_cache",
+    "push",
+    "progress",
+    "dry_run",
+    "skip_schema_check",
+    "json",
 )
 
 
-def locals_flags(values: dict[str, object]) -> dict[str, object]:
+def locals_flags(values: dict[str, Any]) -> dict[str, Any]:
     """The shared flags out of a task's locals(), so each task stays a one-liner."""
     return {k: values[k] for k in _FLAGS}

@@ -17,7 +17,10 @@ from tasks._common import HELP, settings, task_errors
     iterable=["service"],
 )
 def check(
-    c: Context, service: list[str] | None = None, variant: str = "", root: str = "",
+    c: Context,
+    service: list[str] | None = None,
+    variant: str = "",
+    root: str = "",
     json: bool = False,
 ) -> None:
     """Check every Dockerfile builds from packages/shared/prisma/schema.prisma."""

@@ -11,6 +11,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.cli import run_inv
+
 PROJECT = Path(__file__).resolve().parent.parent
 EXAMPLE = PROJECT / "example"
 
@@ -20,14 +22,20 @@ def _engine_answers() -> str | None:
     if shutil.which("docker") is None:
         return "no docker CLI on PATH"
     try:
-        r = subprocess.run(["docker", "version", "--format", "{{.Server.Version}}"],
-                           capture_output=True, text=True, timeout=20, check=False)
+        r = subprocess.run(
+            ["docker", "version", "--format", "{{.Server.Version}}"],
+            capture_output=True,
+            text=True,
+            timeout=20,
+            check=False,
+        )
     except subprocess.TimeoutExpired:
         return "docker version timed out"
     if r.returncode != 0:
         return "no Docker engine answers (start it: sudo bash .ci/install-engine.sh --start)"
-    r = subprocess.run(["docker", "buildx", "version"], capture_output=True, text=True,
-                       timeout=20, check=False)
+    r = subprocess.run(
+        ["docker", "buildx", "version"], capture_output=True, text=True, timeout=20, check=False
+    )
     if r.returncode != 0:
         return "docker buildx is not installed"
     return None
@@ -80,3 +88,9 @@ def clean_env(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     for var in ("MEESHY_ROOT", "DOCKER_REGISTRY", "DOCKER_HOST", "DOCKER_CONTEXT", "NO_COLOR"):
         monkeypatch.delenv(var, raising=False)
     yield
+
+
+@pytest.fixture
+def inv() -> object:
+    """The project's CLI as a callable: ``inv("build.web", "--dry-run")``."""
+    return run_inv

@@ -14,7 +14,7 @@ from collections import deque
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Protocol, cast
 
 from tasks.lib.build_plan import ImageBuild
 from tasks.lib.engine import EngineTarget
@@ -83,7 +83,8 @@ def whales_stream(target: EngineTarget) -> LogStream:
     client = whales_client(target)
 
     def stream(image: ImageBuild) -> Iterator[str]:
-        yield from client.buildx.build(**image.whales_kwargs())
+        logs = client.buildx.build(**image.whales_kwargs())  # stream_logs=True: an iterator
+        yield from cast(Iterator[str], logs)
 
     return stream
 

@@ -81,11 +81,15 @@ def render_gate(out: Output, reports: Sequence[object]) -> None:
     for r in reports:
         ev = "\n".join(f"L{e.line} {e.stage}: {e.text}" for e in r.evidence)  # type: ignore[attr-defined]
         probs = "\n".join(r.problems)  # type: ignore[attr-defined]
-        rows.append([
-            r.service, r.variant or "-", r.policy,  # type: ignore[attr-defined]
-            (ev + ("\n" + probs if probs else "")).strip() or "-",
-            r.verdict,  # type: ignore[attr-defined]
-        ])
+        rows.append(
+            [
+                r.service,
+                r.variant or "-",
+                r.policy,  # type: ignore[attr-defined]
+                (ev + ("\n" + probs if probs else "")).strip() or "-",
+                r.verdict,  # type: ignore[attr-defined]
+            ]
+        )
     out.table("Schema gate", ["service", "variant", "policy", "evidence", "verdict"], rows)
     seen: set[str] = set()
     for r in reports:
@@ -169,8 +173,10 @@ def execute(
     from tasks.lib.engine import ping
 
     ping(engine)
-    out.step(f"building {len(plan_.images)} image(s) on BuildKit: "
-             + ", ".join(i.name for i in plan_.images))
+    out.step(
+        f"building {len(plan_.images)} image(s) on BuildKit: "
+        + ", ".join(i.name for i in plan_.images)
+    )
     stream = whales_stream(engine)
     use_live = not out.plain and not out.json_mode and progress == "auto"
     if use_live:
@@ -184,8 +190,9 @@ def execute(
     if out.json_mode:
         out.json(results_json(results))
     else:
-        out.table("Build summary", ["image", "tags", "size", "duration", "result"],
-                  summary_rows(results))
+        out.table(
+            "Build summary", ["image", "tags", "size", "duration", "result"], summary_rows(results)
+        )
     failed = [r for r in results if not r.ok]
     for r in failed:
         out.error(f"{r.image.name}: {r.error}")

@@ -164,7 +164,9 @@ def plan_image(
         )
     context = (settings.root / settings.context).resolve()
     if not context.is_dir():
-        raise ConfigError(f"build context {settings.context} is not a directory under {settings.root}")
+        raise ConfigError(
+            f"build context {settings.context} is not a directory under {settings.root}"
+        )
     # Makefile order: variant args (TORCH_BACKEND) first, then BUILD_DATE, VCS_REF, VERSION,
     # then the service's own (PACKAGE_MANAGER).
     args: dict[str, str] = {}

@@ -75,7 +75,9 @@ class LiveReporter:
         from rich.live import Live
 
         self._live = Live(
-            get_renderable=self._render, console=self.out.out, refresh_per_second=4,
+            get_renderable=self._render,
+            console=self.out.out,
+            refresh_per_second=4,
             transient=False,
         )
         self._live.__enter__()

@@ -76,7 +76,7 @@ def staging_project_name(name: str) -> str:
 
 
 def staging_key(key: str) -> str:
-    """Compose key: ``staging`` after the first word (``database_data`` -> ``database_staging_data``)."""
+    """Key: ``staging`` after its first word (``database_data`` -> ``database_staging_data``)."""
     _refuse(key, "key")
     match = _FIRST_SEP.search(key)
     if match is None or match.start() == 0:

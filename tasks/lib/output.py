@@ -41,7 +41,9 @@ class Output:
             from rich.console import Console
 
             self._out = Console(
-                no_color=self.plain, highlight=False, soft_wrap=self.plain,
+                no_color=self.plain,
+                highlight=False,
+                soft_wrap=self.plain,
                 force_terminal=None if not self.plain else False,
                 width=200 if self.plain else None,
             )
@@ -53,7 +55,10 @@ class Output:
             from rich.console import Console
 
             self._err = Console(
-                stderr=True, no_color=self.plain, highlight=False, soft_wrap=True,
+                stderr=True,
+                no_color=self.plain,
+                highlight=False,
+                soft_wrap=True,
                 force_terminal=None if not self.plain else False,
             )
         return self._err
@@ -64,13 +69,22 @@ class Output:
 
     def step(self, text: str) -> None:
         if not self.json_mode:
-            self.out.print(f"==> {text}" if self.plain else f"[bold cyan]==>[/] {_esc(text)}")
+            if self.plain:
+                self.out.print(f"==> {text}", markup=False)
+            else:
+                self.out.print(f"[bold cyan]==>[/] {_esc(text)}")
 
     def warn(self, text: str) -> None:
-        self.err.print(f"WARNING: {text}" if self.plain else f"[bold yellow]WARNING:[/] {_esc(text)}")
+        if self.plain:
+            self.err.print(f"WARNING: {text}", markup=False)
+        else:
+            self.err.print(f"[bold yellow]WARNING:[/] {_esc(text)}")
 
     def error(self, text: str) -> None:
-        self.err.print(f"ERROR: {text}" if self.plain else f"[bold red]ERROR:[/] {_esc(text)}")
+        if self.plain:
+            self.err.print(f"ERROR: {text}", markup=False)
+        else:
+            self.err.print(f"[bold red]ERROR:[/] {_esc(text)}")
 
     def command(self, argv: Sequence[str]) -> None:
         """Print a command as a shell would take it (dry runs)."""
@@ -102,9 +116,12 @@ class Output:
             for r in rows:
                 lines = [cell.split("\n") for cell in r]
                 for k in range(max(len(x) for x in lines) if lines else 0):
-                    print("  ".join(
-                        (x[k] if k < len(x) else "").ljust(widths[i]) for i, x in enumerate(lines)
-                    ).rstrip())
+                    print(
+                        "  ".join(
+                            (x[k] if k < len(x) else "").ljust(widths[i])
+                            for i, x in enumerate(lines)
+                        ).rstrip()
+                    )
             sys.stdout.flush()
             return
         from rich.table import Table
@@ -123,8 +140,16 @@ def _esc(text: str) -> str:
     return escape(text)
 
 
-_VERDICT_STYLE = {"pass": "green", "ok": "green", "built": "green", "fail": "bold red",
-                  "failed": "bold red", "skip": "yellow", "skipped": "yellow", "cancelled": "yellow"}
+_VERDICT_STYLE = {
+    "pass": "green",
+    "ok": "green",
+    "built": "green",
+    "fail": "bold red",
+    "failed": "bold red",
+    "skip": "yellow",
+    "skipped": "yellow",
+    "cancelled": "yellow",
+}
 
 
 def _verdict_markup(cell: str) -> str:

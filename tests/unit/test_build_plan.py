@@ -19,8 +19,11 @@ def _settings(root: Path, **kw: str):  # type: ignore[no-untyped-def]
 
 
 def _plan(root: Path, *targets: Target, options: BuildOptions | None = None) -> list[ImageBuild]:
-    return list(plan_builds(_settings(root), targets, options or BuildOptions(), stamp=STAMP,
-                            schema_sha256=SHA).images)
+    return list(
+        plan_builds(
+            _settings(root), targets, options or BuildOptions(), stamp=STAMP, schema_sha256=SHA
+        ).images
+    )
 
 
 def _pairs(argv: list[str], flag: str) -> list[str]:
@@ -30,56 +33,117 @@ def _pairs(argv: list[str], flag: str) -> list[str]:
 # (make target, target, dockerfile, build args in Makefile order, tags, --load)
 MAKE_TARGETS = [
     pytest.param(
-        Target("gateway"), "services/gateway/Dockerfile",
-        [("BUILD_DATE", STAMP.build_date), ("VCS_REF", "abc1234"), ("VERSION", "1.0.40"),
-         ("PACKAGE_MANAGER", "bun")],
-        ["isopen/meeshy-gateway:v1.0.40", "isopen/meeshy-gateway:latest"], False,
-        id="build-docker-gateway"),
+        Target("gateway"),
+        "services/gateway/Dockerfile",
+        [
+            ("BUILD_DATE", STAMP.build_date),
+            ("VCS_REF", "abc1234"),
+            ("VERSION", "1.0.40"),
+            ("PACKAGE_MANAGER", "bun"),
+        ],
+        ["isopen/meeshy-gateway:v1.0.40", "isopen/meeshy-gateway:latest"],
+        False,
+        id="build-docker-gateway",
+    ),
     pytest.param(
-        Target("translator"), "services/translator/Dockerfile",
-        [("TORCH_BACKEND", "cpu"), ("BUILD_DATE", STAMP.build_date), ("VCS_REF", "abc1234"),
-         ("VERSION", "1.0.0")],
-        ["isopen/meeshy-translator:v1.0.0-cpu", "isopen/meeshy-translator:v1.0.0",
-         "isopen/meeshy-translator:latest", "isopen/meeshy-translator:cpu"], True,
-        id="build-translator-cpu"),
+        Target("translator"),
+        "services/translator/Dockerfile",
+        [
+            ("TORCH_BACKEND", "cpu"),
+            ("BUILD_DATE", STAMP.build_date),
+            ("VCS_REF", "abc1234"),
+            ("VERSION", "1.0.0"),
+        ],
+        [
+            "isopen/meeshy-translator:v1.0.0-cpu",
+            "isopen/meeshy-translator:v1.0.0",
+            "isopen/meeshy-translator:latest",
+            "isopen/meeshy-translator:cpu",
+        ],
+        True,
+        id="build-translator-cpu",
+    ),
     pytest.param(
-        Target("translator", "cpu"), "services/translator/Dockerfile",
-        [("TORCH_BACKEND", "cpu"), ("BUILD_DATE", STAMP.build_date), ("VCS_REF", "abc1234"),
-         ("VERSION", "1.0.0")],
-        ["isopen/meeshy-translator:v1.0.0-cpu", "isopen/meeshy-translator:v1.0.0",
-         "isopen/meeshy-translator:latest", "isopen/meeshy-translator:cpu"], True,
-        id="build-translator-alias"),
+        Target("translator", "cpu"),
+        "services/translator/Dockerfile",
+        [
+            ("TORCH_BACKEND", "cpu"),
+            ("BUILD_DATE", STAMP.build_date),
+            ("VCS_REF", "abc1234"),
+            ("VERSION", "1.0.0"),
+        ],
+        [
+            "isopen/meeshy-translator:v1.0.0-cpu",
+            "isopen/meeshy-translator:v1.0.0",
+            "isopen/meeshy-translator:latest",
+            "isopen/meeshy-translator:cpu",
+        ],
+        True,
+        id="build-translator-alias",
+    ),
     pytest.param(
-        Target("translator", "gpu"), "services/translator/Dockerfile",
-        [("TORCH_BACKEND", "gpu"), ("BUILD_DATE", STAMP.build_date), ("VCS_REF", "abc1234"),
-         ("VERSION", "1.0.0")],
-        ["isopen/meeshy-translator:v1.0.0-gpu", "isopen/meeshy-translator:gpu"], True,
-        id="build-translator-gpu"),
+        Target("translator", "gpu"),
+        "services/translator/Dockerfile",
+        [
+            ("TORCH_BACKEND", "gpu"),
+            ("BUILD_DATE", STAMP.build_date),
+            ("VCS_REF", "abc1234"),
+            ("VERSION", "1.0.0"),
+        ],
+        ["isopen/meeshy-translator:v1.0.0-gpu", "isopen/meeshy-translator:gpu"],
+        True,
+        id="build-translator-gpu",
+    ),
     pytest.param(
-        Target("translator", "gpu-cu121"), "services/translator/Dockerfile",
-        [("TORCH_BACKEND", "gpu-cu121"), ("BUILD_DATE", STAMP.build_date),
-         ("VCS_REF", "abc1234"), ("VERSION", "1.0.0")],
-        ["isopen/meeshy-translator:v1.0.0-gpu-cu121"], True,
-        id="build-translator-gpu-cu121"),
+        Target("translator", "gpu-cu121"),
+        "services/translator/Dockerfile",
+        [
+            ("TORCH_BACKEND", "gpu-cu121"),
+            ("BUILD_DATE", STAMP.build_date),
+            ("VCS_REF", "abc1234"),
+            ("VERSION", "1.0.0"),
+        ],
+        ["isopen/meeshy-translator:v1.0.0-gpu-cu121"],
+        True,
+        id="build-translator-gpu-cu121",
+    ),
     pytest.param(
-        Target("translator", "gpu-cu118"), "services/translator/Dockerfile",
-        [("TORCH_BACKEND", "gpu-cu118"), ("BUILD_DATE", STAMP.build_date),
-         ("VCS_REF", "abc1234"), ("VERSION", "1.0.0")],
-        ["isopen/meeshy-translator:v1.0.0-gpu-cu118"], True,
-        id="translator-gpu-cu118"),
+        Target("translator", "gpu-cu118"),
+        "services/translator/Dockerfile",
+        [
+            ("TORCH_BACKEND", "gpu-cu118"),
+            ("BUILD_DATE", STAMP.build_date),
+            ("VCS_REF", "abc1234"),
+            ("VERSION", "1.0.0"),
+        ],
+        ["isopen/meeshy-translator:v1.0.0-gpu-cu118"],
+        True,
+        id="translator-gpu-cu118",
+    ),
     pytest.param(
-        Target("web"), "apps/web/Dockerfile",
-        [("BUILD_DATE", STAMP.build_date), ("VCS_REF", "abc1234"), ("VERSION", "1.0.41"),
-         ("PACKAGE_MANAGER", "bun")],
-        ["isopen/meeshy-web:v1.0.41", "isopen/meeshy-web:latest"], False,
-        id="build-docker-web"),
+        Target("web"),
+        "apps/web/Dockerfile",
+        [
+            ("BUILD_DATE", STAMP.build_date),
+            ("VCS_REF", "abc1234"),
+            ("VERSION", "1.0.41"),
+            ("PACKAGE_MANAGER", "bun"),
+        ],
+        ["isopen/meeshy-web:v1.0.41", "isopen/meeshy-web:latest"],
+        False,
+        id="build-docker-web",
+    ),
 ]
 
 
 @pytest.mark.parametrize(("target", "dockerfile", "args", "tags", "load"), MAKE_TARGETS)
 def test_make_target_parity(
-    example_copy: Path, target: Target, dockerfile: str, args: list[tuple[str, str]],
-    tags: list[str], load: bool,
+    example_copy: Path,
+    target: Target,
+    dockerfile: str,
+    args: list[tuple[str, str]],
+    tags: list[str],
+    load: bool,
 ) -> None:
     (img,) = _plan(example_copy, target)
     argv = img.argv()
@@ -105,27 +169,42 @@ def test_build_all_is_gateway_translator_cpu_web(example_copy: Path) -> None:
 
 def test_registry_override_and_flags(example_copy: Path) -> None:
     s = _settings(example_copy, registry="registry.local:5000/meeshy")
-    opts = BuildOptions(platforms=("linux/amd64", "linux/arm64"), no_cache=True, push=True,
-                        builder="remote", docker_context="ci")
+    opts = BuildOptions(
+        platforms=("linux/amd64", "linux/arm64"),
+        no_cache=True,
+        push=True,
+        builder="remote",
+        docker_context="ci",
+    )
     (img,) = plan_builds(s, [Target("translator", "gpu")], opts, stamp=STAMP).images
     argv = img.argv()
     assert argv[:3] == ["docker", "--context", "ci"]
-    assert _pairs(argv, "--tag") == ["registry.local:5000/meeshy/meeshy-translator:v1.0.0-gpu",
-                                     "registry.local:5000/meeshy/meeshy-translator:gpu"]
+    assert _pairs(argv, "--tag") == [
+        "registry.local:5000/meeshy/meeshy-translator:v1.0.0-gpu",
+        "registry.local:5000/meeshy/meeshy-translator:gpu",
+    ]
     assert _pairs(argv, "--platform") == ["linux/amd64,linux/arm64"]
     assert _pairs(argv, "--builder") == ["remote"]
     assert "--no-cache" in argv and "--push" in argv
-    assert "--load" not in argv  # a pushed build is not also loaded (one exporter on BuildKit < 0.13)
+    assert (
+        "--load" not in argv
+    )  # a pushed build is not also loaded (one exporter on BuildKit < 0.13)
     assert _pairs(argv, "--label") == []  # no schema hash given
 
 
 def test_env_registry_and_root(example_copy: Path, tmp_path: Path) -> None:
-    s = resolve({}, env={"DOCKER_REGISTRY": "acme", "MEESHY_ROOT": str(example_copy)},
-                project_dir=tmp_path)
+    s = resolve(
+        {}, env={"DOCKER_REGISTRY": "acme", "MEESHY_ROOT": str(example_copy)}, project_dir=tmp_path
+    )
     assert s.root == example_copy.resolve()
     assert s.registry == "acme"
-    flag = resolve({}, env={"DOCKER_REGISTRY": "acme"}, project_dir=tmp_path,
-                   root=str(example_copy), registry="flag")
+    flag = resolve(
+        {},
+        env={"DOCKER_REGISTRY": "acme"},
+        project_dir=tmp_path,
+        root=str(example_copy),
+        registry="flag",
+    )
     assert flag.registry == "flag"
 
 
@@ -168,14 +247,24 @@ def test_unknown_config_key_is_named(example_copy: Path) -> None:
 
 
 def test_config_can_add_a_service(example_copy: Path) -> None:
-    raw = {"services": {"worker": {"dockerfile": "apps/web/Dockerfile", "image": "meeshy-worker",
-                                   "tags": ["v{version}"], "schema_policy": "none"}}}
+    raw = {
+        "services": {
+            "worker": {
+                "dockerfile": "apps/web/Dockerfile",
+                "image": "meeshy-worker",
+                "tags": ["v{version}"],
+                "schema_policy": "none",
+            }
+        }
+    }
     s = resolve(raw, env={}, project_dir=example_copy)
     assert s.service("worker").image == "meeshy-worker"
     assert s.service("gateway").image == "meeshy-gateway"  # defaults kept beside the new one
 
 
-def test_argv_is_what_python_on_whales_runs(example_copy: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_argv_is_what_python_on_whales_runs(
+    example_copy: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """The printed command equals the one python-on-whales executes (its Popen is intercepted)."""
     import python_on_whales.utils as pow_utils
     from python_on_whales import DockerClient
@@ -190,11 +279,13 @@ def test_argv_is_what_python_on_whales_runs(example_copy: Path, monkeypatch: pyt
         raise Stop
 
     monkeypatch.setattr(pow_utils, "Popen", fake_popen)
-    opts = BuildOptions(platforms=("linux/amd64",), no_cache=True, builder="b1",
-                        docker_context="ctx1")
+    opts = BuildOptions(
+        platforms=("linux/amd64",), no_cache=True, builder="b1", docker_context="ctx1"
+    )
     for target in (Target("gateway"), Target("translator", "gpu")):
-        (img,) = plan_builds(_settings(example_copy), [target], opts, stamp=STAMP,
-                             schema_sha256=SHA).images
+        (img,) = plan_builds(
+            _settings(example_copy), [target], opts, stamp=STAMP, schema_sha256=SHA
+        ).images
         client = DockerClient(context="ctx1")
         with pytest.raises(Stop):
             list(client.buildx.build(**img.whales_kwargs()))

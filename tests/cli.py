@@ -1,0 +1,35 @@
+"""Run the project's real CLI from tests."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+PROJECT = Path(__file__).resolve().parent.parent
+
+
+class InvResult:
+    def __init__(self, proc: subprocess.CompletedProcess[str]) -> None:
+        self.code = proc.returncode
+        self.out = proc.stdout
+        self.err = proc.stderr
+
+    def __repr__(self) -> str:
+        return f"<inv exit={self.code}\nstdout:\n{self.out}\nstderr:\n{self.err}>"
+
+
+def run_inv(*args: str, env: dict[str, str] | None = None, timeout: int = 600) -> InvResult:
+    """Run the real CLI (``python -m invoke``) from the project root, plain output."""
+    full_env = {**os.environ, "NO_COLOR": "1", **(env or {})}
+    proc = subprocess.run(
+        [sys.executable, "-m", "invoke", *args],
+        cwd=PROJECT,
+        capture_output=True,
+        text=True,
+        env=full_env,
+        timeout=timeout,
+        check=False,
+    )
+    return InvResult(proc)

@@ -1,0 +1,87 @@
+"""staging.compose through the real CLI: writes a valid file, never the prod one, refuses
+overwrites without --force, shows a diff on --dry-run, refuses input that is not compose."""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+import pytest
+import yaml
+
+from tests.cli import run_inv
+
+pytestmark = pytest.mark.engine  # needs the compose v2 CLI plugin
+
+PROD = "infrastructure/docker/compose/docker-compose.prod.yml"
+OUT = "infrastructure/docker/compose/docker-compose.staging.yml"
+
+
+def _sha(p: Path) -> str:
+    return hashlib.sha256(p.read_bytes()).hexdigest()
+
+
+def test_generates_valid_file_and_never_touches_prod(example_copy: Path) -> None:
+    prod = example_copy / PROD
+    before = _sha(prod)
+    r = run_inv("staging.compose", "--root", str(example_copy))
+    assert r.code == 0, r
+    assert _sha(prod) == before
+    out = example_copy / OUT
+    data = yaml.safe_load(out.read_text())
+    assert data["name"] == "meeshy-staging"
+    assert data["services"]["gateway"]["image"] == "${GATEWAY_IMAGE:-isopen/meeshy-gateway:staging}"
+    assert "Host files SHARED with prod" in r.out
+    assert "./secrets/firebase-admin.json" in r.out
+
+
+def test_existing_output_needs_force_and_dry_run_shows_diff(example_copy: Path) -> None:
+    out = example_copy / OUT
+    out.write_text("# hand-written\nservices: {}\n")
+    r = run_inv("staging.compose", "--root", str(example_copy))
+    assert r.code == 2, r
+    assert "exists and differs: pass --force" in r.err
+    assert out.read_text() == "# hand-written\nservices: {}\n"
+    r = run_inv("staging.compose", "--root", str(example_copy), "--dry-run")
+    assert r.code == 0, r
+    assert "-# hand-written" in r.out and "+name: meeshy-staging" in r.out
+    assert out.read_text() == "# hand-written\nservices: {}\n"
+    r = run_inv("staging.compose", "--root", str(example_copy), "--force")
+    assert r.code == 0, r
+    assert "meeshy-staging" in out.read_text()
+
+
+@pytest.mark.parametrize(
+    ("content", "fragment"),
+    [
+        pytest.param("just: [a, list]\n", "is not a compose file", id="no-services"),
+        pytest.param("- 1\n- 2\n", "is not a compose file", id="a-list"),
+        pytest.param("services: [unclosed\n", "is not a compose file", id="bad-yaml"),
+    ],
+)
+def test_not_compose_is_refused(example_copy: Path, content: str, fragment: str) -> None:
+    bad = example_copy / "notcompose.yml"
+    bad.write_text(content)
+    r = run_inv("staging.compose", "--root", str(example_copy), "--prod", "notcompose.yml")
+    assert r.code == 2, r
+    assert fragment in r.err
+    assert not (example_copy / OUT).exists()
+
+
+def test_out_equal_to_prod_is_refused(example_copy: Path) -> None:
+    before = _sha(example_copy / PROD)
+    r = run_inv("staging.compose", "--root", str(example_copy), "--out", PROD, "--force")
+    assert r.code == 2, r
+    assert "the prod file is never written" in r.err
+    assert _sha(example_copy / PROD) == before
+
+
+def test_port_map_flag(example_copy: Path) -> None:
+    r = run_inv("staging.compose", "--root", str(example_copy), "--port", "3000:23000", "--json")
+    assert r.code == 0, r
+    import json
+
+    info = json.loads(r.out)
+    assert {"service": "gateway", "prod": "3000:3000", "staging": "23000:3000"} in info[
+        "port_moves"
+    ]

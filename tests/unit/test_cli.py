@@ -1,0 +1,102 @@
+"""The CLI without an engine: listing, dry runs, clear one-line refusals."""
+
+from __future__ import annotations
+
+import shlex
+from pathlib import Path
+
+from tests.cli import run_inv
+
+NO_ENGINE = {"DOCKER_HOST": "unix:///tmp/meeshy-no-engine.sock"}
+
+
+def test_list_shows_every_build_task() -> None:
+    r = run_inv("--list")
+    assert r.code == 0, r
+    for name in ("build.all", "build.gateway", "build.translator", "build.web", "schema.check"):
+        assert name in r.out
+
+
+def test_dry_run_needs_no_engine_and_prints_one_command_per_image() -> None:
+    r = run_inv("build.all", "--dry-run", env=NO_ENGINE)
+    assert r.code == 0, r
+    cmds = [ln for ln in r.out.splitlines() if ln.startswith("docker ")]
+    assert len(cmds) == 3
+    argvs = [shlex.split(c) for c in cmds]
+    assert [a[a.index("--tag") + 1] for a in argvs] == [
+        "isopen/meeshy-gateway:v1.0.40",
+        "isopen/meeshy-translator:v1.0.0-cpu",
+        "isopen/meeshy-web:v1.0.41",
+    ]
+    assert all(a[:3] == ["docker", "buildx", "build"] for a in argvs)
+
+
+def test_gpu_dry_run(example_copy: Path) -> None:
+    r = run_inv(
+        "build.translator",
+        "--gpu",
+        "--dry-run",
+        "--root",
+        str(example_copy),
+        "--registry",
+        "acme",
+        env=NO_ENGINE,
+    )
+    assert r.code == 0, r
+    (cmd,) = [shlex.split(ln) for ln in r.out.splitlines() if ln.startswith("docker ")]
+    assert "TORCH_BACKEND=gpu" in cmd
+    assert [cmd[i + 1] for i, a in enumerate(cmd) if a == "--tag"] == [
+        "acme/meeshy-translator:v1.0.0-gpu",
+        "acme/meeshy-translator:gpu",
+    ]
+    assert "--load" in cmd
+
+
+def test_no_engine_is_one_line_naming_the_host() -> None:
+    r = run_inv("build.web", "--progress", "plain", env=NO_ENGINE)
+    assert r.code == 3, r
+    errors = [ln for ln in r.err.splitlines() if ln.strip()]
+    assert len(errors) == 1, r
+    assert errors[0].startswith(
+        "ERROR: Cannot reach the Docker engine at unix:///tmp/meeshy-no-engine.sock"
+    )
+    assert "inv docker.ensure" in errors[0]
+
+
+def test_unknown_variant_is_one_line() -> None:
+    r = run_inv("build.translator", "--variant", "rocm", "--dry-run", env=NO_ENGINE)
+    assert r.code == 2, r
+    assert r.err.strip() == (
+        "ERROR: unknown translator variant 'rocm': choose one of cpu, gpu, gpu-cu121, gpu-cu118"
+    )
+
+
+def test_malformed_version_is_one_line(example_copy: Path) -> None:
+    (example_copy / "apps/web/VERSION").write_text("one.two\n")
+    r = run_inv("build.web", "--dry-run", "--root", str(example_copy), env=NO_ENGINE)
+    assert r.code == 2, r
+    assert r.err.strip() == (
+        "ERROR: apps/web/VERSION: 'one.two' is not a version like 1.2.3: "
+        "write MAJOR.MINOR.PATCH in that file"
+    )
+    assert "docker " not in r.out
+
+
+def test_missing_root_is_one_line(tmp_path: Path) -> None:
+    r = run_inv("build.all", "--dry-run", "--root", str(tmp_path / "nope"), env=NO_ENGINE)
+    assert r.code == 2, r
+    assert r.err.strip().startswith("ERROR: monorepo root ")
+    assert r.err.strip().endswith("is not a directory: pass --root PATH or set MEESHY_ROOT")
+
+
+def test_env_overrides_config(example_copy: Path) -> None:
+    r = run_inv(
+        "build.web",
+        "--dry-run",
+        env={**NO_ENGINE, "MEESHY_ROOT": str(example_copy), "DOCKER_REGISTRY": "envreg"},
+    )
+    assert r.code == 0, r
+    assert "envreg/meeshy-web:v1.0.41" in r.out
+    assert str(example_copy) in r.out
+    r = run_inv("build.web", "--dry-run", env={**NO_ENGINE, "INVOKE_MEESHY_REGISTRY": "invreg"})
+    assert "invreg/meeshy-web:v1.0.41" in r.out, r
