@@ -18,11 +18,18 @@ __path__ = [str(Path(__file__).with_name("tasks"))]
 
 from invoke import Collection
 
-from tasks import build, schema, staging
+from tasks import build, image_tasks, schema, staging
 from tasks.lib.config import defaults
 
 ns = Collection()
 ns.add_collection(Collection.from_module(build))
 ns.add_collection(Collection.from_module(schema))
-ns.add_collection(Collection.from_module(staging))
+staging_ns = Collection.from_module(staging)
+staging_ns.add_task(image_tasks.staging_tag, "tag")
+staging_ns.add_task(image_tasks.staging_push, "push")
+ns.add_collection(staging_ns)
+ns.add_collection(
+    Collection("images", image_tasks.images_list, image_tasks.validate, image_tasks.images_push)
+)
+ns.add_task(image_tasks.release)
 ns.configure({"meeshy": defaults()})

@@ -4,7 +4,6 @@ summary). Used by every ``build.*`` task and by ``release``; never imports Invok
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
 from pathlib import Path
 
 from tasks.lib.build_engine import BuildResult
@@ -13,21 +12,11 @@ from tasks.lib.config import Settings
 from tasks.lib.engine import EngineTarget
 from tasks.lib.errors import CommandFailed, SchemaGateError
 from tasks.lib.output import Output
+from tasks.lib.schemagate import GateInput, GateReport, check, schema_sha256
 
 
-@dataclass(frozen=True)
-class GateRow:
-    service: str
-    variant: str | None
-    policy: str
-    evidence: str
-    verdict: str
-
-
-def gate_inputs(settings: Settings, images: Sequence[ImageBuild]) -> list[object]:
-    from tasks.lib.schemagate import GateInput
-
-    out: list[object] = []
+def gate_inputs(settings: Settings, images: Sequence[ImageBuild]) -> list[GateInput]:
+    out: list[GateInput] = []
     for img in images:
         svc = settings.service(img.service)
         out.append(
@@ -45,11 +34,9 @@ def gate_inputs(settings: Settings, images: Sequence[ImageBuild]) -> list[object
     return out
 
 
-def gate_for_targets(settings: Settings, targets: Sequence[Target]) -> list[object]:
+def gate_for_targets(settings: Settings, targets: Sequence[Target]) -> list[GateInput]:
     """Gate inputs for services/variants without planning tags (``schema.check``)."""
-    from tasks.lib.schemagate import GateInput
-
-    out: list[object] = []
+    out: list[GateInput] = []
     for t in targets:
         svc = settings.service(t.service)
         variant = svc.variant(t.variant)
@@ -70,42 +57,40 @@ def gate_for_targets(settings: Settings, targets: Sequence[Target]) -> list[obje
     return out
 
 
-def run_gate(inputs: Sequence[object]) -> list[object]:
-    from tasks.lib.schemagate import check
-
-    return [check(i) for i in inputs]  # type: ignore[arg-type]
+def run_gate(inputs: Sequence[GateInput]) -> list[GateReport]:
+    return [check(i) for i in inputs]
 
 
-def render_gate(out: Output, reports: Sequence[object]) -> None:
+def render_gate(out: Output, reports: Sequence[GateReport]) -> None:
     rows = []
     for r in reports:
-        ev = "\n".join(f"L{e.line} {e.stage}: {e.text}" for e in r.evidence)  # type: ignore[attr-defined]
-        probs = "\n".join(r.problems)  # type: ignore[attr-defined]
+        ev = "\n".join(f"L{e.line} {e.stage}: {e.text}" for e in r.evidence)
+        probs = "\n".join(r.problems)
         rows.append(
             [
                 r.service,
                 r.variant or "-",
-                r.policy,  # type: ignore[attr-defined]
+                r.policy,
                 (ev + ("\n" + probs if probs else "")).strip() or "-",
-                r.verdict,  # type: ignore[attr-defined]
+                r.verdict,
             ]
         )
     out.table("Schema gate", ["service", "variant", "policy", "evidence", "verdict"], rows)
     seen: set[str] = set()
     for r in reports:
-        for w in r.warnings:  # type: ignore[attr-defined]
+        for w in r.warnings:
             if w not in seen:
                 seen.add(w)
                 out.warn(w)
 
 
-def gate_or_fail(out: Output, reports: Sequence[object]) -> None:
+def gate_or_fail(out: Output, reports: Sequence[GateReport]) -> None:
     render_gate(out, reports)
-    failed = [r for r in reports if r.verdict == "fail"]  # type: ignore[attr-defined]
+    failed = [r for r in reports if r.verdict == "fail"]
     if failed:
         first = failed[0]
-        name = first.service + (f":{first.variant}" if first.variant else "")  # type: ignore[attr-defined]
-        problem = first.problems[0] if first.problems else "schema gate failed"  # type: ignore[attr-defined]
+        name = first.service + (f":{first.variant}" if first.variant else "")
+        problem = first.problems[0] if first.problems else "schema gate failed"
         raise SchemaGateError(
             f"schema gate refused {name}: {problem}",
             hint="nothing was built; fix it, or (never for a release) pass --skip-schema-check",
@@ -113,8 +98,6 @@ def gate_or_fail(out: Output, reports: Sequence[object]) -> None:
 
 
 def schema_hash(settings: Settings) -> str | None:
-    from tasks.lib.schemagate import schema_sha256
-
     path = Path(settings.root) / settings.schema
     return schema_sha256(path) if path.is_file() else None
 

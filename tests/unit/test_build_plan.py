@@ -7,15 +7,15 @@ from pathlib import Path
 import pytest
 
 from tasks.lib.build_plan import BuildOptions, ImageBuild, Stamp, Target, plan_builds
-from tasks.lib.config import resolve
+from tasks.lib.config import Settings, resolve
 from tasks.lib.errors import ConfigError
 
 STAMP = Stamp(build_date="2026-01-25T10:00:00Z", vcs_ref="abc1234")
 SHA = "0" * 64
 
 
-def _settings(root: Path, **kw: str):  # type: ignore[no-untyped-def]
-    return resolve({}, env={}, project_dir=root, root=str(root), **kw)
+def _settings(root: Path, registry: str | None = None) -> Settings:
+    return resolve({}, env={}, project_dir=root, root=str(root), registry=registry)
 
 
 def _plan(root: Path, *targets: Target, options: BuildOptions | None = None) -> list[ImageBuild]:
@@ -288,6 +288,6 @@ def test_argv_is_what_python_on_whales_runs(
         ).images
         client = DockerClient(context="ctx1")
         with pytest.raises(Stop):
-            list(client.buildx.build(**img.whales_kwargs()))
+            list(client.buildx.build(**img.whales_kwargs()))  # type: ignore[arg-type]
         assert Path(seen[-1][0]).name == "docker"
         assert seen[-1][1:] == img.argv()[1:]

@@ -667,7 +667,7 @@ def test_render_header_and_round_trip() -> None:
     result = generate(prod, source="docker-compose.prod.yml")
     text = result.render()
     lines = text.splitlines()
-    assert lines[0] == "# GENERATED from docker-compose.prod.yml by tasks/lib/staging_compose.py."
+    assert lines[0] == "# GENERATED from docker-compose.prod.yml by `inv staging.compose`."
     assert lines[1] == "# Do not edit by hand: change the prod file and regenerate."
     assert lines[2] == "name: meeshy-staging"
     assert load_compose(text, "staging") == result.data

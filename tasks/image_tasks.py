@@ -1,0 +1,330 @@
+"""staging.tag / staging.push, images.list / images.validate / images.push, and release.
+
+Thin tasks over :mod:`tasks.lib.images` (and :mod:`tasks.lib.build_flow` for ``release``).
+Every task checks the engine first (except dry runs that need none), prints one clear line and
+exits non-zero on bad input. ``inv build.all staging.tag`` runs both in order: nothing here
+exits on success or reads the command line.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from invoke import Context, task
+
+from tasks._common import HELP, settings, task_errors
+
+if TYPE_CHECKING:
+    import docker
+
+    from tasks.lib.config import Settings
+    from tasks.lib.output import Output
+
+_BASE = {k: HELP[k] for k in ("root", "registry", "context")}
+_REGISTRY_URL = (
+    "push to this registry (host:port) instead of the images' own: the images are tagged "
+    "<host:port>/<repository>:<tag> for the push (default: the repository's registry)"
+)
+
+
+def _client(s: Settings, *, timeout: int = 60) -> docker.DockerClient:
+    """Ping the engine (fail fast), then a docker SDK client for it."""
+    from tasks.lib.engine import EngineTarget, ping, sdk_client
+
+    target = EngineTarget(context=s.docker_context)
+    ping(target)
+    return sdk_client(target, timeout=timeout)
+
+
+def _show_meeshy(out: Output, client: docker.DockerClient, s: Settings, *, title: str) -> None:
+    from tasks.lib import images
+
+    rows = images.image_rows(
+        images.list_meeshy_images(client), images.current_schema_sha256(s), per_tag=True
+    )
+    images.render_rows(out, title, rows, versions=False)
+
+
+# --------------------------------------------------------------------------- staging
+
+
+@task(
+    name="tag",
+    help={
+        **_BASE,
+        "only": "tag only this service (repeatable; default: gateway, translator and web)",
+        "from_": "source tag (default: latest)",
+        "to": "tag to create (default: staging)",
+        "allow_stale": "tag images built from another schema too (the default refuses them)",
+        "dry_run": "check everything and print the tags that would be created; change nothing",
+    },
+    iterable=["only"],
+)
+def staging_tag(
+    c: Context,
+    only: list[str] | None = None,
+    from_: str = "latest",
+    to: str = "staging",
+    allow_stale: bool = False,
+    dry_run: bool = False,
+    root: str = "",
+    registry: str = "",
+    context: str = "",
+) -> None:
+    """Tag <registry>/meeshy-<svc>:latest as :staging, all or nothing (plan step 2)."""
+    from tasks.lib import images
+    from tasks.lib.output import Output
+
+    out = Output()
+    with task_errors(out):
+        s = settings(c, root=root, registry=registry, context=context)
+        refs = images.staging_refs(s, images.select_services(s, only or []), from_, to)
+        sha = images.current_schema_sha256(s)
+        client = _client(s)
+        try:
+            found = images.lookup(client, [src for _, src, _ in refs])
+            plan = images.plan_staging_tags(refs, found, sha, allow_stale=allow_stale)
+            for src in plan.stale:
+                out.warn(f"--allow-stale: {src} is not built from the current schema")
+            if dry_run:
+                out.step("dry run: these tags would be created")
+                for a in plan.actions:
+                    out.info(f"{a.source} -> {a.target}  ({a.image_id[7:19]})")
+                return
+            images.apply_tags(client, plan)
+            for a in plan.actions:
+                out.info(f"tagged {a.source} -> {a.target}")
+            _show_meeshy(out, client, s, title="meeshy images")
+        finally:
+            client.close()
+
+
+def _push(
+    out: Output,
+    s: Settings,
+    tags: dict[str, list[str]],
+    services: list[str],
+    *,
+    registry_url: str,
+    dry_run: bool,
+    layers: bool,
+) -> None:
+    from tasks.lib import images
+
+    svcs = images.select_services(s, services)
+    targets = images.plan_pushes(s, svcs, tags, registry_url=registry_url)
+    if dry_run:
+        out.step("dry run: these tags would be pushed, one after another")
+        for t in targets:
+            via = f" (tagged from {t.source})" if t.remote != t.source else ""
+            out.info(f"push {t.remote} -> {t.registry}{via}")
+        return
+    client = _client(s, timeout=600)
+    try:
+        images.run_pushes(client, targets, out, layers=layers)
+    finally:
+        client.close()
+
+
+@task(
+    name="push",
+    help={
+        **_BASE,
+        "only": "push only this service (repeatable; default: gateway, translator and web)",
+        "to": "the staging tag to push (default: staging)",
+        "registry_url": _REGISTRY_URL,
+        "dry_run": "print what would be pushed; change nothing (needs no engine)",
+    },
+    iterable=["only"],
+)
+def staging_push(
+    c: Context,
+    only: list[str] | None = None,
+    to: str = "staging",
+    registry_url: str = "",
+    dry_run: bool = False,
+    root: str = "",
+    registry: str = "",
+    context: str = "",
+) -> None:
+    """Push the staging tags to a registry, with live progress per image."""
+    from tasks.lib import images
+    from tasks.lib.output import Output
+
+    out = Output()
+    with task_errors(out):
+        s = settings(c, root=root, registry=registry, context=context)
+        images.check_tag(to, "--to")
+        names = list(only or []) or list(s.all)
+        _push(
+            out,
+            s,
+            {n: [to] for n in names},
+            names,
+            registry_url=registry_url,
+            dry_run=dry_run,
+            layers=False,
+        )
+
+
+# --------------------------------------------------------------------------- images
+
+
+@task(name="list", help={**_BASE, "json": HELP["json"]})
+def images_list(
+    c: Context, json: bool = False, root: str = "", registry: str = "", context: str = ""
+) -> None:
+    """List local meeshy images with version and schema labels (make docker-images)."""
+    from tasks.lib import images
+    from tasks.lib.output import Output
+
+    out = Output(json_mode=json)
+    with task_errors(out):
+        s = settings(c, root=root, registry=registry, context=context)
+        client = _client(s)
+        try:
+            rows = images.image_rows(
+                images.list_meeshy_images(client), images.current_schema_sha256(s)
+            )
+        finally:
+            client.close()
+        if json:
+            out.json([r.as_json() for r in rows])
+        else:
+            images.render_rows(out, "meeshy images", rows, versions=True)
+
+
+@task(
+    help={
+        **_BASE,
+        "service": "validate only this service (repeatable; default: every service)",
+        "tag": "validate this tag instead of each service's v<version>",
+        "json": HELP["json"],
+    },
+    iterable=["service"],
+)
+def validate(
+    c: Context,
+    service: list[str] | None = None,
+    tag: str = "",
+    json: bool = False,
+    root: str = "",
+    registry: str = "",
+    context: str = "",
+) -> None:
+    """Check each image's labels and the schema file inside it (make validate-images)."""
+    from tasks.lib import images
+    from tasks.lib.config import vcs_ref
+    from tasks.lib.errors import TaskError
+    from tasks.lib.output import Output
+
+    out = Output(json_mode=json)
+    with task_errors(out):
+        s = settings(c, root=root, registry=registry, context=context)
+        if tag:
+            images.check_tag(tag, "--tag")
+        svcs = images.select_services(s, service or [])
+        images.require_schema_sha256(s)
+        client = _client(s)
+        try:
+            reports = images.validate_images(
+                client, s, svcs, tag=tag, expected_revision=vcs_ref(s.root)
+            )
+        finally:
+            client.close()
+        if json:
+            out.json([r.as_json() for r in reports])
+        else:
+            images.render_reports(out, reports)
+        bad = [r for r in reports if not r.ok]
+        for r in bad:
+            f = r.failures()[0]
+            out.error(f"{r.ref}: {f.name}: {f.detail or 'failed'}")
+        if bad:
+            raise TaskError(
+                f"{len(bad)} of {len(reports)} image(s) failed validation: "
+                + ", ".join(r.ref for r in bad),
+                hint="rebuild them with `inv build.all`",
+            )
+
+
+@task(
+    name="push",
+    help={
+        **_BASE,
+        "service": "push only this service (repeatable; default: every service in meeshy.all)",
+        "registry_url": _REGISTRY_URL,
+        "dry_run": "print what would be pushed; change nothing (needs no engine)",
+    },
+    iterable=["service"],
+)
+def images_push(
+    c: Context,
+    service: list[str] | None = None,
+    registry_url: str = "",
+    dry_run: bool = False,
+    root: str = "",
+    registry: str = "",
+    context: str = "",
+) -> None:
+    """Push each service's tag set: v<version>, latest (+ cpu for translator) (make push-all)."""
+    from tasks.lib import images
+    from tasks.lib.output import Output
+
+    out = Output()
+    with task_errors(out):
+        s = settings(c, root=root, registry=registry, context=context)
+        svcs = images.select_services(s, service or [])
+        tags = {svc.name: images.push_tags(s, svc) for svc in svcs}
+        _push(
+            out,
+            s,
+            tags,
+            [svc.name for svc in svcs],
+            registry_url=registry_url,
+            dry_run=dry_run,
+            layers=True,
+        )
+
+
+@task(
+    help={
+        **_BASE,
+        "registry_url": _REGISTRY_URL,
+        "builder": HELP["builder"],
+        "no_cache": HELP["no_cache"],
+        "dry_run": "print the build commands and the pushes; build and push nothing",
+    },
+)
+def release(
+    c: Context,
+    registry_url: str = "",
+    builder: str = "",
+    no_cache: bool = False,
+    dry_run: bool = False,
+    root: str = "",
+    registry: str = "",
+    context: str = "",
+) -> None:
+    """Build every image (schema-gated), then push them all; no push if anything failed."""
+    from tasks.lib import build_flow, images
+    from tasks.lib.build_plan import BuildOptions, Target
+    from tasks.lib.engine import EngineTarget, ping
+    from tasks.lib.output import Output
+
+    out = Output()
+    with task_errors(out):
+        s = settings(c, root=root, registry=registry, context=context, builder=builder)
+        images.check_registry_url(registry_url)
+        svcs = images.select_services(s, [])
+        tags = {svc.name: images.push_tags(s, svc) for svc in svcs}
+        if not dry_run:
+            ping(EngineTarget(context=s.docker_context))
+        options = BuildOptions(
+            no_cache=no_cache, builder=s.builder, docker_context=s.docker_context
+        )
+        plan = build_flow.plan(s, [Target(n) for n in s.all], options)
+        build_flow.execute(
+            plan, out, engine=EngineTarget(context=s.docker_context), dry_run=dry_run, settings=s
+        )
+        _push(out, s, tags, list(s.all), registry_url=registry_url, dry_run=dry_run, layers=True)

@@ -1,0 +1,173 @@
+"""images.list / images.validate on the real engine, and reading files out of an image."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from invoke import Config, Context, Exit
+
+from tasks import image_tasks
+from tasks.lib.config import SCHEMA_LABEL, defaults
+from tests.integration.registry import (
+    EXAMPLE,
+    build_example,
+    example_images,
+    remove_namespace,
+)
+
+__all__ = ["example_images"]  # the fixture, imported explicitly
+
+pytestmark = pytest.mark.engine
+SCHEMA = "packages/shared/prisma/schema.prisma"
+
+
+def ctx() -> Context:
+    return Context(config=Config(overrides={"meeshy": defaults()}))
+
+
+Call = Callable[..., tuple[int, str, str]]
+
+
+@pytest.fixture
+def call(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> Call:
+    """Run a task function; (exit code, stdout, stderr)."""
+    monkeypatch.setenv("NO_COLOR", "1")
+    for var in ("DOCKER_REGISTRY", "MEESHY_ROOT"):
+        monkeypatch.delenv(var, raising=False)
+
+    def run(fn: Callable[..., None], **kwargs: Any) -> tuple[int, str, str]:
+        capsys.readouterr()
+        code = 0
+        try:
+            fn(ctx(), **kwargs)
+        except Exit as exc:
+            code = exc.code
+        captured = capsys.readouterr()
+        return code, captured.out, captured.err
+
+    return run
+
+
+def test_list_json_shows_the_session_images(call: Call, example_images: str) -> None:
+    code, out, err = call(image_tasks.images_list, json=True, root=str(EXAMPLE))
+    assert code == 0, err
+    rows = {r["repository"]: r for r in json.loads(out)}
+    sha = hashlib.sha256((EXAMPLE / SCHEMA).read_bytes()).hexdigest()
+    gw = rows[f"{example_images}/meeshy-gateway"]
+    assert {"latest", "v1.0.40"} <= set(gw["tags"])
+    assert gw["version"] == "1.0.40"
+    assert gw["schema_sha256"] == sha
+    assert gw["schema"] == "match"
+    assert rows[f"{example_images}/meeshy-translator"]["version"] == "1.0.0"
+    assert rows[f"{example_images}/meeshy-web"]["schema"] == "match"
+
+
+def test_list_table(call: Call, example_images: str) -> None:
+    code, out, _ = call(image_tasks.images_list, root=str(EXAMPLE))
+    assert code == 0
+    assert "REPOSITORY" in out
+    line = next(x for x in out.splitlines() if x.startswith(f"{example_images}/meeshy-web "))
+    assert "1.0.41" in line
+    assert line.rstrip().endswith("match")
+
+
+def test_validate_passes_on_fresh_images(call: Call, example_images: str) -> None:
+    code, out, err = call(
+        image_tasks.validate, json=True, root=str(EXAMPLE), registry=example_images
+    )
+    assert code == 0, err
+    reports = {r["service"]: r for r in json.loads(out)}
+    assert set(reports) == {"gateway", "translator", "web"}
+    assert all(r["ok"] for r in reports.values())
+    gw_checks = [c["check"] for c in reports["gateway"]["checks"]]
+    assert "file /app/dist/packages/shared/prisma/schema.prisma" in gw_checks
+    assert "file /app/packages/shared/prisma/schema.prisma" in gw_checks
+    assert "file /workspace/shared/prisma/schema.prisma" in [
+        c["check"] for c in reports["translator"]["checks"]
+    ]
+    assert not any(c["check"].startswith("file") for c in reports["web"]["checks"])
+
+
+def test_validate_missing_image_fails_naming_it(call: Call, example_images: str) -> None:
+    code, out, err = call(
+        image_tasks.validate,
+        root=str(EXAMPLE),
+        registry=example_images,
+        service=["web"],
+        tag="t4-no-such-tag",
+    )
+    assert code == 1
+    assert f"{example_images}/meeshy-web:t4-no-such-tag" in err
+    assert "no local image" in err
+    assert "FAIL" in out.upper()
+
+
+def test_read_files_without_running(example_images: str) -> None:
+    import docker
+
+    from tasks.lib.images import read_image_files
+
+    client = docker.from_env()
+    try:
+        before = {c.id for c in client.containers.list(all=True)}
+        ref = f"{example_images}/meeshy-gateway:latest"
+        files = read_image_files(
+            client, ref, ["/app/packages/shared/prisma/schema.prisma", "/app/nope"]
+        )
+        assert files["/app/packages/shared/prisma/schema.prisma"] == (EXAMPLE / SCHEMA).read_bytes()
+        assert files["/app/nope"] is None
+        assert {c.id for c in client.containers.list(all=True)} == before  # removed again
+    finally:
+        client.close()
+
+
+@pytest.fixture
+def changed_copy(example_copy: Path) -> Iterator[tuple[Path, str]]:
+    """gateway and translator built from a private copy under their own namespace; then the
+    copy's schema changes. Yields (root, namespace); the images are removed afterwards."""
+    namespace = "t4val"
+    remove_namespace(namespace)
+    try:
+        build_example(example_copy, namespace, ("gateway", "translator"))
+        schema = example_copy / SCHEMA
+        schema.write_text(schema.read_text() + "\nmodel T4Extra {\n  id String @id\n}\n")
+        yield example_copy, namespace
+    finally:
+        remove_namespace(namespace)
+
+
+def test_validate_fails_after_the_schema_changes(
+    call: Call, changed_copy: tuple[Path, str]
+) -> None:
+    root, namespace = changed_copy
+    code, out, err = call(
+        image_tasks.validate,
+        json=True,
+        root=str(root),
+        registry=namespace,
+        service=["gateway", "translator"],
+    )
+    assert code == 1
+    reports = {r["service"]: r for r in json.loads(out)}
+    for svc in ("gateway", "translator"):
+        failed = {c["check"]: c["detail"] for c in reports[svc]["checks"] if c["verdict"] == "fail"}
+        assert failed[SCHEMA_LABEL] == "built from another schema"
+        assert any(k.startswith("file ") for k in failed)
+        # labels other than the schema still pass (the copy is not a git checkout: "local")
+        assert "org.opencontainers.image.version" not in failed
+        assert "org.opencontainers.image.revision" not in failed
+    assert f"{namespace}/meeshy-gateway:v1.0.40" in err
+    assert f"{namespace}/meeshy-translator:v1.0.0" in err
+    assert "another schema" in err
+    # the table form names the image and the reason too
+    code, out, err = call(
+        image_tasks.validate, root=str(root), registry=namespace, service=["gateway"]
+    )
+    assert code == 1
+    assert "built from another schema" in out
+    assert f"{namespace}/meeshy-gateway:v1.0.40" in out

@@ -1,0 +1,369 @@
+"""staging.tag, staging.push, images.push and release on the real engine and a real registry."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from invoke import Config, Context, Exit
+
+from tasks import image_tasks
+from tasks.lib.config import defaults
+from tests.integration.registry import (
+    EXAMPLE,
+    LocalRegistry,
+    example_images,
+    registry,
+    remove_namespace,
+)
+
+__all__ = ["example_images", "registry"]  # the fixtures, imported explicitly
+
+pytestmark = [pytest.mark.engine, pytest.mark.registry]
+PROJECT = Path(__file__).resolve().parents[2]
+SERVICES = ("gateway", "translator", "web")
+SCHEMA = "packages/shared/prisma/schema.prisma"
+
+Call = Callable[..., tuple[int, str, str]]
+
+
+@pytest.fixture
+def call(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> Call:
+    """Run a task function; (exit code, stdout, stderr)."""
+    monkeypatch.setenv("NO_COLOR", "1")
+    for var in ("DOCKER_REGISTRY", "MEESHY_ROOT"):
+        monkeypatch.delenv(var, raising=False)
+
+    def run(fn: Callable[..., None], **kwargs: Any) -> tuple[int, str, str]:
+        capsys.readouterr()
+        code = 0
+        try:
+            fn(Context(config=Config(overrides={"meeshy": defaults()})), **kwargs)
+        except Exit as exc:
+            code = exc.code
+        captured = capsys.readouterr()
+        return code, captured.out, captured.err
+
+    return run
+
+
+@pytest.fixture
+def sdk() -> Iterator[Any]:
+    import docker
+
+    client = docker.from_env()
+    yield client
+    client.close()
+
+
+def image_id(sdk: Any, ref: str) -> str | None:
+    import docker
+
+    try:
+        return str(sdk.images.get(ref).id)
+    except docker.errors.ImageNotFound:
+        return None
+
+
+@pytest.fixture
+def tags_cleanup(sdk: Any) -> Iterator[list[str]]:
+    """Refs a test creates; removed afterwards."""
+    refs: list[str] = []
+    yield refs
+    for ref in refs:
+        if image_id(sdk, ref):
+            sdk.images.remove(ref, force=True)
+
+
+# ------------------------------------------------------------------ staging.tag
+
+
+def test_tag_success_shows_the_images(
+    call: Call, example_images: str, sdk: Any, tags_cleanup: list[str]
+) -> None:
+    ns = example_images
+    tags_cleanup += [f"{ns}/meeshy-{s}:t4ok" for s in SERVICES]
+    code, out, err = call(image_tasks.staging_tag, to="t4ok", root=str(EXAMPLE), registry=ns)
+    assert code == 0, err
+    for svc in SERVICES:
+        assert image_id(sdk, f"{ns}/meeshy-{svc}:t4ok") == image_id(
+            sdk, f"{ns}/meeshy-{svc}:latest"
+        )
+        assert f"tagged {ns}/meeshy-{svc}:latest -> {ns}/meeshy-{svc}:t4ok" in out
+    shown = [x for x in out.splitlines() if x.startswith(f"{ns}/meeshy-web ") and " t4ok " in x]
+    assert shown
+    assert shown[0].rstrip().endswith("match")
+
+
+def test_tag_dry_run_changes_nothing(
+    call: Call, example_images: str, sdk: Any, tags_cleanup: list[str]
+) -> None:
+    ns = example_images
+    tags_cleanup += [f"{ns}/meeshy-{s}:t4dry" for s in SERVICES]
+    code, out, err = call(
+        image_tasks.staging_tag, to="t4dry", dry_run=True, root=str(EXAMPLE), registry=ns
+    )
+    assert code == 0, err
+    assert f"{ns}/meeshy-gateway:latest -> {ns}/meeshy-gateway:t4dry" in out
+    assert all(image_id(sdk, f"{ns}/meeshy-{s}:t4dry") is None for s in SERVICES)
+
+
+def test_tag_partial_sources_change_nothing(
+    call: Call, example_images: str, sdk: Any, tags_cleanup: list[str]
+) -> None:
+    ns = example_images
+    for svc in ("gateway", "web"):  # the translator has no :t4part
+        sdk.images.get(f"{ns}/meeshy-{svc}:latest").tag(f"{ns}/meeshy-{svc}", "t4part")
+        tags_cleanup.append(f"{ns}/meeshy-{svc}:t4part")
+    tags_cleanup += [f"{ns}/meeshy-{s}:t4partdst" for s in SERVICES]
+    code, _, err = call(
+        image_tasks.staging_tag, from_="t4part", to="t4partdst", root=str(EXAMPLE), registry=ns
+    )
+    assert code == 1
+    assert f"missing source image(s): {ns}/meeshy-translator:t4part" in err
+    assert len(err.strip().splitlines()) == 1
+    assert all(image_id(sdk, f"{ns}/meeshy-{s}:t4partdst") is None for s in SERVICES)
+    # --only the two that exist works
+    code, _, err = call(
+        image_tasks.staging_tag,
+        from_="t4part",
+        to="t4partdst",
+        only=["gateway", "web"],
+        root=str(EXAMPLE),
+        registry=ns,
+    )
+    assert code == 0, err
+    assert image_id(sdk, f"{ns}/meeshy-web:t4partdst") is not None
+    assert image_id(sdk, f"{ns}/meeshy-translator:t4partdst") is None
+
+
+def test_tag_refuses_stale_images(
+    call: Call, example_images: str, example_copy: Path, sdk: Any, tags_cleanup: list[str]
+) -> None:
+    ns = example_images
+    schema = example_copy / SCHEMA
+    schema.write_text(schema.read_text() + "\n// changed\n")
+    tags_cleanup += [f"{ns}/meeshy-{s}:t4stale" for s in SERVICES]
+    code, _, err = call(image_tasks.staging_tag, to="t4stale", root=str(example_copy), registry=ns)
+    assert code == 4
+    assert "not built from the current schema" in err
+    assert f"{ns}/meeshy-gateway:latest" in err
+    assert "inv build.all" in err
+    assert all(image_id(sdk, f"{ns}/meeshy-{s}:t4stale") is None for s in SERVICES)
+    code, _, err = call(
+        image_tasks.staging_tag, to="t4stale", allow_stale=True, root=str(example_copy), registry=ns
+    )
+    assert code == 0, err
+    assert "--allow-stale" in err
+    assert all(image_id(sdk, f"{ns}/meeshy-{s}:t4stale") for s in SERVICES)
+
+
+def test_build_all_then_staging_tag_on_one_command_line(
+    tmp_path: Path, example_copy: Path, sdk: Any
+) -> None:
+    """``inv build.all staging.tag``: Invoke runs both, in order, in one process."""
+    (tmp_path / "t4ns.py").write_text(
+        "import sys\n"
+        f"sys.path.insert(0, {str(PROJECT)!r})\n"
+        "import tasks\n"
+        "from invoke import Collection\n"
+        "from tasks import build, image_tasks\n"
+        "ns = Collection()\n"
+        "ns.add_collection(Collection.from_module(build))\n"
+        "ns.add_collection(Collection('staging', image_tasks.staging_tag))\n"
+        "ns.configure(tasks.ns.configuration())\n"
+    )
+    ns = "t4chain"
+    remove_namespace(ns)
+    try:
+        proc = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "invoke",
+                "--search-root",
+                str(tmp_path),
+                "-c",
+                "t4ns",
+                "build.all",
+                "--root",
+                str(example_copy),
+                "--registry",
+                ns,
+                "staging.tag",
+                "--root",
+                str(example_copy),
+                "--registry",
+                ns,
+            ],
+            cwd=tmp_path,
+            capture_output=True,
+            text=True,
+            timeout=600,
+            check=False,
+            env={**os.environ, "NO_COLOR": "1"},
+        )
+        assert proc.returncode == 0, proc.stderr + proc.stdout
+        assert proc.stdout.index("Build summary") < proc.stdout.index("tagged ")
+        for svc in SERVICES:
+            assert image_id(sdk, f"{ns}/meeshy-{svc}:staging") == image_id(
+                sdk, f"{ns}/meeshy-{svc}:latest"
+            )
+    finally:
+        remove_namespace(ns)
+
+
+# ------------------------------------------------------------------ pushes
+
+
+def test_staging_push_to_registry(
+    call: Call, example_images: str, registry: LocalRegistry, tags_cleanup: list[str]
+) -> None:
+    ns = example_images
+    tags_cleanup += [f"{ns}/meeshy-{s}:t4push" for s in SERVICES]
+    assert call(image_tasks.staging_tag, to="t4push", root=str(EXAMPLE), registry=ns)[0] == 0
+    code, out, err = call(
+        image_tasks.staging_push,
+        to="t4push",
+        registry_url=registry.host,
+        root=str(EXAMPLE),
+        registry=ns,
+    )
+    assert code == 0, err
+    for svc in SERVICES:
+        assert registry.tags(f"{ns}/meeshy-{svc}") == ["t4push"]
+        assert f"pushed {registry.host}/{ns}/meeshy-{svc}:t4push sha256:" in out
+
+
+def test_staging_push_dry_run(call: Call, example_images: str, registry: LocalRegistry) -> None:
+    code, out, _ = call(
+        image_tasks.staging_push,
+        registry_url=registry.host,
+        dry_run=True,
+        root=str(EXAMPLE),
+        registry=example_images,
+    )
+    assert code == 0
+    assert f"push {registry.host}/{example_images}/meeshy-web:staging -> {registry.host}" in out
+    assert registry.tags(f"{example_images}/meeshy-web") == []
+
+
+def test_push_to_stopped_registry_fails_then_rerun_completes(
+    call: Call, example_images: str, registry: LocalRegistry, sdk: Any, tags_cleanup: list[str]
+) -> None:
+    ns = example_images
+    tags_cleanup += [f"{ns}/meeshy-{s}:t4down" for s in SERVICES]
+    assert call(image_tasks.staging_tag, to="t4down", root=str(EXAMPLE), registry=ns)[0] == 0
+    registry.stop()
+    code, _, err = call(
+        image_tasks.staging_push,
+        to="t4down",
+        registry_url=registry.host,
+        root=str(EXAMPLE),
+        registry=ns,
+    )
+    assert code == 1
+    lines = err.strip().splitlines()
+    assert len(lines) == 1, err
+    assert f"push of {registry.host}/{ns}/meeshy-gateway:t4down" in lines[0]
+    assert f"to registry {registry.host} failed" in lines[0]
+    assert "connection refused" in lines[0]
+    # the temporary tags for the registry are gone again
+    assert image_id(sdk, f"{registry.host}/{ns}/meeshy-gateway:t4down") is None
+    registry.start()
+    code, _, err = call(
+        image_tasks.staging_push,
+        to="t4down",
+        registry_url=registry.host,
+        root=str(EXAMPLE),
+        registry=ns,
+    )
+    assert code == 0, err
+    assert all(registry.tags(f"{ns}/meeshy-{s}") == ["t4down"] for s in SERVICES)
+
+
+def test_push_missing_image_pushes_nothing(
+    call: Call, example_images: str, registry: LocalRegistry
+) -> None:
+    code, _, err = call(
+        image_tasks.staging_push,
+        to="t4-none",
+        registry_url=registry.host,
+        root=str(EXAMPLE),
+        registry=example_images,
+    )
+    assert code == 1
+    assert f"{example_images}/meeshy-gateway:t4-none" in err
+    assert "nothing was pushed" in err
+    assert registry.get_json("_catalog") == {"repositories": []}
+
+
+def test_images_push_tag_sets(call: Call, example_images: str, registry: LocalRegistry) -> None:
+    ns = example_images
+    code, out, err = call(
+        image_tasks.images_push,
+        service=["translator", "web"],
+        registry_url=registry.host,
+        root=str(EXAMPLE),
+        registry=ns,
+    )
+    assert code == 0, err
+    assert registry.tags(f"{ns}/meeshy-translator") == ["cpu", "latest", "v1.0.0"]
+    assert registry.tags(f"{ns}/meeshy-web") == ["latest", "v1.0.41"]
+    assert registry.tags(f"{ns}/meeshy-gateway") == []
+    assert " layer " in out  # per-layer progress lines (plain output)
+
+
+def test_release_builds_then_pushes(
+    call: Call, example_copy: Path, registry: LocalRegistry
+) -> None:
+    ns = "t4rel"
+    remove_namespace(ns)
+    try:
+        code, out, err = call(
+            image_tasks.release,
+            dry_run=True,
+            registry_url=registry.host,
+            root=str(example_copy),
+            registry=ns,
+        )
+        assert code == 0, err
+        assert "buildx build" in out
+        assert f"push {registry.host}/{ns}/meeshy-translator:cpu" in out
+        assert registry.get_json("_catalog") == {"repositories": []}
+
+        code, out, err = call(
+            image_tasks.release, registry_url=registry.host, root=str(example_copy), registry=ns
+        )
+        assert code == 0, err
+        assert out.index("Build summary") < out.index("pushed ")
+        assert registry.tags(f"{ns}/meeshy-gateway") == ["latest", "v1.0.40"]
+        assert registry.tags(f"{ns}/meeshy-translator") == ["cpu", "latest", "v1.0.0"]
+        assert registry.tags(f"{ns}/meeshy-web") == ["latest", "v1.0.41"]
+    finally:
+        remove_namespace(ns)
+
+
+def test_release_stops_before_pushing_when_the_gate_refuses(
+    call: Call, example_copy: Path, registry: LocalRegistry
+) -> None:
+    ns = "t4relbad"
+    dockerfile = example_copy / "services/translator/Dockerfile"
+    dockerfile.write_text(
+        dockerfile.read_text().replace("COPY packages/shared/prisma ./shared/prisma/\n", "")
+    )
+    remove_namespace(ns)
+    try:
+        code, _, err = call(
+            image_tasks.release, registry_url=registry.host, root=str(example_copy), registry=ns
+        )
+        assert code != 0
+        assert "schema gate" in err
+        assert registry.get_json("_catalog") == {"repositories": []}
+    finally:
+        remove_namespace(ns)
