@@ -122,6 +122,18 @@ def test_one_failing_image_does_not_cancel_the_others(
         pytest.param("schema-missing", "packages/shared/prisma/schema.prisma", id="schema-missing"),
         pytest.param("dockerignored", ".dockerignore", id="schema-dockerignored"),
         pytest.param("broken-dockerfile", "services/gateway/Dockerfile:", id="broken-dockerfile"),
+        pytest.param(
+            "schema-path-unfilled",
+            "services/translator/Dockerfile:12: prisma generate reads /workspace/other/schema.prisma"
+            " but no COPY puts packages/shared/prisma/schema.prisma there",
+            id="schema-path-no-copy-fills",
+        ),
+        pytest.param(
+            "generate-in-unused-stage",
+            "prisma generate runs in stage 'builder', but the final stage 'runner' does not "
+            "depend on it",
+            id="generate-in-unused-stage",
+        ),
     ],
 )
 def test_gate_refuses_and_nothing_is_built(
@@ -132,6 +144,12 @@ def test_gate_refuses_and_nothing_is_built(
     elif breakage == "dockerignored":
         with (example_copy / ".dockerignore").open("a") as f:
             f.write("packages/shared/prisma/*.prisma\n")
+    elif breakage == "schema-path-unfilled":
+        df = example_copy / "services/translator/Dockerfile"
+        df.write_text(df.read_text().replace("--schema=./shared/prisma/", "--schema=./other/"))
+    elif breakage == "generate-in-unused-stage":
+        df = example_copy / "services/gateway/Dockerfile"
+        df.write_text(df.read_text().replace("--from=builder", "--from=deps"))
     else:
         df = example_copy / "services/gateway/Dockerfile"
         df.write_text(df.read_text() + "FROBNICATE everything\n")
