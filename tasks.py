@@ -18,7 +18,7 @@ __path__ = [str(Path(__file__).with_name("tasks"))]
 
 from invoke import Collection
 
-from tasks import build, image_tasks, schema, staging
+from tasks import build, docker_tasks, image_tasks, schema, staging, volume_tasks
 from tasks.lib.config import defaults
 
 ns = Collection()
@@ -27,9 +27,12 @@ ns.add_collection(Collection.from_module(schema))
 staging_ns = Collection.from_module(staging)
 staging_ns.add_task(image_tasks.staging_tag, "tag")
 staging_ns.add_task(image_tasks.staging_push, "push")
+staging_ns.add_task(volume_tasks.copy, "volumes")
 ns.add_collection(staging_ns)
 ns.add_collection(
     Collection("images", image_tasks.images_list, image_tasks.validate, image_tasks.images_push)
 )
+ns.add_collection(Collection("volumes", volume_tasks.size))
+ns.add_collection(Collection("docker", docker_tasks.ensure))
 ns.add_task(image_tasks.release)
 ns.configure({"meeshy": defaults()})

@@ -80,31 +80,34 @@ def context_host(name: str, env: Mapping[str, str]) -> str:
     )
 
 
-def sdk_client(target: EngineTarget, *, timeout: int = 60) -> docker.DockerClient:
-    """A docker SDK client for ``target``; EngineUnavailable when it does not answer."""
+def _connect(target: EngineTarget, timeout: int) -> docker.DockerClient:
     import docker
-    from docker.errors import DockerException as SdkError
 
     ctx = target.effective_context
+    if ctx and ctx != "default":
+        context_host(ctx, target.env)  # clear error for an unknown context
+        return docker.DockerClient.from_context(ctx, timeout=timeout)
+    return docker.DockerClient.from_env(
+        environment=dict(target.env), timeout=timeout, use_context=True
+    )
+
+
+def sdk_client(target: EngineTarget, *, timeout: int = 60) -> docker.DockerClient:
+    """A docker SDK client for ``target``; EngineUnavailable when it does not answer."""
+    from docker.errors import DockerException as SdkError
+
+    client = None
     try:
-        if ctx and ctx != "default":
-            context_host(ctx, target.env)  # clear error for an unknown context
-            client = docker.DockerClient.from_context(ctx, timeout=timeout)
-        else:
-            client = docker.DockerClient.from_env(
-                environment=dict(target.env), timeout=timeout, use_context=True
-            )
+        client = _connect(target, timeout)
         client.ping()
     except ConfigError:
         raise
-    except SdkError as exc:
+    except Exception as exc:  # the SDK's errors, requests' connection errors and the like
+        if client is not None:
+            client.close()
+        detail = "" if isinstance(exc, SdkError) else f" ({type(exc).__name__})"
         raise EngineUnavailable(
-            f"Cannot reach the Docker engine at {target.describe()}", hint=START_HINT
-        ) from exc
-    except Exception as exc:  # requests' connection errors and the like
-        raise EngineUnavailable(
-            f"Cannot reach the Docker engine at {target.describe()} ({type(exc).__name__})",
-            hint=START_HINT,
+            f"Cannot reach the Docker engine at {target.describe()}{detail}", hint=START_HINT
         ) from exc
     return client
 
