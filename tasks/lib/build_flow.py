@@ -136,6 +136,7 @@ def execute(
         summary_rows,
     )
 
+    engine.describe()  # an unknown --context is a clear error, dry run or not
     if plan_.skip_schema_check:
         out.warn(
             "--skip-schema-check: these images are NOT proven to be built from "

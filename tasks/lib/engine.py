@@ -36,11 +36,13 @@ class EngineTarget:
 
     @property
     def effective_context(self) -> str:
+        """The context the docker CLI would use: ``--context``, else none when ``DOCKER_HOST``
+        is set, else ``DOCKER_CONTEXT``, else the current context of ``config.json``."""
         if self.context:
             return self.context
         if self.env.get("DOCKER_HOST"):
             return ""
-        return self.env.get("DOCKER_CONTEXT", "")
+        return self.env.get("DOCKER_CONTEXT") or current_context(self.env)
 
     def cli_prefix(self) -> list[str]:
         """``docker`` plus the global flags python-on-whales will add for this target."""
@@ -58,6 +60,38 @@ class EngineTarget:
 
 def _docker_config_dir(env: Mapping[str, str]) -> Path:
     return Path(env.get("DOCKER_CONFIG") or Path.home() / ".docker")
+
+
+def current_context(env: Mapping[str, str]) -> str:
+    """The CLI's current context from ``config.json`` (what ``docker`` uses without flags)."""
+    try:
+        data = json.loads((_docker_config_dir(env) / "config.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return ""
+    return str(data.get("currentContext") or "") if isinstance(data, dict) else ""
+
+
+def _context_tls(name: str, env: Mapping[str, str]) -> Any:
+    """TLS settings stored with a context (``contexts/tls/<sha256(name)>/docker``), or None."""
+    import hashlib
+
+    tls_dir = (
+        _docker_config_dir(env)
+        / "contexts"
+        / "tls"
+        / hashlib.sha256(name.encode()).hexdigest()
+        / "docker"
+    )
+    ca, cert, key = (tls_dir / f for f in ("ca.pem", "cert.pem", "key.pem"))
+    if not (cert.is_file() and key.is_file()):
+        return None
+    from docker.tls import TLSConfig
+
+    return TLSConfig(
+        client_cert=(str(cert), str(key)),
+        ca_cert=str(ca) if ca.is_file() else None,
+        verify=ca.is_file(),
+    )
 
 
 def context_host(name: str, env: Mapping[str, str]) -> str:
@@ -85,10 +119,15 @@ def _connect(target: EngineTarget, timeout: int) -> docker.DockerClient:
 
     ctx = target.effective_context
     if ctx and ctx != "default":
-        context_host(ctx, target.env)  # clear error for an unknown context
-        return docker.DockerClient.from_context(ctx, timeout=timeout)
+        # From the context's own endpoint: docker 7.2's from_context() silently falls back to
+        # the default engine when the config dir has no config.json.
+        return docker.DockerClient(
+            base_url=context_host(ctx, target.env),
+            tls=_context_tls(ctx, target.env) or False,
+            timeout=timeout,
+        )
     return docker.DockerClient.from_env(
-        environment=dict(target.env), timeout=timeout, use_context=True
+        environment=dict(target.env), timeout=timeout, use_context=False
     )
 
 
@@ -116,7 +155,7 @@ def whales_client(target: EngineTarget) -> python_on_whales.DockerClient:
     """A python-on-whales client for the same engine as :func:`sdk_client`."""
     from python_on_whales import DockerClient
 
-    ctx = target.context
+    ctx = target.context  # DOCKER_HOST / DOCKER_CONTEXT / current context: the CLI reads them
     if ctx and ctx != "default":
         context_host(ctx, target.env)
         return DockerClient(context=ctx)

@@ -124,8 +124,8 @@ def test_one_failing_image_does_not_cancel_the_others(
         pytest.param("broken-dockerfile", "services/gateway/Dockerfile:", id="broken-dockerfile"),
         pytest.param(
             "schema-path-unfilled",
-            "services/translator/Dockerfile:12: prisma generate reads /workspace/other/schema.prisma"
-            " but no COPY puts packages/shared/prisma/schema.prisma there",
+            "services/translator/Dockerfile:12: prisma generate reads "
+            "/workspace/other/schema.prisma but no COPY puts packages/shared/prisma/schema.prisma",
             id="schema-path-no-copy-fills",
         ),
         pytest.param(

@@ -335,14 +335,14 @@ def test_cli_copy_json_and_dry_run(
     assert f"docker volume create --label me.meeshy.staging-copy-of={src} {target}" in printed
     assert target not in v.volume_names(client)  # the dry run changed nothing
 
-    assert _cli(["volumes", "--volume", src, "--checksum", "--json", "-h", IMAGE]) == 0
+    assert _cli(["volumes", "--volume", src, "--checksum", "--json", "--helper-image", IMAGE]) == 0
     [report] = json.loads(capsys.readouterr().out)
     assert report["target"] == target
     assert (report["files"], report["bytes"], report["verified"]) == (FILES, BYTES, "sha256")
     assert report["seconds"] > 0
     assert report["mb_per_s"] >= 0
 
-    assert _cli(["volumes", "--volume", src, "-h", IMAGE]) == 2  # populated now
+    assert _cli(["volumes", "--volume", src, "--helper-image", IMAGE]) == 2  # populated now
     assert "pass --force" in capsys.readouterr().err
 
 
