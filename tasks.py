@@ -36,3 +36,15 @@ ns.add_collection(Collection("volumes", volume_tasks.size))
 ns.add_collection(Collection("docker", docker_tasks.ensure))
 ns.add_task(image_tasks.release)
 ns.configure({"meeshy": defaults()})
+
+
+def _long_flags_only(coll: Collection) -> None:
+    """Invoke would give each task its own one-letter flags (-r is --root in one task and
+    --registry-url in another); long flags only keep every task's flags the same."""
+    for t in coll.tasks.values():
+        t.auto_shortflags = False
+    for sub in coll.collections.values():
+        _long_flags_only(sub)
+
+
+_long_flags_only(ns)

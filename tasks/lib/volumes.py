@@ -33,7 +33,7 @@ import uuid
 from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Literal, Protocol
+from typing import TYPE_CHECKING, Any, Literal, Protocol, cast
 
 from tasks.lib.errors import CommandFailed, ConfigError
 from tasks.lib.naming import is_staging_name, staging_volume_name
@@ -762,7 +762,7 @@ def _copied_bytes(container: Container) -> int | None:
     if code != 0:
         return None
     try:
-        return int(bytes(output).split()[0])
+        return int(cast(bytes, output).split()[0])
     except (IndexError, ValueError):
         return None
 

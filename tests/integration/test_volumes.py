@@ -135,7 +135,9 @@ class Vols:
     def cleanup(self) -> None:
         for c in self.client.containers.list(all=True):
             mounts = c.attrs.get("Mounts") or []
-            if any(self.run_id in str(m.get("Name", "")) for m in mounts) or self.run_id in c.name:
+            if any(self.run_id in str(m.get("Name", "")) for m in mounts) or self.run_id in (
+                c.name or ""
+            ):
                 c.remove(force=True)
         for vol in self.client.volumes.list():
             if f"t3-{self.run_id}-" in str(vol.name):

@@ -7,7 +7,7 @@ import io
 import tarfile
 from collections.abc import Iterator, Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
 import pytest
 from invoke import Config, Context, Exit
@@ -16,6 +16,9 @@ from tasks.lib import images
 from tasks.lib.config import SCHEMA_LABEL, Settings, defaults, resolve
 from tasks.lib.errors import CommandFailed, ConfigError
 from tasks.lib.output import Output
+
+if TYPE_CHECKING:
+    from docker import DockerClient
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "example"
 CURRENT = "a" * 64
@@ -193,9 +196,16 @@ class FakeImages:
 
 
 class FakeClient:
+    """Stands in for the SDK client in logic tests (rollback, stream parsing); the real
+    engine and registry are exercised in tests/integration."""
+
     def __init__(self, api: FakeApi, stream: list[dict[str, Any]] | None = None) -> None:
         self.api = api
         self.images = FakeImages(api, stream)
+
+
+def fake_client(api: FakeApi, stream: list[dict[str, Any]] | None = None) -> DockerClient:
+    return cast("DockerClient", FakeClient(api, stream))
 
 
 def test_apply_tags_rolls_back(s: Settings) -> None:
@@ -205,7 +215,7 @@ def test_apply_tags_rolls_back(s: Settings) -> None:
     api = FakeApi(fail_on="t4unit/meeshy-web:staging")
     api.tags["t4unit/meeshy-gateway:staging"] = "sha256:old"
     with pytest.raises(CommandFailed, match="restored"):
-        images.apply_tags(FakeClient(api), plan)
+        images.apply_tags(fake_client(api), plan)
     assert api.tags == {"t4unit/meeshy-gateway:staging": "sha256:old"}
 
 
@@ -297,7 +307,7 @@ def _push_fixture(stream: list[dict[str, Any]]) -> tuple[FakeClient, list[images
 def test_push_all_success_removes_temporary_tags() -> None:
     client, targets = _push_fixture(OK_STREAM)
     out = Output(plain=True)
-    results = images.push_all(client, targets, images.PlainPushReporter(out))
+    results = images.push_all(cast("DockerClient", client), targets, images.PlainPushReporter(out))
     assert [r.digest for r in results] == ["sha256:7eea5e23"] * 2
     assert client.images.pushed == [t.remote for t in targets]
     assert set(client.api.tags) == {"t4/meeshy-web:staging", "t4/meeshy-gateway:staging"}
@@ -306,7 +316,9 @@ def test_push_all_success_removes_temporary_tags() -> None:
 def test_push_all_in_band_error_stops_with_one_line(capsys: pytest.CaptureFixture[str]) -> None:
     client, targets = _push_fixture(DOWN_STREAM)
     with pytest.raises(CommandFailed) as info:
-        images.push_all(client, targets, images.PlainPushReporter(Output(plain=True)))
+        images.push_all(
+            cast("DockerClient", client), targets, images.PlainPushReporter(Output(plain=True))
+        )
     line = info.value.line()
     assert "127.0.0.1:5000/t4/meeshy-web:staging" in line
     assert "registry 127.0.0.1:5000" in line
@@ -319,7 +331,9 @@ def test_push_all_in_band_error_stops_with_one_line(capsys: pytest.CaptureFixtur
 def test_push_all_stream_without_digest_is_an_error() -> None:
     client, targets = _push_fixture(OK_STREAM[:3])
     with pytest.raises(CommandFailed, match="without a digest"):
-        images.push_all(client, targets, images.PlainPushReporter(Output(plain=True)))
+        images.push_all(
+            cast("DockerClient", client), targets, images.PlainPushReporter(Output(plain=True))
+        )
 
 
 def test_push_all_missing_source_pushes_nothing() -> None:
@@ -330,7 +344,9 @@ def test_push_all_missing_source_pushes_nothing() -> None:
         )
     )
     with pytest.raises(images.MissingImageError, match="t4/meeshy-translator:staging"):
-        images.push_all(client, targets, images.PlainPushReporter(Output(plain=True)))
+        images.push_all(
+            cast("DockerClient", client), targets, images.PlainPushReporter(Output(plain=True))
+        )
     assert client.images.pushed == []
 
 
