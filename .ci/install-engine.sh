@@ -94,9 +94,14 @@ DF
   log "building local busybox:latest from Debian's busybox-static"
   DOCKER_BUILDKIT=1 docker buildx build --load -t busybox:latest "$tmp" >/dev/null 2>&1 \
     || docker build -t busybox:latest "$tmp" >/dev/null
-  # The plan's helper image for volume copies is alpine; offline, busybox stands in for it.
-  docker tag busybox:latest alpine:latest
   rm -rf "$tmp"
+}
+
+seed_alpine() {
+  # The plan's helper image for volume copies is alpine; offline, busybox stands in for it.
+  # Never over a real alpine a developer already has.
+  if docker image inspect alpine:latest >/dev/null 2>&1; then return; fi
+  docker tag busybox:latest alpine:latest
 }
 
 main() {
@@ -104,6 +109,7 @@ main() {
   if [ "${1:-}" != "--start" ]; then install_packages; fi
   start_dockerd
   seed_busybox
+  seed_alpine
   docker buildx version
   docker compose version
 }

@@ -3,14 +3,15 @@
 (``make docker-build``: the same three docker builds, one after another), cold and cached,
 side by side in one run, alternating A B A B so machine drift hits both alike.
 
-    python benchmarks/build_all.py [--runs 3] [--heavy SECONDS_OF_CPU] [--root example]
+    python benchmarks/build_all.py [--runs 3] [--cpu-mb N] [--wait-seconds S] [--root example]
 
 Cold = build cache pruned and the images removed before each run; cached = nothing changed
 since the previous run. Prints per-run wall times, medians, and the ratio inv/make per pair.
 The baseline commands are taken from ``inv build.all --dry-run --json``, so both sides build
-exactly the same images with the same arguments. ``--heavy N`` works on a copy of the example
-with a CPU-bound step of about N seconds added to each Dockerfile, to stand for real compile
-and dependency-install work (the bundled example's steps are tiny).
+exactly the same images with the same arguments. The bundled example's steps are tiny, so two
+options work on a copy of it with one more step in each Dockerfile: ``--cpu-mb N`` hashes N MB
+(a fixed amount of CPU work, standing for compiling), ``--wait-seconds S`` sleeps S seconds
+(standing for downloads such as ``pip install torch``, which wait on the network, not the CPU).
 """
 
 from __future__ import annotations
@@ -83,29 +84,71 @@ def run_make_way(cmds: list[list[str]]) -> float:
     return time.perf_counter() - t
 
 
-def heavy_copy(root: Path, seconds: int) -> Path:
+def heavy_copy(root: Path, cpu_mb: int, wait_seconds: int) -> Path:
     dest = Path(tempfile.mkdtemp(prefix="meeshy-bench-")) / "meeshy"
     shutil.copytree(root, dest)
-    # About `seconds` of single-core CPU work (hashing zeros), busybox only.
-    step = (
-        f"RUN --mount=type=cache,target=/tmp/cache timeout {seconds} sh -c "
-        "'while :; do head -c 50000000 /dev/zero | sha256sum >/dev/null; done' || true\n"
-    )
     for df in (
         "services/gateway/Dockerfile",
         "services/translator/Dockerfile",
         "apps/web/Dockerfile",
     ):
+        # Each step names its image, so BuildKit cannot share one step between two images
+        # (real images have different heavy steps). The hashing is single-threaded: one core.
+        steps = []
+        if cpu_mb:
+            rounds = max(1, cpu_mb // 100)
+            steps.append(
+                f"RUN : {df} && head -c 100000000 /dev/zero > z && "
+                f"for i in $(seq {rounds}); do sha256sum z >/dev/null; done && rm z\n"
+            )
+        if wait_seconds:
+            steps.append(f"RUN : {df} && sleep {wait_seconds}\n")
         p = dest / df
         lines = p.read_text().splitlines(keepends=True)
-        # after the first WORKDIR, so the work happens in an early stage every variant needs
+        # after the first WORKDIR: an early stage that every variant needs
         i = next(k for k, ln in enumerate(lines) if ln.startswith("WORKDIR"))
-        lines.insert(i + 1, step)
+        lines[i + 1 : i + 1] = steps
         p.write_text("".join(lines))
     return dest
 
 
-def report(label: str, a: list[float], b: list[float]) -> None:
+def bake_file(cmds: list[list[str]], dest: Path) -> Path:
+    """The same builds as one ``docker buildx bake`` file (for the bake-vs-builds comparison)."""
+    targets: dict[str, dict[str, object]] = {}
+    for n, argv in enumerate(cmds):
+        t: dict[str, object] = {"context": argv[-1], "tags": [], "args": {}, "labels": {}}
+        it = iter(argv[3:-1])
+        for a in it:
+            if a == "--file":
+                t["dockerfile"] = next(it)
+            elif a == "--tag":
+                t["tags"].append(next(it))  # type: ignore[attr-defined]
+            elif a in ("--build-arg", "--label"):
+                k, _, v = next(it).partition("=")
+                t["args" if a == "--build-arg" else "labels"][k] = v  # type: ignore[index]
+            elif a == "--progress":
+                next(it)
+        targets[f"t{n}"] = t
+    dest.write_text(
+        json.dumps({"group": {"default": {"targets": list(targets)}}, "target": targets})
+    )
+    return dest
+
+
+def run_bake(bake: Path) -> float:
+    t = time.perf_counter()
+    r = sh(["docker", "buildx", "bake", "--progress", "plain", "--load", "-f", str(bake)])
+    if r.returncode != 0:
+        sys.exit(f"bake failed:\n{r.stderr[-2000:]}")
+    return time.perf_counter() - t
+
+
+def report(
+    label: str,
+    a: list[float],
+    b: list[float],
+    names: tuple[str, str] = ("inv build.all (concurrent)", "make way (sequential)"),
+) -> None:
     ratios = [x / y for x, y in zip(a, b, strict=True)]
     print(f"\n{label}")
     print(
@@ -125,15 +168,22 @@ def report(label: str, a: list[float], b: list[float]) -> None:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--runs", type=int, default=3)
-    ap.add_argument("--heavy", type=int, default=0, help="add ~N s of CPU work per image")
+    ap.add_argument("--cpu-mb", type=int, default=0, help="add hashing N MB per image")
+    ap.add_argument("--wait-seconds", type=int, default=0, help="add a S-second wait per image")
     ap.add_argument("--root", default=str(PROJECT / "example"))
+    ap.add_argument("--bake", action="store_true", help="also time the same builds as one bake")
     args = ap.parse_args()
     root = Path(args.root).resolve()
-    if args.heavy:
-        root = heavy_copy(root, args.heavy)
+    if args.cpu_mb or args.wait_seconds:
+        root = heavy_copy(root, args.cpu_mb, args.wait_seconds)
     cmds = baseline_commands(root)
     print(f"root: {root}\nimages: {len(cmds)}; runs per side: {args.runs}; cpus: {os.cpu_count()}")
-    cold_a, cold_b, warm_a, warm_b = [], [], [], []
+    bake = bake_file(cmds, Path(tempfile.mkdtemp(prefix="meeshy-bake-")) / "bake.json")
+    cold_a: list[float] = []
+    cold_b: list[float] = []
+    cold_c: list[float] = []
+    warm_a: list[float] = []
+    warm_b: list[float] = []
     for _ in range(args.runs):
         reset_cold()
         cold_a.append(run_inv(root))
@@ -141,8 +191,18 @@ def main() -> None:
         reset_cold()
         cold_b.append(run_make_way(cmds))
         warm_b.append(run_make_way(cmds))
+        if args.bake:
+            reset_cold()
+            cold_c.append(run_bake(bake))
     report("cold (cache pruned, images removed)", cold_a, cold_b)
     report("cached (nothing changed)", warm_a, warm_b)
+    if args.bake:
+        report(
+            "cold: concurrent builds vs bake",
+            cold_a,
+            cold_c,
+            ("inv build.all (concurrent)", "docker buildx bake"),
+        )
     reset_cold()
 
 

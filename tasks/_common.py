@@ -11,6 +11,7 @@ from typing import Any
 from invoke import Context, Exit
 
 from tasks.lib.config import Settings, resolve
+from tasks.lib.engine import EngineTarget
 from tasks.lib.errors import TaskError
 from tasks.lib.output import Output
 
@@ -67,9 +68,16 @@ def settings(
     )
 
 
+def engine_target(c: Context, context: str = "") -> EngineTarget:
+    """The engine for tasks that need no monorepo (volumes, docker.ensure): ``--context``,
+    else config ``meeshy.docker_context``, else DOCKER_HOST / DOCKER_CONTEXT / current."""
+    return EngineTarget(context=context or str(meeshy_config(c).get("docker_context") or ""))
+
+
 @contextmanager
 def task_errors(out: Output | None = None) -> Iterator[None]:
-    """Turn the core's TaskError into one clear line on stderr and its exit code."""
+    """Turn the core's TaskError, and any error the Docker libraries raise, into one clear
+    line on stderr and an exit code: no tracebacks for the user."""
     try:
         yield
     except TaskError as exc:
@@ -78,3 +86,20 @@ def task_errors(out: Output | None = None) -> Iterator[None]:
     except KeyboardInterrupt:
         (out or Output()).error("interrupted")
         raise Exit(code=130) from None
+    except Exception as exc:
+        line = _docker_error_line(exc)
+        if line is None:
+            raise
+        (out or Output()).error(line)
+        raise Exit(code=1) from None
+
+
+def _docker_error_line(exc: Exception) -> str | None:
+    """One line for an error from the docker SDK, python-on-whales or requests; else None."""
+    module = type(exc).__module__
+    if not module.startswith(("docker", "python_on_whales", "requests", "urllib3")):
+        return None
+    text = str(getattr(exc, "explanation", None) or getattr(exc, "stderr", None) or exc)
+    lines = [ln.strip() for ln in text.strip().splitlines() if ln.strip()]
+    detail = lines[-1] if lines else type(exc).__name__
+    return f"Docker error: {detail}: check the engine (`inv docker.ensure`) and rerun"

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 
 from invoke import Context, task
 
-from tasks._common import HELP, meeshy_config, task_errors
+from tasks._common import HELP, engine_target, task_errors
 
 if TYPE_CHECKING:
     from tasks.lib.ensure import EnsureOptions, EnsureReport
@@ -37,7 +37,6 @@ def ensure(
 ) -> None:
     """Make sure the Docker engine answers: start it and wait if not (_ensure-docker-running)."""
     from tasks.lib import ensure as core
-    from tasks.lib.engine import EngineTarget
     from tasks.lib.errors import ConfigError
     from tasks.lib.output import Output
 
@@ -45,14 +44,13 @@ def ensure(
     with task_errors(out):
         if timeout < 0 or created_timeout < 0:
             raise ConfigError("--timeout and --created-timeout take seconds >= 0")
-        docker_context = context or str(meeshy_config(c).get("docker_context") or "")
         options = core.EnsureOptions(
             start=start,
             dry_run=dry_run,
             timeout=float(timeout),
             created_timeout=float(created_timeout),
         )
-        report = core.ensure(EngineTarget(context=docker_context), options, out)
+        report = core.ensure(engine_target(c, context), options, out)
         render(out, report, options)
 
 

@@ -320,8 +320,10 @@ def release(
         tags = {svc.name: images.push_tags(s, svc) for svc in svcs}
         if not dry_run:
             ping(EngineTarget(context=s.docker_context))
+        # load=True: with a non-docker builder, gateway/web would otherwise stay in the
+        # builder's cache and the push would send whatever older image the store has.
         options = BuildOptions(
-            no_cache=no_cache, builder=s.builder, docker_context=s.docker_context
+            no_cache=no_cache, builder=s.builder, docker_context=s.docker_context, load=True
         )
         plan = build_flow.plan(s, [Target(n) for n in s.all], options)
         build_flow.execute(

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from invoke import Context, task
 
-from tasks._common import HELP, settings, task_errors
+from tasks._common import HELP, engine_target, task_errors
 
 COPY_HELP = {
     "volume": "copy this volume instead of the default set (gateway and web uploads); "
@@ -46,13 +46,13 @@ def copy(
 ) -> None:
     """Copy prod volumes to their staging twins, verified (uploads; --include-models)."""
     from tasks.lib import volumes as core
-    from tasks.lib.engine import EngineTarget, ping, sdk_client
+    from tasks.lib.engine import ping, sdk_client
     from tasks.lib.errors import EngineUnavailable
     from tasks.lib.output import Output
 
     out = Output(json_mode=json)
     with task_errors(out):
-        target = EngineTarget(context=settings(c, context=context).docker_context)
+        target = engine_target(c, context)
         prefix = target.cli_prefix()
 
         def plan(existing: set[str] | None) -> core.CopyPlan:
@@ -108,12 +108,12 @@ def copy(
 def size(c: Context, *, all_: bool = False, context: str = "", json: bool = False) -> None:
     """Size of every meeshy volume and the containers using it (docker system df -v)."""
     from tasks.lib import volumes as core
-    from tasks.lib.engine import EngineTarget, ping, sdk_client
+    from tasks.lib.engine import ping, sdk_client
     from tasks.lib.output import Output
 
     out = Output(json_mode=json)
     with task_errors(out):
-        target = EngineTarget(context=settings(c, context=context).docker_context)
+        target = engine_target(c, context)
         ping(target)
         client = sdk_client(target)
         try:

@@ -30,6 +30,7 @@ class BuildOptions:
     push: bool = False
     builder: str = ""
     docker_context: str = ""
+    load: bool = False  # --load every image (release), beyond the Makefile's translator
 
 
 @dataclass(frozen=True)
@@ -188,7 +189,7 @@ def plan_image(
         context=str(context),
         build_args=tuple(args.items()),
         labels=tuple(labels),
-        load=service.load and not options.push,
+        load=(service.load or options.load) and not options.push,
         push=options.push,
         platforms=options.platforms,
         no_cache=options.no_cache,

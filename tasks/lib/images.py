@@ -374,7 +374,7 @@ def apply_tags(client: docker.DockerClient, plan: TagPlan) -> None:
             if not client.api.tag(a.image_id, repo, tag, force=True):
                 raise CommandFailed(f"the engine refused to tag {a.source} as {a.target}")
             done.append(a)
-    except (APIError, CommandFailed) as exc:
+    except BaseException as exc:  # engine errors, lost connections, Ctrl-C: never half-tagged
         for a in done:
             repo, tag = split_ref(a.target)
             try:
@@ -385,6 +385,8 @@ def apply_tags(client: docker.DockerClient, plan: TagPlan) -> None:
                     client.api.remove_image(a.target, noprune=True)
             except APIError:
                 pass
+        if isinstance(exc, KeyboardInterrupt):
+            raise
         raise CommandFailed(
             f"tagging failed ({exc}); the tags already written were restored",
             hint="check the engine and rerun",
@@ -874,16 +876,19 @@ def push_all(
             f"missing local image(s): {', '.join(missing)}; nothing was pushed",
             hint="build or tag them first (`inv build.all`, `inv staging.tag`)",
         )
-    created: list[str] = []
+    # Registry-qualified tags point at the source image for the push, even when a tag of that
+    # name already exists locally (a leftover could be another image); put them back after.
+    retagged: dict[str, str | None] = {}
     results: list[PushState] = []
     try:
         for t in targets:
-            if t.remote != t.source and find_image(client, t.remote) is None:
+            if t.remote != t.source:
                 img = found[t.source]
                 assert img is not None
+                before = find_image(client, t.remote)
+                retagged[t.remote] = before.id if before is not None else None
                 repo, tag = split_ref(t.remote)
                 client.api.tag(img.id, repo, tag, force=True)
-                created.append(t.remote)
         for t in targets:
             state = push_one(client, t, reporter)
             results.append(state)
@@ -896,9 +901,13 @@ def push_all(
                     output=state.error,
                 )
     finally:
-        for ref in created:
+        for ref, before_id in retagged.items():
             with contextlib.suppress(APIError):
-                client.api.remove_image(ref, noprune=True)
+                if before_id is None:
+                    client.api.remove_image(ref, noprune=True)
+                else:
+                    repo, tag = split_ref(ref)
+                    client.api.tag(before_id, repo, tag, force=True)
     return results
 
 

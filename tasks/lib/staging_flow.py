@@ -12,6 +12,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import yaml
+
 from tasks.lib.errors import CommandFailed, ConfigError
 from tasks.lib.staging_compose import StagingCompose, StagingOptions, generate, load_compose
 
@@ -59,6 +61,27 @@ def busy_ports(candidates: Iterable[int]) -> frozenset[int]:
     return frozenset(p for p in candidates if 0 < p < 65536 and port_busy(p))
 
 
+def published_host_ports(path: Path) -> frozenset[int]:
+    """Host ports a compose file publishes (short and long syntax); empty if unreadable."""
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except (OSError, yaml.YAMLError):
+        return frozenset()
+    ports: set[int] = set()
+    services = data.get("services") if isinstance(data, dict) else None
+    for svc in (services or {}).values():
+        for entry in (svc or {}).get("ports") or []:
+            if isinstance(entry, dict):
+                host = str(entry.get("published") or "")
+            else:
+                parts = str(entry).split("/")[0].rsplit(":", 2)
+                host = parts[-2] if len(parts) >= 2 else ""
+            first = host.split("-")[0]
+            if first.isdigit():
+                ports.add(int(first))
+    return frozenset(ports)
+
+
 def resolve_job(
     root: Path,
     prod: str,
@@ -82,8 +105,11 @@ def resolve_job(
         raise ConfigError(f"--port-offset {port_offset} is out of range", hint="e.g. 10000")
     taken: frozenset[int] = frozenset()
     if probe_ports:
-        # Busy host ports just above every candidate: the generator then picks the next free one.
-        taken = busy_ports(range(port_offset + 1, min(65535, port_offset + 1 + 10000)))
+        # Busy host ports above the offset: the generator then picks the next free one. Ports
+        # that the existing staging file publishes are staging's own (it may be running):
+        # not counted, so a rerun keeps them and the file does not drift.
+        busy = busy_ports(range(port_offset + 1, min(65535, port_offset + 1 + 10000)))
+        taken = busy - published_host_ports(out_path)
     return ComposeJob(
         prod_path,
         out_path,
@@ -94,10 +120,7 @@ def resolve_job(
 def build(job: ComposeJob) -> StagingCompose:
     text = job.prod.read_text(encoding="utf-8")
     data = load_compose(text, str(job.prod))
-    try:
-        return generate(data, job.options, source=str(job.prod))
-    except TypeError:  # older signature without source=
-        return generate(data, job.options)
+    return generate(data, job.options, source=str(job.prod))
 
 
 def validate(text: str, project_dir: Path) -> None:

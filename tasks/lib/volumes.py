@@ -730,6 +730,13 @@ def preflight(
         )
         if running:
             problems.append(f"{target}: another copy is running (container {running[0].name})")
+            continue
+        users = client.containers.list(filters={"volume": target})  # running ones only
+        if users:
+            names = ", ".join(sorted(str(c.name) for c in users))
+            problems.append(
+                f"{target}: in use by running container(s) {names}; stop the staging stack first"
+            )
     states = target_states(client, plan, existing, prefix)
     if not plan.force:
         problems += [

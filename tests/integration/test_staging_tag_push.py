@@ -367,3 +367,38 @@ def test_release_stops_before_pushing_when_the_gate_refuses(
         assert registry.get_json("_catalog") == {"repositories": []}
     finally:
         remove_namespace(ns)
+
+
+def test_push_retags_over_a_stale_registry_tag_and_restores_it(
+    call: Call, example_images: str, registry: LocalRegistry, sdk: Any, tags_cleanup: list[str]
+) -> None:
+    """A leftover local <registry>/…:tag of another image must not be what gets pushed."""
+    import json
+    import urllib.request
+
+    ns = example_images
+    tags_cleanup += [f"{ns}/meeshy-web:t4stale", f"{registry.host}/{ns}/meeshy-web:t4stale"]
+    assert (
+        call(image_tasks.staging_tag, only=["web"], to="t4stale", root=str(EXAMPLE), registry=ns)[0]
+        == 0
+    )
+    leftover = f"{registry.host}/{ns}/meeshy-web:t4stale"
+    busybox = sdk.images.get("busybox:latest")
+    busybox.tag(leftover)
+    code, _, err = call(
+        image_tasks.staging_push,
+        only=["web"],
+        to="t4stale",
+        registry_url=registry.host,
+        root=str(EXAMPLE),
+        registry=ns,
+    )
+    assert code == 0, err
+    req = urllib.request.Request(
+        f"{registry.url}/v2/{ns}/meeshy-web/manifests/t4stale",
+        headers={"Accept": "application/vnd.docker.distribution.manifest.v2+json"},
+    )
+    with urllib.request.urlopen(req, timeout=10) as resp:
+        manifest = json.load(resp)
+    assert manifest["config"]["digest"] == sdk.images.get(f"{ns}/meeshy-web:t4stale").id
+    assert sdk.images.get(leftover).id == busybox.id  # the leftover tag was put back

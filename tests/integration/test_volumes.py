@@ -220,6 +220,32 @@ def test_force_makes_an_exact_copy(vols: Vols, client: docker.DockerClient) -> N
     assert vols.snapshot(target) == vols.snapshot(src)
 
 
+def test_force_refuses_a_target_a_running_container_uses(
+    vols: Vols, client: docker.DockerClient
+) -> None:
+    from docker.types import Mount
+
+    src = vols.create("uploads")
+    target = vols.twin("uploads")
+    client.volumes.create(target)
+    vols.run(target, "echo live > /v/live")
+    live = vols.snapshot(target)
+    user = client.containers.run(
+        IMAGE,
+        ["sleep", "60"],
+        mounts=[Mount("/data", target, type="volume")],
+        network_mode="none",
+        detach=True,
+        name=f"meeshy-t3-{vols.run_id}-user",
+    )
+    try:
+        with pytest.raises(ConfigError, match=f"{target}: in use by running container"):
+            _copy(client, [src], force=True)
+        assert vols.snapshot(target) == live  # nothing touched
+    finally:
+        user.remove(force=True)
+
+
 # --- refusals, through the task ------------------------------------------------------------------
 
 

@@ -291,3 +291,11 @@ def test_argv_is_what_python_on_whales_runs(
             list(client.buildx.build(**img.whales_kwargs()))  # type: ignore[arg-type]
         assert Path(seen[-1][0]).name == "docker"
         assert seen[-1][1:] == img.argv()[1:]
+
+
+def test_release_loads_every_image(example_copy: Path) -> None:
+    """release builds with load=True so the push sends what was just built, whatever the builder."""
+    s = _settings(example_copy)
+    opts = BuildOptions(builder="remote-bk", load=True)
+    imgs = plan_builds(s, [Target(n) for n in s.all], opts, stamp=STAMP).images
+    assert all("--load" in i.argv() for i in imgs)

@@ -100,3 +100,41 @@ def test_env_overrides_config(example_copy: Path) -> None:
     assert str(example_copy) in r.out
     r = run_inv("build.web", "--dry-run", env={**NO_ENGINE, "INVOKE_MEESHY_REGISTRY": "invreg"})
     assert "invreg/meeshy-web:v1.0.41" in r.out, r
+
+
+def test_listing_imports_no_heavy_library() -> None:
+    """`inv --list` imports every task module: they must not pull in docker, rich or
+    python-on-whales (those load inside the tasks that use them)."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, tasks; heavy = [m for m in ('docker', 'python_on_whales', 'rich', "
+        "'pydantic') if m in sys.modules]; print(','.join(heavy))"
+    )
+    r = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        cwd=Path(__file__).resolve().parents[2],
+        check=True,
+    )
+    assert r.stdout.strip() == ""
+
+
+def test_docker_library_errors_become_one_line(capsys: object) -> None:
+    import pytest
+    from docker.errors import APIError
+    from invoke import Exit
+
+    from tasks._common import task_errors
+    from tasks.lib.output import Output
+
+    with pytest.raises(Exit) as exc, task_errors(Output(plain=True)):
+        raise APIError("500 Server Error", explanation="conflict: unable to delete image")
+    assert exc.value.code == 1
+    err = capsys.readouterr().err.strip().splitlines()  # type: ignore[attr-defined]
+    assert err == [
+        "ERROR: Docker error: conflict: unable to delete image: check the engine "
+        "(`inv docker.ensure`) and rerun"
+    ]
