@@ -152,15 +152,15 @@ def report(
     ratios = [x / y for x, y in zip(a, b, strict=True)]
     print(f"\n{label}")
     print(
-        f"  inv build.all (concurrent) : {' '.join(f'{x:6.2f}s' for x in a)}"
+        f"  {names[0]:<27}: {' '.join(f'{x:6.2f}s' for x in a)}"
         f"   median {statistics.median(a):6.2f}s"
     )
     print(
-        f"  make way (sequential)      : {' '.join(f'{x:6.2f}s' for x in b)}"
+        f"  {names[1]:<27}: {' '.join(f'{x:6.2f}s' for x in b)}"
         f"   median {statistics.median(b):6.2f}s"
     )
     print(
-        f"  ratio inv/make per pair    : {' '.join(f'{r:6.2f}' for r in ratios)}"
+        f"  ratio per pair (1st/2nd)   : {' '.join(f'{r:6.2f}' for r in ratios)}"
         f"   median {statistics.median(ratios):.2f}"
     )
 

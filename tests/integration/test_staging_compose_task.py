@@ -85,3 +85,30 @@ def test_port_map_flag(example_copy: Path) -> None:
     assert {"service": "gateway", "prod": "3000:3000", "staging": "23000:3000"} in info[
         "port_moves"
     ]
+
+
+def test_rerun_while_staging_runs_keeps_its_ports(example_copy: Path) -> None:
+    """Ports the existing staging file publishes are staging's own: a rerun while they are
+    busy (staging running) must not move them."""
+    import socket
+
+    r = run_inv("staging.compose", "--root", str(example_copy))
+    assert r.code == 0, r
+    out = example_copy / OUT
+    before = out.read_text()
+    assert "13000:3000" in before
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as held:
+        held.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        held.bind(("0.0.0.0", 13000))
+        held.listen(1)
+        r = run_inv("staging.compose", "--root", str(example_copy), "--dry-run")
+        assert r.code == 0, r
+        assert "unchanged" in r.out
+        # a busy port that is NOT staging's own still moves to the next free one
+        out.unlink()
+        r = run_inv("staging.compose", "--root", str(example_copy), "--json")
+        assert r.code == 0, r
+        import json
+
+        moves = {m["prod"]: m["staging"] for m in json.loads(r.out)["port_moves"]}
+        assert moves["3000:3000"] == "13001:3000"
