@@ -68,13 +68,24 @@ start_dockerd() {
   if docker version >/dev/null 2>&1; then log "engine already answering"; return; fi
   log "starting dockerd"
   mkdir -p /var/log
+  # A dockerd killed with its session leaves its pid file; dockerd refuses to start over it.
+  local pid
+  if [ -f /var/run/docker.pid ]; then
+    pid=$(cat /var/run/docker.pid 2>/dev/null || true)
+    if [ -z "$pid" ] || ! kill -0 "$pid" 2>/dev/null; then
+      log "removing stale /var/run/docker.pid"
+      rm -f /var/run/docker.pid
+    fi
+  fi
   # No init system here: start it directly, detached, logging to a file.
   nohup dockerd --host=unix:///var/run/docker.sock >/var/log/dockerd.log 2>&1 &
+  local dpid=$!
   for _ in $(seq 1 60); do
     docker version >/dev/null 2>&1 && { log "engine up"; return; }
+    kill -0 "$dpid" 2>/dev/null || break  # dockerd exited: no point waiting
     sleep 1
   done
-  log "dockerd did not answer within 60 s; see /var/log/dockerd.log:"
+  log "dockerd did not come up; see /var/log/dockerd.log:"
   tail -n 20 /var/log/dockerd.log
   exit 1
 }
