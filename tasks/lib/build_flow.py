@@ -61,6 +61,24 @@ def run_gate(inputs: Sequence[GateInput]) -> list[GateReport]:
     return [check(i) for i in inputs]
 
 
+def render_gate_brief(out: Output, reports: Sequence[GateReport]) -> None:
+    """One line per image before a build: verdict and the decisive evidence (the last line:
+    the generate that reads the schema, or the COPY that brings it)."""
+    for r in reports:
+        name = r.service + (f":{r.variant}" if r.variant else "")
+        proof = (
+            f"L{r.evidence[-1].line} {r.evidence[-1].stage}: {r.evidence[-1].text}"
+            if (r.evidence)
+            else "-"
+        )
+        if r.policy == "generate":
+            reads = [e for e in r.evidence if "prisma generate" in e.text]
+            if reads:
+                proof = f"L{reads[-1].line} {reads[-1].stage}: {reads[-1].text}"
+        out.info(f"schema gate: {name} {r.verdict} ({r.policy}) {proof}")
+    _warnings(out, reports)
+
+
 def render_gate(out: Output, reports: Sequence[GateReport]) -> None:
     rows = []
     for r in reports:
@@ -76,6 +94,10 @@ def render_gate(out: Output, reports: Sequence[GateReport]) -> None:
             ]
         )
     out.table("Schema gate", ["service", "variant", "policy", "evidence", "verdict"], rows)
+    _warnings(out, reports)
+
+
+def _warnings(out: Output, reports: Sequence[GateReport]) -> None:
     seen: set[str] = set()
     for r in reports:
         for w in r.warnings:
@@ -84,9 +106,14 @@ def render_gate(out: Output, reports: Sequence[GateReport]) -> None:
                 out.warn(w)
 
 
-def gate_or_fail(out: Output, reports: Sequence[GateReport]) -> None:
-    render_gate(out, reports)
+def gate_or_fail(out: Output, reports: Sequence[GateReport], *, brief: bool = False) -> None:
+    """Show the gate (the full table, or a line per image when ``brief`` and all passed) and
+    raise SchemaGateError naming the first refusal."""
     failed = [r for r in reports if r.verdict == "fail"]
+    if brief and not failed:
+        render_gate_brief(out, reports)
+    else:
+        render_gate(out, reports)
     if failed:
         first = failed[0]
         name = first.service + (f":{first.variant}" if first.variant else "")
@@ -109,11 +136,13 @@ def plan(
     *,
     skip_schema_check: bool = False,
 ) -> BuildPlan:
+    # An image built without the gate gets no schema label: the label is a claim the gate
+    # proved, so staging.tag and images.validate then treat the image as unproven.
     return plan_builds(
         settings,
         targets,
         options,
-        schema_sha256=schema_hash(settings),
+        schema_sha256=None if skip_schema_check else schema_hash(settings),
         skip_schema_check=skip_schema_check,
     )
 
@@ -143,7 +172,7 @@ def execute(
             f"{plan_.schema}; do not release them"
         )
     else:
-        gate_or_fail(out, run_gate(gate_inputs(settings, plan_.images)))
+        gate_or_fail(out, run_gate(gate_inputs(settings, plan_.images)), brief=True)
 
     if dry_run:
         if out.json_mode:

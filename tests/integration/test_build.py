@@ -76,7 +76,9 @@ def test_build_all_tags_labels_and_summary(example_copy: Path, namespace: str, s
             ln.startswith(name + " ") and ln.rstrip().endswith("built") for ln in r.out.splitlines()
         ), r.out
     # the schema gate ran first
-    assert r.out.index("Schema gate") < r.out.index("building 3 image(s)")
+    assert r.out.index("schema gate: gateway pass (generate) L19 builder: RUN npx prisma") < (
+        r.out.index("building 3 image(s)")
+    )
 
 
 def test_gpu_builds_gpu_stages_only(example_copy: Path, namespace: str, sdk: object) -> None:
@@ -170,3 +172,11 @@ def test_skip_schema_check_is_loud(example_copy: Path, namespace: str, sdk: obje
     )
     assert "WARNING: --skip-schema-check" in r.err
     assert r.code == 0, r  # web only copies the schema folder; the build itself still works
+    labels = _labels(sdk, f"{namespace}/meeshy-web:latest")
+    assert "me.meeshy.schema.sha256" not in labels  # no claim the gate did not prove
+    # so staging refuses it as built from an unknown schema
+    r = run_inv(
+        "staging.tag", "--only", "web", "--root", str(example_copy), "--registry", namespace
+    )
+    assert r.code == 4, r
+    assert f"{namespace}/meeshy-web:latest" in r.err
