@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from invoke import Context, task
+from invoke import Context, Task, task
 
 from tasks._common import HELP, settings, task_errors
 
@@ -28,7 +28,7 @@ _FLAG_HELP = {
 
 def _build(
     c: Context,
-    targets: list[tuple[str, str | None]],
+    targets: list[tuple[str, str | None]] | None,
     *,
     root: str,
     registry: str,
@@ -65,7 +65,9 @@ def _build(
         )
         plan = build_flow.plan(
             s,
-            [Target(svc, var) for svc, var in targets],
+            [Target(svc, var) for svc, var in targets]
+            if targets is not None
+            else [Target(name) for name in s.all],
             options,
             skip_schema_check=skip_schema_check,
         )
@@ -79,23 +81,35 @@ def _build(
         )
 
 
-@task(help=_FLAG_HELP)
-def gateway(
-    c: Context,
-    root: str = "",
-    registry: str = "",
-    context: str = "",
-    builder: str = "",
-    platform: str = "",
-    no_cache: bool = False,
-    push: bool = False,
-    progress: str = "auto",
-    dry_run: bool = False,
-    skip_schema_check: bool = False,
-    json: bool = False,
-) -> None:
-    """Build the gateway image (make build-docker-gateway)."""
-    _build(c, [("gateway", None)], **locals_flags(locals()))
+def _image_task(service: str | None, doc: str) -> Task[Any]:
+    """A build task for one service (or, with None, for ``meeshy.all``): one signature for
+    gateway, web and all, so their flags cannot drift apart."""
+
+    def body(
+        c: Context,
+        root: str = "",
+        registry: str = "",
+        context: str = "",
+        builder: str = "",
+        platform: str = "",
+        no_cache: bool = False,
+        push: bool = False,
+        progress: str = "auto",
+        dry_run: bool = False,
+        skip_schema_check: bool = False,
+        json: bool = False,
+    ) -> None:
+        _build(c, [(service, None)] if service else None, **locals_flags(locals()))
+
+    body.__doc__ = doc
+    body.__name__ = body.__qualname__ = service or "all_"
+    made: Task[Any] = task(name=service or "all", help=_FLAG_HELP)(body)
+    return made
+
+
+gateway = _image_task("gateway", "Build the gateway image (make build-docker-gateway).")
+web = _image_task("web", "Build the web image (make build-docker-web).")
+all_ = _image_task(None, "Build gateway, translator (CPU) and web at once (make docker-build).")
 
 
 @task(
@@ -131,47 +145,6 @@ def translator(
     chosen = "gpu" if gpu else (variant or None)
     flags = locals_flags(locals())
     _build(c, [("translator", chosen)], **flags)
-
-
-@task(help=_FLAG_HELP)
-def web(
-    c: Context,
-    root: str = "",
-    registry: str = "",
-    context: str = "",
-    builder: str = "",
-    platform: str = "",
-    no_cache: bool = False,
-    push: bool = False,
-    progress: str = "auto",
-    dry_run: bool = False,
-    skip_schema_check: bool = False,
-    json: bool = False,
-) -> None:
-    """Build the web image (make build-docker-web)."""
-    _build(c, [("web", None)], **locals_flags(locals()))
-
-
-@task(name="all", help=_FLAG_HELP)
-def all_(
-    c: Context,
-    root: str = "",
-    registry: str = "",
-    context: str = "",
-    builder: str = "",
-    platform: str = "",
-    no_cache: bool = False,
-    push: bool = False,
-    progress: str = "auto",
-    dry_run: bool = False,
-    skip_schema_check: bool = False,
-    json: bool = False,
-) -> None:
-    """Build gateway, translator (CPU) and web at once (make docker-build)."""
-    from tasks._common import meeshy_config
-
-    names = meeshy_config(c).get("all") or ["gateway", "translator", "web"]
-    _build(c, [(str(n), None) for n in names], **locals_flags(locals()))
 
 
 _FLAGS = (
