@@ -57,6 +57,7 @@ def _show_meeshy(out: Output, client: docker.DockerClient, s: Settings, *, title
         "to": "tag to create (default: staging)",
         "allow_stale": "tag images built from another schema too (the default refuses them)",
         "dry_run": "check everything and print the tags that would be created; change nothing",
+        "json": HELP["json"],
     },
     iterable=["only"],
 )
@@ -70,12 +71,13 @@ def staging_tag(
     root: str = "",
     registry: str = "",
     context: str = "",
+    json: bool = False,
 ) -> None:
     """Tag <registry>/meeshy-<svc>:latest as :staging, all or nothing (plan step 2)."""
     from tasks.lib import images
     from tasks.lib.output import Output
 
-    out = Output()
+    out = Output(json_mode=json)
     with task_errors(out):
         s = settings(c, root=root, registry=registry, context=context)
         refs = images.staging_refs(s, images.select_services(s, only or []), from_, to)
@@ -86,15 +88,32 @@ def staging_tag(
             plan = images.plan_staging_tags(refs, found, sha, allow_stale=allow_stale)
             for src in plan.stale:
                 out.warn(f"--allow-stale: {src} is not built from the current schema")
+            tags = [
+                {"source": a.source, "target": a.target, "image_id": a.image_id}
+                for a in plan.actions
+            ]
             if dry_run:
                 out.step("dry run: these tags would be created")
                 for a in plan.actions:
                     out.info(f"{a.source} -> {a.target}  ({a.image_id[7:19]})")
+                if json:
+                    out.json({"dry_run": True, "tags": tags, "stale": list(plan.stale)})
                 return
             images.apply_tags(client, plan)
             for a in plan.actions:
                 out.info(f"tagged {a.source} -> {a.target}")
-            _show_meeshy(out, client, s, title="meeshy images")
+            if json:
+                rows = images.image_rows(images.list_meeshy_images(client), sha, per_tag=True)
+                out.json(
+                    {
+                        "dry_run": False,
+                        "tags": tags,
+                        "stale": list(plan.stale),
+                        "images": [r.as_json() for r in rows],
+                    }
+                )
+            else:
+                _show_meeshy(out, client, s, title="meeshy images")
         finally:
             client.close()
 
@@ -118,12 +137,37 @@ def _push(
         for t in targets:
             via = f" (tagged from {t.source})" if t.remote != t.source else ""
             out.info(f"push {t.remote} -> {t.registry}{via}")
+        if out.json_mode:
+            out.json(
+                {
+                    "dry_run": True,
+                    "pushes": [
+                        {"ref": t.remote, "source": t.source, "registry": t.registry}
+                        for t in targets
+                    ],
+                }
+            )
         return
     client = _client(s, timeout=600)
     try:
-        images.run_pushes(client, targets, out, layers=layers)
+        results = images.run_pushes(client, targets, out, layers=layers)
     finally:
         client.close()
+    if out.json_mode:
+        out.json(
+            {
+                "dry_run": False,
+                "pushes": [
+                    {
+                        "ref": t.remote,
+                        "source": t.source,
+                        "registry": t.registry,
+                        "digest": r.digest,
+                    }
+                    for t, r in zip(targets, results, strict=True)
+                ],
+            }
+        )
 
 
 @task(
@@ -134,6 +178,7 @@ def _push(
         "to": "the staging tag to push (default: staging)",
         "registry_url": _REGISTRY_URL,
         "dry_run": "print what would be pushed; change nothing (needs no engine)",
+        "json": HELP["json"],
     },
     iterable=["only"],
 )
@@ -146,12 +191,13 @@ def staging_push(
     root: str = "",
     registry: str = "",
     context: str = "",
+    json: bool = False,
 ) -> None:
     """Push the staging tags to a registry, with live progress per image."""
     from tasks.lib import images
     from tasks.lib.output import Output
 
-    out = Output()
+    out = Output(json_mode=json)
     with task_errors(out):
         s = settings(c, root=root, registry=registry, context=context)
         images.check_tag(to, "--to")
@@ -255,6 +301,7 @@ def validate(
         "service": "push only this service (repeatable; default: every service in meeshy.all)",
         "registry_url": _REGISTRY_URL,
         "dry_run": "print what would be pushed; change nothing (needs no engine)",
+        "json": HELP["json"],
     },
     iterable=["service"],
 )
@@ -266,12 +313,13 @@ def images_push(
     root: str = "",
     registry: str = "",
     context: str = "",
+    json: bool = False,
 ) -> None:
     """Push each service's tag set: v<version>, latest (+ cpu for translator) (make push-all)."""
     from tasks.lib import images
     from tasks.lib.output import Output
 
-    out = Output()
+    out = Output(json_mode=json)
     with task_errors(out):
         s = settings(c, root=root, registry=registry, context=context)
         svcs = images.select_services(s, service or [])

@@ -402,3 +402,34 @@ def test_push_retags_over_a_stale_registry_tag_and_restores_it(
         manifest = json.load(resp)
     assert manifest["config"]["digest"] == sdk.images.get(f"{ns}/meeshy-web:t4stale").id
     assert sdk.images.get(leftover).id == busybox.id  # the leftover tag was put back
+
+
+def test_tag_and_push_json(
+    call: Call, example_images: str, registry: LocalRegistry, tags_cleanup: list[str]
+) -> None:
+    import json
+
+    ns = example_images
+    tags_cleanup += [f"{ns}/meeshy-{s}:t4json" for s in SERVICES]
+    code, out, err = call(
+        image_tasks.staging_tag, to="t4json", root=str(EXAMPLE), registry=ns, json=True
+    )
+    assert code == 0, err
+    data = json.loads(out)
+    assert [t["target"] for t in data["tags"]] == [f"{ns}/meeshy-{s}:t4json" for s in SERVICES]
+    listed = {f"{r['repository']}:{t}" for r in data["images"] for t in r["tags"]}
+    assert listed >= {f"{ns}/meeshy-{s}:t4json" for s in SERVICES}
+    code, out, err = call(
+        image_tasks.staging_push,
+        to="t4json",
+        registry_url=registry.host,
+        root=str(EXAMPLE),
+        registry=ns,
+        json=True,
+    )
+    assert code == 0, err
+    pushes = json.loads(out)["pushes"]
+    assert [p["ref"] for p in pushes] == [
+        f"{registry.host}/{ns}/meeshy-{s}:t4json" for s in SERVICES
+    ]
+    assert all(p["digest"].startswith("sha256:") for p in pushes)
