@@ -38,7 +38,9 @@ class BuildResult:
 
     @property
     def status(self) -> str:
-        return "built" if self.ok else "failed"
+        if not self.ok:
+            return "failed"
+        return "pushed" if self.image.push else "built"
 
 
 class Reporter(Protocol):

@@ -58,7 +58,7 @@ class PlainReporter:
             return
         name = result.image.name
         if result.ok:
-            self.out.info(f"[{name}] built in {result.seconds:.1f}s")
+            self.out.info(f"[{name}] {result.status} in {result.seconds:.1f}s")
         else:
             self.out.info(f"[{name}] FAILED after {result.seconds:.1f}s: {result.error}")
 
@@ -105,8 +105,8 @@ class LiveReporter:
             status: Any
             if row.status == "building":
                 status = Spinner("dots", text="building", style="cyan")
-            elif row.status == "built":
-                status = "[green]built[/]"
+            elif row.status in ("built", "pushed"):
+                status = f"[green]{row.status}[/]"
             elif row.status == "failed":
                 status = "[bold red]failed[/]"
             else:

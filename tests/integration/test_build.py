@@ -11,6 +11,9 @@ from pathlib import Path
 import pytest
 
 from tests.cli import run_inv
+from tests.integration.registry import LocalRegistry, registry
+
+__all__ = ["registry"]  # the fixture, imported explicitly
 
 pytestmark = pytest.mark.engine
 
@@ -180,3 +183,19 @@ def test_skip_schema_check_is_loud(example_copy: Path, namespace: str, sdk: obje
     )
     assert r.code == 4, r
     assert f"{namespace}/meeshy-web:latest" in r.err
+
+
+def test_push_builds_straight_into_a_registry(
+    example_copy: Path, registry: LocalRegistry, sdk: object
+) -> None:
+    ns = f"{registry.host}/itpush"
+    r = run_inv("build.web", "--push", "--root", str(example_copy), "--registry", ns)
+    assert r.code == 0, r
+    assert registry.tags("itpush/meeshy-web") == ["latest", "v1.0.41"]
+    assert any(
+        ln.startswith("web ") and ln.rstrip().endswith("pushed") for ln in r.out.splitlines()
+    )
+    for img in sdk.images.list():  # type: ignore[attr-defined]
+        for tag in img.tags:
+            if tag.startswith(f"{ns}/"):
+                sdk.images.remove(tag, force=True)  # type: ignore[attr-defined]
