@@ -1,7 +1,8 @@
 """The schema gate: proves from the Dockerfile alone that an image is built from the shared schema.
 
 It maps COPY/ADD sources from the build context to their paths in each stage (WORKDIR, ENV/ARG,
-wildcards, directories, ``--from`` between stages, the ``.dockerignore``), keeps only the stages
+wildcards, directories, ``--from`` between stages, the ``.dockerignore``) and the bind mounts of
+each RUN (``RUN --mount=type=bind``, seen by that RUN only), keeps only the stages
 the final image depends on, and then checks the service's policy: ``generate`` (some RUN runs
 ``prisma generate`` on a file that came from the schema), ``copy`` (the schema is copied in) or
 ``none`` (report only).
@@ -28,6 +29,7 @@ from tasks.lib.dockerfile import (
     Stage,
     base_stages,
     expand,
+    mount_options,
     parse,
     required_stages,
     stage_refs,
@@ -223,6 +225,7 @@ class _Run:
     line: int
     instruction: Instruction
     scope: Scope
+    mounts: tuple[_Copy, ...] = ()  # bind mounts: visible to this RUN only
 
 
 @dataclass(frozen=True)
@@ -259,7 +262,8 @@ class _Model:
 
     def _add(self, stage: Stage, ins: Instruction, scope: Scope) -> None:
         if ins.keyword == "RUN":
-            self.events[stage.index].append(_Run(stage.label, ins.line, ins, scope))
+            mounts = tuple(self._mounts(stage, ins, scope))
+            self.events[stage.index].append(_Run(stage.label, ins.line, ins, scope, mounts))
         elif ins.keyword in ("COPY", "ADD"):
             self.events[stage.index].extend(self._copies(stage, ins, scope))
 
@@ -340,14 +344,81 @@ class _Model:
                 out.append(replace(template, src=rel, shown_src=source, kind=kind))
         return out
 
+    def _mounts(self, stage: Stage, ins: Instruction, scope: Scope) -> list[_Copy]:
+        """The bind mounts of RUN ``ins`` as copies that only this RUN sees.
+
+        ``type=bind`` (the default type) with ``source``/``src`` (default: the context root, or
+        the root of ``from``), ``target``/``dst``/``destination`` (relative to the WORKDIR) and
+        ``from`` (a stage, or an image: nothing from the context). Other types map nothing.
+        """
+        out: list[_Copy] = []
+        for value in ins.flag_values("mount"):
+            if not value:
+                continue
+            raw = mount_options(value)
+            if self._expand(raw.get("type", "bind"), scope, ins.line).lower() != "bind":
+                continue  # cache, secret, ssh, tmpfs: nothing from the context or a stage
+            wanted = ("target", "dst", "destination", "source", "src", "from")
+            opts = {k: self._expand(raw[k], scope, ins.line) for k in wanted if k in raw}
+            shown_dest = opts.get("target") or opts.get("dst") or opts.get("destination")
+            if not shown_dest:
+                continue  # BuildKit refuses a mount without a target
+            dest = _absolute(posixpath.join(scope.workdir, shown_dest))
+            source = opts.get("source") or opts.get("src")
+            ref = opts.get("from")
+            keyword = "RUN --mount=type=bind"
+            template = _Copy(
+                stage=stage.label,
+                line=ins.line,
+                keyword=keyword,
+                from_stage=None,
+                external=None,
+                src="",
+                shown_src=source or ".",
+                dest=dest,
+                shown_dest=dest,
+                into_dir=False,
+                kind="unknown",
+            )
+            if ref:
+                found = self.df.stage(ref)
+                label = found.label if found is not None else ref
+                src = _absolute("/" + (source or "/").lstrip("/"))
+                out.append(
+                    replace(
+                        template,
+                        keyword=f"{keyword},from={label}",
+                        from_stage=found.index if found is not None else None,
+                        external=ref if found is None else None,
+                        src=src,
+                        shown_src=source or "/",
+                    )
+                )
+                continue
+            rel = _context_rel(source or ".")
+            path = self.context_dir / rel if rel else self.context_dir
+            culprit = self.ignore.culprit(rel)
+            why = ""
+            if not path.exists():
+                why = "is not in the context"
+            elif culprit is not None:
+                why = f"is excluded by {self.ignore.source}:{culprit[0]} pattern '{culprit[1]}'"
+            if why:
+                self.warnings.append(
+                    (
+                        stage.index,
+                        f"{self.df.path}:{ins.line}: RUN --mount source {source} {why}; "
+                        "the build will fail there",
+                    )
+                )
+            kind: Literal["file", "dir", "unknown"] = (
+                "dir" if path.is_dir() else "file" if path.exists() else "unknown"
+            )
+            out.append(replace(template, src=rel, kind=kind))
+        return out
+
     def _context_matches(self, source: str, stage: Stage, ins: Instruction) -> list[str]:
-        rel = posixpath.normpath(source.lstrip("/"))
-        if rel == ".":
-            rel = ""
-        while rel.startswith("../"):
-            rel = rel[3:]
-        if rel == "..":
-            rel = ""
+        rel = _context_rel(source)
         if not _GLOB_CHARS.search(rel):
             path = self.context_dir / rel if rel else self.context_dir
             if not path.exists() or self.ignore.excluded(rel):
@@ -437,6 +508,37 @@ class _Model:
             self._memo[key] = self._lookup(stage, path, upto, depth)
         return self._memo[key]
 
+    def lookup_in_run(
+        self, stage: int, path: str, upto: int, mounts: Sequence[_Copy]
+    ) -> _Found | None:
+        """What RUN ``upto`` of ``stage`` sees at ``path``: its bind mounts hide the image."""
+        best: _Copy | None = None
+        for mount in mounts:  # the deepest target wins; among equal ones, the last
+            inside = path == mount.dest or path.startswith(mount.dest.rstrip("/") + "/")
+            if inside and (best is None or len(mount.dest) >= len(best.dest)):
+                best = mount
+        if best is None:
+            return self.lookup(stage, path, upto)
+        return self._through(best, path, 0)
+
+    def _through(self, event: _Copy, path: str, depth: int) -> _Found | None:
+        """What ``event`` (a COPY/ADD or a bind mount) puts at ``path``, if anything."""
+        for src in self._candidates(event, path):
+            if event.heredoc is not None:
+                return _Found(None, event.heredoc, ((event, f"<<{event.src}", path),))
+            if event.external is not None:
+                return _Found(None, None, ((event, src, path),))
+            if event.from_stage is not None:
+                inner = self.lookup(event.from_stage, src, None, depth + 1)
+                if inner is not None:
+                    return _Found(
+                        inner.context_path, inner.content, (*inner.chain, (event, src, path))
+                    )
+                continue
+            if self._context_file(src, event):
+                return _Found(src, None, ((event, src, path),))
+        return None
+
     def _lookup(self, stage: int, path: str, upto: int | None, depth: int) -> _Found | None:
         if depth > _MAX_DEPTH:
             return None
@@ -444,20 +546,9 @@ class _Model:
         for event in reversed(events):
             if not isinstance(event, _Copy):
                 continue
-            for src in self._candidates(event, path):
-                if event.heredoc is not None:
-                    return _Found(None, event.heredoc, ((event, f"<<{event.src}", path),))
-                if event.external is not None:
-                    return _Found(None, None, ((event, src, path),))
-                if event.from_stage is not None:
-                    inner = self.lookup(event.from_stage, src, None, depth + 1)
-                    if inner is not None:
-                        return _Found(
-                            inner.context_path, inner.content, (*inner.chain, (event, src, path))
-                        )
-                    continue
-                if self._context_file(src, event):
-                    return _Found(src, None, ((event, src, path),))
+            hit = self._through(event, path, depth)
+            if hit is not None:
+                return hit
         parent = self.parents[stage]
         if parent is not None:
             return self.lookup(parent.index, path, None, depth + 1)
@@ -500,6 +591,24 @@ class _Model:
         except (OSError, ValueError):
             return None
         return data if isinstance(data, dict) else None
+
+
+def _absolute(path: str) -> str:
+    """``path`` normalized, with a single leading slash."""
+    out = posixpath.normpath(path)
+    return "/" + out.lstrip("/") if out.startswith("//") else out
+
+
+def _context_rel(source: str) -> str:
+    """A source path as a context-relative path (``""`` for the root; no escaping it)."""
+    rel = posixpath.normpath(source.lstrip("/"))
+    if rel == ".":
+        rel = ""
+    while rel.startswith("../"):
+        rel = rel[3:]
+    if rel == "..":
+        rel = ""
+    return rel
 
 
 def _forward(copy: _Copy, src: str) -> list[str]:
@@ -633,13 +742,16 @@ def _schema_option(args: Sequence[str]) -> str | None:
 class _Analyzer:
     """Finds ``prisma generate`` in RUN instructions, following ``cd`` and package scripts."""
 
-    def __init__(self, model: _Model, stage: int, upto: int) -> None:
+    def __init__(self, model: _Model, stage: int, upto: int, mounts: Sequence[_Copy] = ()) -> None:
         self.model = model
         self.stage = stage
         self.upto = upto
+        self.mounts = mounts
 
     def script(self, cwd: str, name: str) -> tuple[str, str] | None:
-        found = self.model.lookup(self.stage, posixpath.join(cwd, "package.json"), self.upto)
+        found = self.model.lookup_in_run(
+            self.stage, posixpath.join(cwd, "package.json"), self.upto, self.mounts
+        )
         data = self.model.read_json(found) if found is not None else None
         scripts = data.get("scripts") if data else None
         if isinstance(scripts, dict) and isinstance(scripts.get(name), str):
@@ -1016,7 +1128,7 @@ def _dependency_evidence(
 
 
 def _run_generates(model: _Model, stage: int, position: int, run: _Run) -> list[_Generate]:
-    analyzer = _Analyzer(model, stage, position)
+    analyzer = _Analyzer(model, stage, position, run.mounts)
     ins = run.instruction
     cwd = run.scope.workdir
     env = run.scope.vars()
@@ -1067,7 +1179,9 @@ def _judge(
         target = posixpath.normpath(posixpath.join(gen.cwd, gen.schema_arg))
     else:
         target = ""
-        pkg = model.lookup(stage.index, posixpath.join(gen.cwd, "package.json"), position)
+        pkg = model.lookup_in_run(
+            stage.index, posixpath.join(gen.cwd, "package.json"), position, run.mounts
+        )
         data = model.read_json(pkg) if pkg is not None else None
         prisma = data.get("prisma") if data else None
         if isinstance(prisma, dict) and isinstance(prisma.get("schema"), str):
@@ -1078,19 +1192,25 @@ def _judge(
                 posixpath.join(gen.cwd, "schema.prisma"),
             ]
             target = next(
-                (p for p in defaults if model.lookup(stage.index, p, position) is not None),
+                (
+                    p
+                    for p in defaults
+                    if model.lookup_in_run(stage.index, p, position, run.mounts) is not None
+                ),
                 defaults[0],
             )
-    found = model.lookup(stage.index, target, position)
+    found = model.lookup_in_run(stage.index, target, position, run.mounts)
     via = f" via {gen.via}" if gen.via else ""
     if found is None:
         folder = posixpath.dirname(schema_rel) or "."
+        brings = "COPY or bind mount of this RUN" if run.mounts else "COPY"
         return (
-            f"{df_path}:{run.line}: {gen.shown}{via} reads {target} but no COPY puts "
+            f"{df_path}:{run.line}: {gen.shown}{via} reads {target} but no {brings} puts "
             f"{schema_rel} there; copy it with COPY {folder} {posixpath.dirname(target)}/"
         )
     if found.context_path != schema_rel:
-        origin = found.context_path or "an inline heredoc or another image"
+        image = found.chain[0][0].external if found.chain else None
+        origin = found.context_path or (f"the image {image}" if image else "an inline heredoc")
         return (
             f"{df_path}:{run.line}: {gen.shown}{via} reads {target}, which comes from {origin}, "
             f"not {schema_rel}; point --schema at the copy of {schema_rel}"

@@ -739,3 +739,256 @@ def test_missing_copy_source_is_a_warning(repo: Path) -> None:
         "apps/web/Dockerfile:12: COPY source apps/webb/ is not in the context; "
         "the build will fail there",
     )
+
+
+# ---------------------------------------------------------------------------------------------
+# RUN --mount=type=bind: mapped for the commands of that RUN only
+
+GENERATE_SCH = "npx prisma generate --schema=/sch/schema.prisma"
+READS_SCH = (
+    "RUN npx prisma generate reads /sch/schema.prisma (from packages/shared/prisma/schema.prisma)"
+)
+
+
+@pytest.mark.parametrize(
+    ("body", "evidence"),
+    [
+        pytest.param(
+            "RUN --mount=type=bind,source=packages/shared/prisma,target=/sch " + GENERATE_SCH,
+            [
+                (
+                    "0",
+                    2,
+                    "RUN --mount=type=bind packages/shared/prisma -> /sch "
+                    "(packages/shared/prisma/schema.prisma -> /sch/schema.prisma)",
+                ),
+                ("0", 2, READS_SCH),
+            ],
+            id="context-dir-absolute-target",
+        ),
+        pytest.param(
+            "ARG SHARED=packages/shared\nWORKDIR /app\n"
+            "RUN --mount=src=${SHARED},dst=shared,rw cd shared && npm run generate",
+            [
+                (
+                    "0",
+                    4,
+                    "RUN --mount=type=bind packages/shared -> /app/shared "
+                    "(packages/shared/prisma/schema.prisma -> /app/shared/prisma/schema.prisma)",
+                ),
+                (
+                    "0",
+                    4,
+                    "RUN prisma generate via npm run generate: script in "
+                    "packages/shared/package.json reads /app/shared/prisma/schema.prisma "
+                    "(from packages/shared/prisma/schema.prisma)",
+                ),
+            ],
+            id="context-dir-relative-target-default-type",
+        ),
+        pytest.param(
+            "RUN --mount=type=bind,target=/src,readonly "
+            "npx prisma generate --schema /src/packages/shared/prisma/schema.prisma",
+            [
+                (
+                    "0",
+                    2,
+                    "RUN --mount=type=bind . -> /src (packages/shared/prisma/schema.prisma -> "
+                    "/src/packages/shared/prisma/schema.prisma)",
+                ),
+                (
+                    "0",
+                    2,
+                    "RUN npx prisma generate reads /src/packages/shared/prisma/schema.prisma "
+                    "(from packages/shared/prisma/schema.prisma)",
+                ),
+            ],
+            id="default-source-whole-context",
+        ),
+        pytest.param(
+            "WORKDIR /w\nRUN --mount=type=cache,target=/root/.npm "
+            "--mount=type=bind,src=packages/shared/prisma/schema.prisma,destination=db.prisma "
+            "npx prisma generate --schema=db.prisma",
+            [
+                (
+                    "0",
+                    3,
+                    "RUN --mount=type=bind packages/shared/prisma/schema.prisma -> /w/db.prisma "
+                    "(packages/shared/prisma/schema.prisma -> /w/db.prisma)",
+                ),
+                (
+                    "0",
+                    3,
+                    "RUN npx prisma generate reads /w/db.prisma "
+                    "(from packages/shared/prisma/schema.prisma)",
+                ),
+            ],
+            id="file-source",
+        ),
+        pytest.param(
+            "COPY packages/shared/prisma /in/\nFROM busybox AS gen\n"
+            "RUN --mount=type=bind,from=0,source=/in,target=/sch " + GENERATE_SCH,
+            [
+                (
+                    "0",
+                    2,
+                    "COPY packages/shared/prisma -> /in/ "
+                    "(packages/shared/prisma/schema.prisma -> /in/schema.prisma)",
+                ),
+                (
+                    "gen",
+                    4,
+                    "RUN --mount=type=bind,from=0 /in -> /sch "
+                    "(/in/schema.prisma -> /sch/schema.prisma)",
+                ),
+                ("gen", 4, READS_SCH),
+            ],
+            id="from-stage",
+        ),
+        pytest.param(
+            "WORKDIR /sch\nCOPY services/translator /sch/\n"
+            "RUN --mount=type=bind,source=packages/shared/prisma,target=/sch " + GENERATE_SCH,
+            [
+                (
+                    "0",
+                    4,
+                    "RUN --mount=type=bind packages/shared/prisma -> /sch "
+                    "(packages/shared/prisma/schema.prisma -> /sch/schema.prisma)",
+                ),
+                ("0", 4, READS_SCH),
+            ],
+            id="mount-hides-the-image",
+        ),
+    ],
+)
+def test_bind_mount_maps_the_schema_for_its_run(
+    repo: Path, body: str, evidence: list[tuple[str, int, str]]
+) -> None:
+    _write(repo, X, "FROM busybox\n" + body + "\n")
+    report = _gate(repo, X)
+    assert (report.verdict, report.problems, report.warnings) == ("pass", (), ())
+    assert report.evidence == tuple(Evidence(*item) for item in evidence)
+
+
+def test_bind_mount_from_a_stage_makes_it_required(repo: Path) -> None:
+    _write(
+        repo,
+        X,
+        "FROM busybox AS src\nCOPY packages/shared/prisma /in/\n"
+        "FROM busybox AS gen\nRUN --mount=from=src,src=/in,target=/sch " + GENERATE_SCH + "\n"
+        "FROM gen\n",
+    )
+    report = _gate(repo, X)
+    assert (report.verdict, report.problems) == ("pass", ())
+    assert report.evidence[-1] == Evidence("2", 5, "stage 2 depends on gen (FROM)")
+    assert report.evidence[0].stage == "src"
+
+
+NO_COPY_AT_SCH = (
+    "services/x/Dockerfile:{line}: npx prisma generate reads /sch/schema.prisma but no {what} "
+    "puts packages/shared/prisma/schema.prisma there; copy it with "
+    "COPY packages/shared/prisma /sch/"
+)
+
+
+@pytest.mark.parametrize(
+    ("body", "problem"),
+    [
+        pytest.param(
+            "RUN --mount=type=bind,from=node:20,source=/x,target=/sch " + GENERATE_SCH,
+            "services/x/Dockerfile:2: npx prisma generate reads /sch/schema.prisma, which comes "
+            "from the image node:20, not packages/shared/prisma/schema.prisma; "
+            "point --schema at the copy of packages/shared/prisma/schema.prisma",
+            id="from-image",
+        ),
+        pytest.param(
+            "RUN --mount=type=bind,source=packages/shared/prisma,target=/sch true\n"
+            "RUN " + GENERATE_SCH,
+            NO_COPY_AT_SCH.format(line=3, what="COPY"),
+            id="not-visible-to-a-later-run",
+        ),
+        pytest.param(
+            "RUN --mount=type=bind,source=packages/shared/prisma,target=/sch true\n"
+            "FROM 0\nRUN " + GENERATE_SCH,
+            NO_COPY_AT_SCH.format(line=4, what="COPY"),
+            id="not-visible-to-a-later-stage",
+        ),
+        pytest.param(
+            "RUN --mount=type=cache,source=packages/shared/prisma,target=/sch " + GENERATE_SCH,
+            NO_COPY_AT_SCH.format(line=2, what="COPY"),
+            id="cache-mount",
+        ),
+        pytest.param(
+            "RUN --mount=type=secret,id=s,target=/sch/schema.prisma --mount=type=tmpfs,target=/t "
+            "--mount=type=ssh " + GENERATE_SCH,
+            NO_COPY_AT_SCH.format(line=2, what="COPY"),
+            id="secret-ssh-tmpfs-mounts",
+        ),
+        pytest.param(
+            "COPY packages/shared/prisma /sch/\n"
+            "RUN --mount=type=bind,source=services/translator,target=/sch " + GENERATE_SCH,
+            NO_COPY_AT_SCH.format(line=3, what="COPY or bind mount of this RUN"),
+            id="mount-hides-a-copied-schema",
+        ),
+    ],
+)
+def test_bind_mount_that_does_not_prove_anything(repo: Path, body: str, problem: str) -> None:
+    _write(repo, X, "FROM busybox\n" + body + "\n")
+    report = _gate(repo, X)
+    assert (report.verdict, report.problems) == ("fail", (problem,))
+
+
+def test_bind_mount_of_an_ignored_source_names_the_pattern(repo: Path) -> None:
+    _write(
+        repo,
+        X,
+        "FROM busybox\nRUN --mount=type=bind,source=packages/shared/prisma,target=/sch "
+        + GENERATE_SCH
+        + "\n",
+    )
+    with (repo / ".dockerignore").open("a", encoding="utf-8") as fh:
+        fh.write("packages/shared/prisma\n")
+    report = _gate(repo, X)
+    assert report.verdict == "fail"
+    assert report.problems == (
+        ".dockerignore:14: pattern 'packages/shared/prisma' excludes "
+        "packages/shared/prisma/schema.prisma from the build context; "
+        "add '!packages/shared/prisma/schema.prisma' after it or narrow the pattern",
+    )
+    assert report.warnings == (
+        "services/x/Dockerfile:2: RUN --mount source packages/shared/prisma is excluded by "
+        ".dockerignore:14 pattern 'packages/shared/prisma'; the build will fail there",
+    )
+
+
+def test_bind_mount_of_the_context_is_filtered_by_the_dockerignore(repo: Path) -> None:
+    _write(
+        repo,
+        X,
+        "FROM busybox\nRUN --mount=target=/src "
+        "npx prisma generate --schema=/src/packages/shared/prisma/schema.prisma\n",
+    )
+    assert _gate(repo, X).verdict == "pass"
+    with (repo / ".dockerignore").open("a", encoding="utf-8") as fh:
+        fh.write("**/prisma\n")
+    report = _gate(repo, X)
+    assert report.problems[0].startswith(".dockerignore:14: pattern '**/prisma' excludes ")
+    assert report.warnings == ()  # the context root itself is never excluded
+
+
+def test_missing_bind_mount_source_is_a_warning(repo: Path) -> None:
+    _write(
+        repo,
+        X,
+        "FROM busybox\nRUN --mount=type=bind,source=packages/nope,target=/sch "
+        + GENERATE_SCH
+        + "\n",
+    )
+    report = _gate(repo, X)
+    assert report.problems == (
+        NO_COPY_AT_SCH.format(line=2, what="COPY or bind mount of this RUN"),
+    )
+    assert report.warnings == (
+        "services/x/Dockerfile:2: RUN --mount source packages/nope is not in the context; "
+        "the build will fail there",
+    )
