@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 PROJECT = Path(__file__).resolve().parent.parent
@@ -33,3 +34,16 @@ def run_inv(*args: str, env: dict[str, str] | None = None, timeout: int = 600) -
         check=False,
     )
     return InvResult(proc)
+
+
+Call = Callable[..., tuple[int, str, str]]
+"""``call(task_function, **flags) -> (exit code, stdout, stderr)``: the ``call`` fixture."""
+
+
+def task_context() -> object:
+    """An Invoke Context with the project's defaults, as ``inv`` would give a task."""
+    from invoke import Config, Context
+
+    from tasks.lib.config import defaults
+
+    return Context(config=Config(overrides={"meeshy": defaults()}))

@@ -6,12 +6,13 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
-from tests.cli import run_inv
+from tests.cli import Call, run_inv, task_context
 
 PROJECT = Path(__file__).resolve().parent.parent
 EXAMPLE = PROJECT / "example"
@@ -94,3 +95,25 @@ def clean_env(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
 def inv() -> object:
     """The project's CLI as a callable: ``inv("build.web", "--dry-run")``."""
     return run_inv
+
+
+@pytest.fixture
+def call(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> Call:
+    """Run a task function in-process: ``call(task, **flags) -> (exit code, out, err)``."""
+    from invoke import Exit
+
+    monkeypatch.setenv("NO_COLOR", "1")
+    for var in ("DOCKER_REGISTRY", "MEESHY_ROOT"):
+        monkeypatch.delenv(var, raising=False)
+
+    def run(fn: Callable[..., None], **kwargs: Any) -> tuple[int, str, str]:
+        capsys.readouterr()
+        code = 0
+        try:
+            fn(task_context(), **kwargs)
+        except Exit as exc:
+            code = exc.code
+        captured = capsys.readouterr()
+        return code, captured.out, captured.err
+
+    return run

@@ -4,15 +4,14 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
-from invoke import Config, Context, Exit
 
 from tasks import image_tasks
-from tasks.lib.config import SCHEMA_LABEL, defaults
+from tasks.lib.config import SCHEMA_LABEL
+from tests.cli import Call
 from tests.integration.registry import (
     EXAMPLE,
     build_example,
@@ -24,33 +23,6 @@ __all__ = ["example_images"]  # the fixture, imported explicitly
 
 pytestmark = pytest.mark.engine
 SCHEMA = "packages/shared/prisma/schema.prisma"
-
-
-def ctx() -> Context:
-    return Context(config=Config(overrides={"meeshy": defaults()}))
-
-
-Call = Callable[..., tuple[int, str, str]]
-
-
-@pytest.fixture
-def call(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> Call:
-    """Run a task function; (exit code, stdout, stderr)."""
-    monkeypatch.setenv("NO_COLOR", "1")
-    for var in ("DOCKER_REGISTRY", "MEESHY_ROOT"):
-        monkeypatch.delenv(var, raising=False)
-
-    def run(fn: Callable[..., None], **kwargs: Any) -> tuple[int, str, str]:
-        capsys.readouterr()
-        code = 0
-        try:
-            fn(ctx(), **kwargs)
-        except Exit as exc:
-            code = exc.code
-        captured = capsys.readouterr()
-        return code, captured.out, captured.err
-
-    return run
 
 
 def test_list_json_shows_the_session_images(call: Call, example_images: str) -> None:

@@ -5,15 +5,14 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-from invoke import Config, Context, Exit
 
 from tasks import image_tasks
-from tasks.lib.config import defaults
+from tests.cli import Call
 from tests.integration.registry import (
     EXAMPLE,
     LocalRegistry,
@@ -28,28 +27,6 @@ pytestmark = [pytest.mark.engine, pytest.mark.registry]
 PROJECT = Path(__file__).resolve().parents[2]
 SERVICES = ("gateway", "translator", "web")
 SCHEMA = "packages/shared/prisma/schema.prisma"
-
-Call = Callable[..., tuple[int, str, str]]
-
-
-@pytest.fixture
-def call(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> Call:
-    """Run a task function; (exit code, stdout, stderr)."""
-    monkeypatch.setenv("NO_COLOR", "1")
-    for var in ("DOCKER_REGISTRY", "MEESHY_ROOT"):
-        monkeypatch.delenv(var, raising=False)
-
-    def run(fn: Callable[..., None], **kwargs: Any) -> tuple[int, str, str]:
-        capsys.readouterr()
-        code = 0
-        try:
-            fn(Context(config=Config(overrides={"meeshy": defaults()})), **kwargs)
-        except Exit as exc:
-            code = exc.code
-        captured = capsys.readouterr()
-        return code, captured.out, captured.err
-
-    return run
 
 
 @pytest.fixture
