@@ -138,3 +138,32 @@ def test_docker_library_errors_become_one_line(capsys: object) -> None:
         "ERROR: Docker error: conflict: unable to delete image: check the engine "
         "(`inv docker.ensure`) and rerun"
     ]
+
+
+def test_dry_run_json_is_machine_readable() -> None:
+    import json
+
+    r = run_inv("build.all", "--dry-run", "--json", env=NO_ENGINE)
+    assert r.code == 0, r
+    plan = json.loads(r.out)  # nothing else on stdout
+    assert [p["image"] for p in plan] == ["gateway", "translator:cpu", "web"]
+    assert all(p["argv"][:3] == ["docker", "buildx", "build"] for p in plan)
+
+
+def test_schema_check_json_and_exit_code(example_copy: Path) -> None:
+    import json
+
+    r = run_inv("schema.check", "--json", "--root", str(example_copy))
+    assert r.code == 0, r
+    assert {(x["service"], x["variant"], x["verdict"]) for x in json.loads(r.out)} == {
+        ("gateway", None, "pass"),
+        ("translator", "cpu", "pass"),
+        ("translator", "gpu", "pass"),
+        ("translator", "gpu-cu121", "pass"),
+        ("translator", "gpu-cu118", "pass"),
+        ("web", None, "pass"),
+    }
+    (example_copy / "packages/shared/prisma/schema.prisma").unlink()
+    r = run_inv("schema.check", "--json", "--root", str(example_copy))
+    assert r.code == 4, r
+    assert all(x["verdict"] == "fail" for x in json.loads(r.out) if x["policy"] != "none")
