@@ -63,7 +63,8 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         # In CI an engine is required: make every engine test fail loudly instead of skipping.
         for item in items:
             if item.get_closest_marker("engine"):
-                item.add_marker(pytest.mark.usefixtures("_require_engine_in_ci"))
+                # first of the test's fixtures, so the reason is the one reported
+                item.fixturenames.insert(0, "_require_engine_in_ci")  # type: ignore[attr-defined]
         return
     skip = pytest.mark.skip(reason=f"needs a Docker engine: {problem}")
     for item in items:
