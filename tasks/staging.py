@@ -11,7 +11,8 @@ from tasks._common import HELP, settings, task_errors
     help={
         "prod": "prod compose file, relative to the root "
         "(default infrastructure/docker/compose/docker-compose.prod.yml)",
-        "out": "staging file to write (default …/docker-compose.staging.yml next to it)",
+        "out": "staging file to write, in the prod file's folder (default: "
+        "docker-compose.staging.yml there)",
         "port_offset": "host ports move by this much (default 10000; next free port if busy)",
         "port": "explicit host port move PROD:STAGING (repeatable), wins over the offset",
         "force": "overwrite an existing staging file",
@@ -43,7 +44,7 @@ def compose(
         job = sf.resolve_job(
             s.root,
             prod or sf.DEFAULT_PROD,
-            out or sf.DEFAULT_STAGING,
+            out,
             port_offset=port_offset,
             ports=sf.parse_port_map(port or []),
         )

@@ -128,7 +128,7 @@ class Output:
 
         t = Table(title=title, title_justify="left", show_lines=False)
         for c in columns:
-            t.add_column(c, style=(styles or {}).get(c))
+            t.add_column(c, style=(styles or {}).get(c), overflow="fold")
         for r in rows:
             t.add_row(*(_verdict_markup(cell) for cell in r))
         self.out.print(t)

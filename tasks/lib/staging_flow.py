@@ -92,7 +92,8 @@ def resolve_job(
     probe_ports: bool = True,
 ) -> ComposeJob:
     prod_path = (root / prod).resolve()
-    out_path = (root / out).resolve()
+    # default: docker-compose.staging.yml next to the prod file (relative paths stay valid)
+    out_path = (root / out).resolve() if out else prod_path.parent / Path(DEFAULT_STAGING).name
     if not prod_path.is_file():
         raise ConfigError(
             f"prod compose file {prod} not found under {root}", hint="pass --prod FILE"
@@ -100,6 +101,12 @@ def resolve_job(
     if out_path == prod_path:
         raise ConfigError(
             "--out names the prod compose file", hint="the prod file is never written"
+        )
+    if out_path.parent != prod_path.parent:
+        raise ConfigError(
+            f"--out {out} is not in the prod file's folder {prod_path.parent}",
+            hint="relative paths in the file (secrets, configs) resolve from its folder: "
+            "write it next to the prod file",
         )
     if not 0 < port_offset < 65535:
         raise ConfigError(f"--port-offset {port_offset} is out of range", hint="e.g. 10000")

@@ -394,7 +394,10 @@ def parse_manifest(text: str) -> Manifest:
             continue
         parts = line.split(" ", 5)
         if len(parts) != 6:
-            raise ValueError(f"unexpected manifest line {line!r}")
+            raise CommandFailed(
+                f"cannot read the volume's file list at {line[:60]!r}",
+                hint="a file name with a newline in it is not supported; rename it",
+            )
         raw_mode, uid, gid, size, mtime, name = parts
         mode = int(raw_mode, 16)
         entries[name] = Entry(
@@ -858,19 +861,30 @@ def execute_copy(
     """Preflight every pair, then copy each; the per-volume results."""
     states = preflight(client, plan, existing, prefix)
     reporter = reporter or NullReporter()
-    return [
-        copy_volume(
-            client,
-            plan,
-            pair,
-            existing=existing,
-            before=states[pair.target],
-            reporter=reporter,
-            out=out,
-            prefix=prefix,
-        )
-        for pair in plan.pairs
-    ]
+    results: list[CopyResult] = []
+    for pair in plan.pairs:
+        try:
+            results.append(
+                copy_volume(
+                    client,
+                    plan,
+                    pair,
+                    existing=existing,
+                    before=states[pair.target],
+                    reporter=reporter,
+                    out=out,
+                    prefix=prefix,
+                )
+            )
+        except BaseException:
+            # what was copied and verified before the failure stays done: say so
+            for r in results:
+                out.warn(
+                    f"done before the failure: {r.source} -> {r.target} "
+                    f"({r.files} files, {r.bytes} bytes, verified)"
+                )
+            raise
+    return results
 
 
 # ---------------------------------------------------------------------------------------------

@@ -112,3 +112,13 @@ def test_rerun_while_staging_runs_keeps_its_ports(example_copy: Path) -> None:
 
         moves = {m["prod"]: m["staging"] for m in json.loads(r.out)["port_moves"]}
         assert moves["3000:3000"] == "13001:3000"
+
+
+def test_out_in_another_folder_is_refused(example_copy: Path, tmp_path: Path) -> None:
+    """Relative bind mounts (the gateway's secrets file) resolve from the file's folder: a
+    staging file written elsewhere would mount the wrong path."""
+    elsewhere = tmp_path / "elsewhere" / "docker-compose.staging.yml"
+    r = run_inv("staging.compose", "--root", str(example_copy), "--out", str(elsewhere))
+    assert r.code == 2, r
+    assert "is not in the prod file's folder" in r.err
+    assert not elsewhere.exists()

@@ -411,3 +411,30 @@ def test_size_all(vols: Vols, client: docker.DockerClient) -> None:
     client.volumes.create(other)
     assert other in {r.name for r in v.volume_usage(client, all_volumes=True)}
     assert other not in {r.name for r in v.volume_usage(client)}
+
+
+class _TamperingReporter(v.NullReporter):
+    """Changes the target right after the copy, before verification: stands for any copy
+    that does not match (a source written during the copy, a bad disk)."""
+
+    def __init__(self, vols: Vols) -> None:
+        self.vols = vols
+
+    def finished(self, pair: v.VolumePair) -> None:
+        self.vols.run(pair.target, "rm /v/docs/readme.txt && echo junk > /v/junk")
+
+
+def test_a_copy_that_does_not_verify_is_never_reported_done(
+    vols: Vols, client: docker.DockerClient
+) -> None:
+    src = vols.create("uploads")
+    target = vols.twin("uploads")
+    with pytest.raises(CommandFailed, match=f"{target} does not match {src}"):
+        _copy(client, [src], reporter=_TamperingReporter(vols))
+    plan = v.plan_copy([src], helper_image=IMAGE)
+    assert v.target_states(client, plan, v.volume_names(client)) == {target: "incomplete"}
+    assert v.MARKER in vols.snapshot(target)
+    # a plain rerun (no --force) redoes it and verifies
+    [result] = _copy(client, [src])
+    assert result.before == "incomplete"
+    assert vols.snapshot(target) == vols.snapshot(src)

@@ -551,3 +551,12 @@ def test_engine_down_fails_fast(
 ) -> None:
     assert _run(argv) == 3
     assert "Cannot reach the Docker engine" in capsys.readouterr().err
+
+
+def test_manifest_line_that_cannot_be_read_is_one_clear_error() -> None:
+    import pytest
+
+    from tasks.lib.errors import CommandFailed
+
+    with pytest.raises(CommandFailed, match="a file name with a newline in it is not supported"):
+        v.parse_manifest("81a4 0 0 3 1700000000 ./ok\nbreak\n")
