@@ -12,7 +12,7 @@ from invoke import Collection, Program, Task
 
 from tasks import volume_tasks
 from tasks.lib import volumes as v
-from tasks.lib.errors import ConfigError
+from tasks.lib.errors import CommandFailed, ConfigError
 from tasks.lib.output import Output
 
 GW, WEB, MODELS = "meeshy-gateway-uploads", "meeshy-web-uploads", "meeshy-models-data"
@@ -352,7 +352,7 @@ def test_checksums_on_one_side_only() -> None:
 
 
 def test_malformed_manifest_line() -> None:
-    with pytest.raises(ValueError, match="unexpected manifest line"):
+    with pytest.raises(CommandFailed, match="cannot read the volume's file list at 'garbage'"):
         v.parse_manifest("garbage\n")
 
 
@@ -554,9 +554,5 @@ def test_engine_down_fails_fast(
 
 
 def test_manifest_line_that_cannot_be_read_is_one_clear_error() -> None:
-    import pytest
-
-    from tasks.lib.errors import CommandFailed
-
     with pytest.raises(CommandFailed, match="a file name with a newline in it is not supported"):
         v.parse_manifest("81a4 0 0 3 1700000000 ./ok\nbreak\n")
