@@ -127,6 +127,7 @@ def _push(
     registry_url: str,
     dry_run: bool,
     layers: bool,
+    check_sources: bool = True,
 ) -> None:
     from tasks.lib import images
 
@@ -137,6 +138,8 @@ def _push(
         for t in targets:
             via = f" (tagged from {t.source})" if t.remote != t.source else ""
             out.info(f"push {t.remote} -> {t.registry}{via}")
+        if check_sources:  # not for release: its build step would create them
+            _warn_missing_sources(out, s, [t.source for t in targets])
         if out.json_mode:
             out.json(
                 {
@@ -168,6 +171,25 @@ def _push(
                 ],
             }
         )
+
+
+def _warn_missing_sources(out: Output, s: Settings, refs: list[str]) -> None:
+    """A dry run needs no engine; when one answers, say which sources a real run would miss."""
+    from tasks.lib import images
+    from tasks.lib.errors import EngineUnavailable
+
+    try:
+        client = _client(s)
+    except EngineUnavailable:
+        out.warn("no engine answers: the sources were not checked")
+        return
+    try:
+        found = images.lookup(client, list(dict.fromkeys(refs)))
+    finally:
+        client.close()
+    for ref, img in found.items():
+        if img is None:
+            out.warn(f"{ref} does not exist here: the real push would refuse (nothing pushed)")
 
 
 @task(
@@ -377,4 +399,13 @@ def release(
         build_flow.execute(
             plan, out, engine=EngineTarget(context=s.docker_context), dry_run=dry_run, settings=s
         )
-        _push(out, s, tags, list(s.all), registry_url=registry_url, dry_run=dry_run, layers=True)
+        _push(
+            out,
+            s,
+            tags,
+            list(s.all),
+            registry_url=registry_url,
+            dry_run=dry_run,
+            layers=True,
+            check_sources=False,
+        )

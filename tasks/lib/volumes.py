@@ -794,12 +794,16 @@ def run_copy(
         start = time.monotonic()
         container.start()
         delay = 0.1
+        shown = 0
         while True:
             container.reload()
             if container.status not in ("created", "running"):
                 break
             done = _copied_bytes(container)
-            if done is not None:
+            # Never backwards: a --force/incomplete rerun first clears the target, so du falls
+            # before it rises; the bar waits at the last value meanwhile.
+            if done is not None and done >= shown:
+                shown = done
                 reporter.advanced(pair, done)
             time.sleep(delay)
             delay = min(delay * 2, poll)

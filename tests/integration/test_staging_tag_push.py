@@ -410,3 +410,20 @@ def test_tag_and_push_json(
         f"{registry.host}/{ns}/meeshy-{s}:t4json" for s in SERVICES
     ]
     assert all(p["digest"].startswith("sha256:") for p in pushes)
+
+
+def test_push_dry_run_says_which_sources_are_missing(
+    call: Call, example_images: str, registry: LocalRegistry
+) -> None:
+    code, _, err = call(
+        image_tasks.staging_push,
+        only=["web"],
+        to="t4none",
+        registry_url=registry.host,
+        dry_run=True,
+        root=str(EXAMPLE),
+        registry=example_images,
+    )
+    assert code == 0, err
+    assert f"{example_images}/meeshy-web:t4none does not exist here" in err
+    assert registry.tags(f"{example_images}/meeshy-web") == []
