@@ -74,6 +74,8 @@ def compose(
             o.json(info)
             return
         o.step(f"wrote {job.out} (passes `docker compose config`)")
+        for service, wanted, got in sf.bumped_ports(result, job.options):
+            o.warn(f"{service}: host port {wanted} is busy here, using {got} (--port to choose)")
         o.table(
             "Host ports moved",
             ["service", "prod", "staging"],

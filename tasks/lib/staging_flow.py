@@ -71,15 +71,39 @@ def published_host_ports(path: Path) -> frozenset[int]:
     services = data.get("services") if isinstance(data, dict) else None
     for svc in (services or {}).values():
         for entry in (svc or {}).get("ports") or []:
-            if isinstance(entry, dict):
-                host = str(entry.get("published") or "")
-            else:
-                parts = str(entry).split("/")[0].rsplit(":", 2)
-                host = parts[-2] if len(parts) >= 2 else ""
-            first = host.split("-")[0]
-            if first.isdigit():
-                ports.add(int(first))
+            port = (
+                host_port(str(entry.get("published") or ""))
+                if isinstance(entry, dict)
+                else host_port(str(entry), short=True)
+            )
+            if port is not None:
+                ports.add(port)
     return frozenset(ports)
+
+
+def host_port(spec: str, *, short: bool = False) -> int | None:
+    """The (first) host port of a ``published`` value, or of a short-syntax port mapping
+    (``"127.0.0.1:8080:80/tcp"`` -> 8080) when ``short``; None without one."""
+    host = spec
+    if short:
+        parts = spec.split("/", maxsplit=1)[0].rsplit(":", 2)
+        host = parts[-2] if len(parts) >= 2 else ""
+    first = host.split("-")[0]
+    return int(first) if first.isdigit() else None
+
+
+def bumped_ports(result: StagingCompose, options: StagingOptions) -> list[tuple[str, int, int]]:
+    """(service, wanted, got) for host ports moved past prod+offset because the wanted one
+    was busy or taken: worth saying, since they depend on this host's state."""
+    out: list[tuple[str, int, int]] = []
+    for m in result.port_moves:
+        prod, got = host_port(m.prod, short=True), host_port(m.staging, short=True)
+        if prod is None or got is None or prod in options.port_map:
+            continue
+        wanted = prod + options.port_offset
+        if got != wanted:
+            out.append((m.service, wanted, got))
+    return out
 
 
 def resolve_job(

@@ -713,3 +713,15 @@ def test_example_separation_summary() -> None:
         )
         in result.shared_binds
     )
+
+
+def test_bumped_ports_are_named() -> None:
+    from tasks.lib import staging_flow as sf
+
+    prod = {"services": {"gateway": {"image": "x", "ports": ["3000:3000", "127.0.0.1:80:80"]}}}
+    opts = StagingOptions(taken_ports=frozenset({13000}), port_map={80: 8080})
+    result = generate(prod, opts)
+    assert sf.bumped_ports(result, opts) == [("gateway", 13000, 13001)]
+    assert sf.host_port("127.0.0.1:8080:80/tcp", short=True) == 8080
+    assert sf.host_port("3000", short=True) is None
+    assert sf.host_port("8000-8010") == 8000
