@@ -29,19 +29,15 @@ _REGISTRY_URL = (
 
 def _client(s: Settings, *, timeout: int = 60) -> docker.DockerClient:
     """Ping the engine (fail fast), then a docker SDK client for it."""
-    from tasks.lib.engine import EngineTarget, ping, sdk_client
+    from tasks.lib.engine import EngineTarget, sdk_client
 
-    target = EngineTarget(context=s.docker_context)
-    ping(target)
-    return sdk_client(target, timeout=timeout)
+    return sdk_client(EngineTarget(context=s.docker_context), timeout=timeout)
 
 
 def _show_meeshy(out: Output, client: docker.DockerClient, s: Settings, *, title: str) -> None:
     from tasks.lib import images
 
-    rows = images.image_rows(
-        images.list_meeshy_images(client), images.current_schema_sha256(s), per_tag=True
-    )
+    rows = images.image_rows(images.list_meeshy_images(client), s.schema_sha256(), per_tag=True)
     images.render_rows(out, title, rows, versions=False)
 
 
@@ -81,7 +77,7 @@ def staging_tag(
     with task_errors(out):
         s = settings(c, root=root, registry=registry, context=context)
         refs = images.staging_refs(s, images.select_services(s, only or []), from_, to)
-        sha = images.current_schema_sha256(s)
+        sha = s.schema_sha256()
         client = _client(s)
         try:
             found = images.lookup(client, [src for _, src, _ in refs])
@@ -251,9 +247,7 @@ def images_list(
         s = settings(c, root=root, registry=registry, context=context)
         client = _client(s)
         try:
-            rows = images.image_rows(
-                images.list_meeshy_images(client), images.current_schema_sha256(s)
-            )
+            rows = images.image_rows(images.list_meeshy_images(client), s.schema_sha256())
         finally:
             client.close()
         if json:
@@ -379,7 +373,7 @@ def release(
     """Build every image (schema-gated), then push them all; no push if anything failed."""
     from tasks.lib import build_flow, images
     from tasks.lib.build_plan import BuildOptions, Target
-    from tasks.lib.engine import EngineTarget, ping
+    from tasks.lib.engine import EngineTarget
     from tasks.lib.output import Output
 
     out = Output()
@@ -388,8 +382,6 @@ def release(
         images.check_registry_url(registry_url)
         svcs = images.select_services(s, [])
         tags = {svc.name: images.push_tags(s, svc) for svc in svcs}
-        if not dry_run:
-            ping(EngineTarget(context=s.docker_context))
         # load=True: with a non-docker builder, gateway/web would otherwise stay in the
         # builder's cache and the push would send whatever older image the store has.
         options = BuildOptions(

@@ -46,7 +46,7 @@ def copy(
 ) -> None:
     """Copy prod volumes to their staging twins, verified (uploads; --include-models)."""
     from tasks.lib import volumes as core
-    from tasks.lib.engine import ping, sdk_client
+    from tasks.lib.engine import sdk_client
     from tasks.lib.errors import EngineUnavailable
     from tasks.lib.output import Output
 
@@ -69,7 +69,6 @@ def copy(
         if dry_run:
             existing: set[str] | None = None
             try:
-                ping(target)
                 client = sdk_client(target)
                 try:
                     existing = core.volume_names(client)
@@ -87,7 +86,6 @@ def copy(
                 for argv in commands:
                     out.command(argv)
             return
-        ping(target)
         client = sdk_client(target)
         try:
             existing = core.volume_names(client)
@@ -108,13 +106,12 @@ def copy(
 def size(c: Context, *, all_: bool = False, context: str = "", json: bool = False) -> None:
     """Size of every meeshy volume and the containers using it (docker system df -v)."""
     from tasks.lib import volumes as core
-    from tasks.lib.engine import ping, sdk_client
+    from tasks.lib.engine import sdk_client
     from tasks.lib.output import Output
 
     out = Output(json_mode=json)
     with task_errors(out):
         target = engine_target(c, context)
-        ping(target)
         client = sdk_client(target)
         try:
             rows = core.volume_usage(client, all_volumes=all_)

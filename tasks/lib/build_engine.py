@@ -14,10 +14,13 @@ from collections import deque
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Protocol, cast
+from typing import TYPE_CHECKING, Protocol, cast
 
 from tasks.lib.build_plan import ImageBuild
 from tasks.lib.engine import EngineTarget
+
+if TYPE_CHECKING:
+    import docker
 
 STEP_RE = re.compile(r"^#(\d+) \[(?:(?P<stage>[^\]\s]+) )?(?P<step>\d+/\d+)\] (?P<text>.*)$")
 INTERNAL_RE = re.compile(r"^#(\d+) \[internal\] (?P<text>.*)$")
@@ -167,23 +170,16 @@ def run_builds(
         return [f.result() for f in futures]
 
 
-def inspect_results(results: Sequence[BuildResult], target: EngineTarget) -> None:
+def inspect_results(results: Sequence[BuildResult], client: docker.DockerClient) -> None:
     """Fill image id and size for the images that landed in the local store."""
     from docker.errors import DockerException as SdkError
 
-    from tasks.lib.engine import sdk_client
-
-    wanted = [r for r in results if r.ok and r.image.tags]
-    if not wanted:
-        return
-    client = sdk_client(target)
-    try:
-        for r in wanted:
-            try:
-                img = client.images.get(r.image.tags[0])
-            except SdkError:
-                continue
-            r.image_id = img.short_id.split(":", 1)[-1]
-            r.size = int(img.attrs.get("Size") or 0)
-    finally:
-        client.close()
+    for r in results:
+        if not (r.ok and r.image.tags):
+            continue
+        try:
+            img = client.images.get(r.image.tags[0])
+        except SdkError:
+            continue
+        r.image_id = img.short_id.split(":", 1)[-1]
+        r.size = int(img.attrs.get("Size") or 0)

@@ -4,7 +4,6 @@ summary). Used by every ``build.*`` task and by ``release``; never imports Invok
 from __future__ import annotations
 
 from collections.abc import Sequence
-from pathlib import Path
 
 from tasks.lib.build_engine import BuildResult
 from tasks.lib.build_plan import BuildOptions, BuildPlan, ImageBuild, Target, plan_builds
@@ -12,7 +11,7 @@ from tasks.lib.config import Settings
 from tasks.lib.engine import EngineTarget
 from tasks.lib.errors import CommandFailed, SchemaGateError
 from tasks.lib.output import Output
-from tasks.lib.schemagate import GateInput, GateReport, check, schema_sha256
+from tasks.lib.schemagate import GateInput, GateReport, check
 
 
 def gate_inputs(settings: Settings, images: Sequence[ImageBuild]) -> list[GateInput]:
@@ -124,11 +123,6 @@ def gate_or_fail(out: Output, reports: Sequence[GateReport], *, brief: bool = Fa
         )
 
 
-def schema_hash(settings: Settings) -> str | None:
-    path = Path(settings.root) / settings.schema
-    return schema_sha256(path) if path.is_file() else None
-
-
 def plan(
     settings: Settings,
     targets: Sequence[Target],
@@ -142,7 +136,7 @@ def plan(
         settings,
         targets,
         options,
-        schema_sha256=None if skip_schema_check else schema_hash(settings),
+        schema_sha256=None if skip_schema_check else settings.schema_sha256(),
         skip_schema_check=skip_schema_check,
     )
 
@@ -183,23 +177,25 @@ def execute(
                 out.command(img.argv())
         return []
 
-    from tasks.lib.engine import ping
+    from tasks.lib.engine import sdk_client
 
-    ping(engine)
-    out.step(
-        f"building {len(plan_.images)} image(s) on BuildKit: "
-        + ", ".join(i.name for i in plan_.images)
-    )
-    stream = whales_stream(engine)
-    use_live = not out.plain and not out.json_mode and progress == "auto"
-    if use_live:
-        with LiveReporter(out, plan_.images) as live:
-            results = run_builds(plan_.images, stream, live)
-    else:
-        results = run_builds(
-            plan_.images, stream, PlainReporter(out, "quiet" if out.json_mode else progress)
+    client = sdk_client(engine, timeout=10)  # preflight: fails fast, before any build starts
+    try:
+        out.step(
+            f"building {len(plan_.images)} image(s) on BuildKit: "
+            + ", ".join(i.name for i in plan_.images)
         )
-    inspect_results(results, engine)
+        stream = whales_stream(engine)
+        use_live = not out.plain and not out.json_mode and progress == "auto"
+        if use_live:
+            with LiveReporter(out, plan_.images) as live:
+                results = run_builds(plan_.images, stream, live)
+        else:
+            mode = "quiet" if out.json_mode else progress
+            results = run_builds(plan_.images, stream, PlainReporter(out, mode))
+        inspect_results(results, client)
+    finally:
+        client.close()
     if out.json_mode:
         out.json(results_json(results))
     else:

@@ -169,6 +169,13 @@ class Settings:
     def version(self, service: Service) -> str:
         return read_version(self.root, service.version_file)
 
+    def schema_sha256(self) -> str | None:
+        """The sha256 of the monorepo's shared schema; None when the file is missing."""
+        from tasks.lib.schemagate import schema_sha256
+
+        path = self.root / self.schema
+        return schema_sha256(path) if path.is_file() else None
+
 
 def _pairs(value: Any, where: str) -> tuple[tuple[str, str], ...]:
     if value is None:

@@ -68,16 +68,8 @@ class MissingImageError(TaskError):
 # --------------------------------------------------------------------------- schema
 
 
-def current_schema_sha256(settings: Settings) -> str | None:
-    """The sha256 of the monorepo's shared schema, None when the file is missing."""
-    path = settings.root / settings.schema
-    from tasks.lib.schemagate import schema_sha256
-
-    return schema_sha256(path) if path.is_file() else None
-
-
 def require_schema_sha256(settings: Settings) -> str:
-    sha = current_schema_sha256(settings)
+    sha = settings.schema_sha256()
     if sha is None:
         raise ConfigError(
             f"schema {settings.schema} not found under {settings.root}",
