@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal, Protocol, TypeVar
 
-from tasks.lib.engine import EngineTarget, context_host, current_context
+from tasks.lib.engine import EngineTarget, context_host
 from tasks.lib.errors import EngineUnavailable
 from tasks.lib.output import Output
 
@@ -225,9 +225,7 @@ def resolve_host(target: EngineTarget, system: str) -> tuple[str, str]:
     """(endpoint, context name) the way the CLI and the SDK pick it: ``--context``, else
     ``DOCKER_HOST``, else ``DOCKER_CONTEXT``, else the current context. ConfigError for a
     context that does not exist."""
-    ctx = target.effective_context
-    if not ctx and not target.env.get("DOCKER_HOST"):
-        ctx = current_context(target.env)
+    ctx = target.effective_context  # already falls back to config.json's current context
     if ctx and ctx != "default":
         return context_host(ctx, target.env), ctx
     default = WINDOWS_HOST if system == "Windows" else DEFAULT_HOST
