@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from invoke import Context, Task, task
+from invoke import Collection, Context, Task, task
 
 from tasks._common import HELP, settings, task_errors
 
@@ -44,10 +44,9 @@ def _build(
 ) -> None:
     from tasks.lib import build_flow
     from tasks.lib.build_plan import BuildOptions, Target, parse_platforms
-    from tasks.lib.build_view import PROGRESS_MODES
     from tasks.lib.engine import EngineTarget
     from tasks.lib.errors import ConfigError
-    from tasks.lib.output import Output
+    from tasks.lib.output import PROGRESS_MODES, Output
 
     out = Output(json_mode=json)
     with task_errors(out):
@@ -165,3 +164,6 @@ _FLAGS = (
 def locals_flags(values: dict[str, Any]) -> dict[str, Any]:
     """The shared flags out of a task's locals(), so each task stays a one-liner."""
     return {k: values[k] for k in _FLAGS}
+
+
+ns = Collection("build", gateway, translator, web, all_)

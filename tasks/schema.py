@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from invoke import Context, task
+from invoke import Collection, Context, task
 
 from tasks._common import HELP, settings, task_errors
 
@@ -51,3 +51,6 @@ def check(
             return
         build_flow.gate_or_fail(out, reports)
         out.info(f"schema gate passed for {len(reports)} image(s)")
+
+
+ns = Collection("schema", check)

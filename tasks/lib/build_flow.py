@@ -136,7 +136,7 @@ def plan(
         settings,
         targets,
         options,
-        schema_sha256=None if skip_schema_check else settings.schema_sha256(),
+        schema_sha256=None if skip_schema_check else settings.schema_sha256,
         skip_schema_check=skip_schema_check,
     )
 

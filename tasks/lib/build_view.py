@@ -10,7 +10,8 @@ from typing import TYPE_CHECKING, Any
 
 from tasks.lib.build_engine import BuildResult
 from tasks.lib.build_plan import ImageBuild
-from tasks.lib.output import Output, human_size
+from tasks.lib.output import Output
+from tasks.lib.output import size as human_size
 
 if TYPE_CHECKING:
     from rich.live import Live

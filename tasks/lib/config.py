@@ -1,7 +1,7 @@
 """Configuration in one place, resolved once into frozen dataclasses.
 
-Override order (lowest first): ``DEFAULTS`` below -> the project's ``invoke.yaml`` (or any
-Invoke config file) -> ``INVOKE_MEESHY_*`` env vars -> ``MEESHY_ROOT`` / ``DOCKER_REGISTRY`` ->
+Override order (lowest first): :func:`defaults` (``TOP_KEYS``, ``DEFAULT_SERVICES``) -> the
+project's ``invoke.yaml`` (or any Invoke config file) -> ``INVOKE_MEESHY_*`` env vars -> ``MEESHY_ROOT`` / ``DOCKER_REGISTRY`` ->
 task flags. Invoke merges the first three into ``c.config.meeshy``; :func:`resolve` applies the
 rest and validates. The defaults equal the Makefile's (``../shared/spec/meeshy.md``).
 """
@@ -10,10 +10,12 @@ from __future__ import annotations
 
 import copy
 import datetime as dt
+import difflib
+import functools
 import re
 import subprocess
-from collections.abc import Mapping
-from dataclasses import dataclass
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any, Literal
 
@@ -25,107 +27,51 @@ SCHEMA_LABEL = "me.meeshy.schema.sha256"
 SCHEMA_PATH_LABEL = "me.meeshy.schema.path"
 VERSION_RE = re.compile(r"^\d+\.\d+\.\d+(?:[-+][0-9A-Za-z.+-]+)?$")
 DEFAULT_VERSION = "1.0.0"
-
-# Every key Invoke may override must exist here (INVOKE_* env vars only override existing keys).
-DEFAULTS: dict[str, Any] = {
-    "root": ".",
-    "registry": "isopen",
-    "tag": "latest",
-    "schema": "packages/shared/prisma/schema.prisma",
-    "context": ".",
-    "docker_context": "",
-    "builder": "",
-    "all": ["gateway", "translator", "web"],
-    "services": {
-        "gateway": {
-            "dockerfile": "services/gateway/Dockerfile",
-            "image": "meeshy-gateway",
-            "version_file": "services/gateway/VERSION",
-            "schema_policy": "generate",
-            "build_args": {"PACKAGE_MANAGER": "bun"},
-            "tags": ["v{version}", "latest"],
-            "push_tags": ["v{version}", "latest"],
-            "load": False,
-            "schema_paths": [
-                "/app/dist/packages/shared/prisma/schema.prisma",
-                "/app/packages/shared/prisma/schema.prisma",
-            ],
-            "variants": {},
-            "default_variant": "",
-        },
-        "translator": {
-            "dockerfile": "services/translator/Dockerfile",
-            "image": "meeshy-translator",
-            "version_file": "services/translator/VERSION",
-            "schema_policy": "generate",
-            "build_args": {},
-            "tags": [],
-            "push_tags": ["v{version}", "latest", "cpu"],
-            "load": True,
-            "schema_paths": ["/workspace/shared/prisma/schema.prisma"],
-            "variants": {
-                "cpu": {
-                    "build_args": {"TORCH_BACKEND": "cpu"},
-                    "tags": ["v{version}-cpu", "v{version}", "latest", "cpu"],
-                },
-                "gpu": {"build_args": {"TORCH_BACKEND": "gpu"}, "tags": ["v{version}-gpu", "gpu"]},
-                "gpu-cu121": {
-                    "build_args": {"TORCH_BACKEND": "gpu-cu121"},
-                    "tags": ["v{version}-gpu-cu121"],
-                },
-                "gpu-cu118": {
-                    "build_args": {"TORCH_BACKEND": "gpu-cu118"},
-                    "tags": ["v{version}-gpu-cu118"],
-                },
-            },
-            "default_variant": "cpu",
-        },
-        "web": {
-            "dockerfile": "apps/web/Dockerfile",
-            "image": "meeshy-web",
-            "version_file": "apps/web/VERSION",
-            "schema_policy": "copy",
-            "build_args": {"PACKAGE_MANAGER": "bun"},
-            "tags": ["v{version}", "latest"],
-            "push_tags": ["v{version}", "latest"],
-            "load": False,
-            "schema_paths": [],
-            "variants": {},
-            "default_variant": "",
-        },
-    },
-}
-
-_SERVICE_KEYS = set(DEFAULTS["services"]["gateway"])
-_VARIANT_KEYS = {"build_args", "tags"}
+# Docker's reference grammar (distribution/reference): [domain[:port]/]component(/component)*
+_COMPONENT = r"[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*"
+_LABEL = r"[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?"
+_PORT = r"(?::\d{1,5})"
+# A first component is a registry host only with a dot, a port, or as localhost (as Docker).
+_DOMAIN = rf"(?:localhost{_PORT}?|{_LABEL}(?:\.{_LABEL})+{_PORT}?|{_LABEL}{_PORT})"
+REGISTRY_RE = re.compile(rf"^(?:{_DOMAIN}/)?{_COMPONENT}(?:/{_COMPONENT})*$|^{_DOMAIN}$")
+TAG_RE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$")
 
 
-def defaults() -> dict[str, Any]:
-    """A fresh copy of the defaults (for ``Collection.configure``)."""
-    return copy.deepcopy(DEFAULTS)
+def _meta(help_: str) -> dict[str, str]:
+    return {"help": help_}
 
 
 @dataclass(frozen=True)
 class Variant:
+    """A build variant of a service (the translator's cpu/gpu images)."""
+
     name: str
-    build_args: tuple[tuple[str, str], ...]
-    tags: tuple[str, ...]
+    build_args: tuple[tuple[str, str], ...] = field(
+        default=(), metadata=_meta("build args of this variant, before the service's own")
+    )
+    tags: tuple[str, ...] = field(default=(), metadata=_meta("tag patterns ({version})"))
+    load: bool = field(default=False, metadata=_meta("pass --load (the Makefile does for some)"))
 
 
 @dataclass(frozen=True)
 class Service:
+    """One image. Every config key of a service is a field here, declared once: the config
+    defaults, the validation and ``invoke.example.yaml`` (checked by a test) follow it."""
+
     name: str
-    dockerfile: str
-    image: str
-    version_file: str
-    schema_policy: Policy
-    build_args: tuple[tuple[str, str], ...]
-    tags: tuple[str, ...]
-    push_tags: tuple[str, ...]
-    load: bool
-    schema_paths: tuple[str, ...]
-    variants: tuple[Variant, ...]
-    default_variant: str
+    dockerfile: str = field(default="", metadata=_meta("Dockerfile, relative to root"))
+    image: str = field(default="", metadata=_meta("image name under the registry"))
+    version_file: str = field(default="", metadata=_meta("VERSION file (1.0.0 if missing)"))
+    schema_policy: Policy = field(default="none", metadata=_meta("generate | copy | none"))
+    build_args: tuple[tuple[str, str], ...] = field(default=(), metadata=_meta("build args"))
+    tags: tuple[str, ...] = field(default=(), metadata=_meta("tag patterns ({version})"))
+    push_tags: tuple[str, ...] = field(default=(), metadata=_meta("tags images.push pushes"))
+    load: bool = field(default=False, metadata=_meta("pass --load"))
+    schema_paths: tuple[str, ...] = field(
+        default=(), metadata=_meta("where images.validate looks for the schema in the image")
+    )
+    variants: tuple[Variant, ...] = field(default=(), metadata=_meta("build variants"))
+    default_variant: str = field(default="", metadata=_meta("variant built by default"))
 
     def variant(self, name: str | None) -> Variant | None:
         """The named variant, the default one, or None for a service without variants."""
@@ -140,8 +86,113 @@ class Service:
         for v in self.variants:
             if v.name == wanted:
                 return v
-        known = ", ".join(v.name for v in self.variants)
-        raise ConfigError(f"unknown {self.name} variant {wanted!r}", hint=f"choose one of {known}")
+        raise ConfigError(
+            f"unknown {self.name} variant {wanted!r}",
+            hint=did_you_mean(wanted, [v.name for v in self.variants]),
+        )
+
+    def loads(self, variant: Variant | None) -> bool:
+        """``--load`` belongs to the variant when there is one (the Makefile passes it for
+        translator cpu and gpu, not for gpu-cu121), else to the service."""
+        return variant.load if variant is not None else self.load
+
+    def to_config(self) -> dict[str, Any]:
+        """This service as config data (what ``invoke.yaml`` would say)."""
+        data: dict[str, Any] = {}
+        for f in fields(self):
+            if f.name == "name":
+                continue
+            value = getattr(self, f.name)
+            if f.name == "variants":
+                value = {
+                    v.name: {"build_args": dict(v.build_args), "tags": list(v.tags), "load": v.load}
+                    for v in value
+                }
+            elif f.name == "build_args":
+                value = dict(value)
+            elif isinstance(value, tuple):
+                value = list(value)
+            data[f.name] = value
+        return data
+
+
+DEFAULT_SERVICES: tuple[Service, ...] = (
+    Service(
+        name="gateway",
+        dockerfile="services/gateway/Dockerfile",
+        image="meeshy-gateway",
+        version_file="services/gateway/VERSION",
+        schema_policy="generate",
+        build_args=(("PACKAGE_MANAGER", "bun"),),
+        tags=("v{version}", "latest"),
+        push_tags=("v{version}", "latest"),
+        schema_paths=(
+            "/app/dist/packages/shared/prisma/schema.prisma",
+            "/app/packages/shared/prisma/schema.prisma",
+        ),
+    ),
+    Service(
+        name="translator",
+        dockerfile="services/translator/Dockerfile",
+        image="meeshy-translator",
+        version_file="services/translator/VERSION",
+        schema_policy="generate",
+        push_tags=("v{version}", "latest", "cpu"),
+        schema_paths=("/workspace/shared/prisma/schema.prisma",),
+        variants=(
+            Variant(
+                "cpu",
+                (("TORCH_BACKEND", "cpu"),),
+                ("v{version}-cpu", "v{version}", "latest", "cpu"),
+                load=True,
+            ),
+            Variant("gpu", (("TORCH_BACKEND", "gpu"),), ("v{version}-gpu", "gpu"), load=True),
+            Variant("gpu-cu121", (("TORCH_BACKEND", "gpu-cu121"),), ("v{version}-gpu-cu121",)),
+            Variant("gpu-cu118", (("TORCH_BACKEND", "gpu-cu118"),), ("v{version}-gpu-cu118",)),
+        ),
+        default_variant="cpu",
+    ),
+    Service(
+        name="web",
+        dockerfile="apps/web/Dockerfile",
+        image="meeshy-web",
+        version_file="apps/web/VERSION",
+        schema_policy="copy",
+        build_args=(("PACKAGE_MANAGER", "bun"),),
+        tags=("v{version}", "latest"),
+        push_tags=("v{version}", "latest"),
+    ),
+)
+
+# Top-level keys: name -> (default, help). Every key Invoke may override must exist in the
+# defaults (INVOKE_MEESHY_* env vars only override existing keys); ``services`` comes from
+# DEFAULT_SERVICES. ``all`` is a comma-separated string (a YAML list works too) so that
+# ``INVOKE_MEESHY_ALL=gateway,web`` works: Invoke cannot cast an env var onto a list.
+TOP_KEYS: dict[str, tuple[Any, str]] = {
+    "root": (".", "the Meeshy monorepo (relative to the config file); or MEESHY_ROOT / --root"),
+    "registry": ("isopen", "image namespace; or DOCKER_REGISTRY / --registry"),
+    "tag": ("latest", "the tag staging.tag starts from"),
+    "schema": ("packages/shared/prisma/schema.prisma", "the shared Prisma schema, in root"),
+    "context": (".", "build context, relative to root (the Makefile uses the repo root)"),
+    "docker_context": ("", "a Docker context name; or --context"),
+    "builder": ("", "a buildx builder; or --builder"),
+    "all": ("gateway,translator,web", "what build.all builds (comma-separated or a list)"),
+}
+
+
+def defaults() -> dict[str, Any]:
+    """A fresh copy of the defaults (for ``Collection.configure``)."""
+    data: dict[str, Any] = {k: copy.deepcopy(v[0]) for k, v in TOP_KEYS.items()}
+    data["services"] = {s.name: s.to_config() for s in DEFAULT_SERVICES}
+    return data
+
+
+def did_you_mean(value: str, choices: Iterable[str]) -> str:
+    """``did you mean 'x'?`` when one choice is close, else the list of choices."""
+    choices = list(choices)
+    close = difflib.get_close_matches(value, choices, n=1, cutoff=0.6)
+    known = ", ".join(choices) if choices else "(none)"
+    return f"did you mean {close[0]!r}? (known: {known})" if close else f"choose one of {known}"
 
 
 @dataclass(frozen=True)
@@ -160,8 +211,9 @@ class Settings:
         for s in self.services:
             if s.name == name:
                 return s
-        known = ", ".join(s.name for s in self.services)
-        raise ConfigError(f"unknown service {name!r}", hint=f"choose one of {known}")
+        raise ConfigError(
+            f"unknown service {name!r}", hint=did_you_mean(name, [s.name for s in self.services])
+        )
 
     def repository(self, service: Service) -> str:
         return f"{self.registry}/{service.image}" if self.registry else service.image
@@ -169,83 +221,163 @@ class Settings:
     def version(self, service: Service) -> str:
         return read_version(self.root, service.version_file)
 
+    @functools.cached_property
     def schema_sha256(self) -> str | None:
-        """The sha256 of the monorepo's shared schema; None when the file is missing."""
+        """The sha256 of the monorepo's shared schema (read once); None when it is missing."""
         from tasks.lib.schemagate import schema_sha256
 
         path = self.root / self.schema
         return schema_sha256(path) if path.is_file() else None
 
 
+# -- validation -------------------------------------------------------------------------------
+
+
+def _kind(value: Any) -> str:
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, int | float):
+        return f"the number {value}"
+    if isinstance(value, str):
+        return f"the string {value!r}"
+    if isinstance(value, Mapping):
+        return "a mapping"
+    if isinstance(value, list | tuple):
+        return "a list"
+    return f"{type(value).__name__}"
+
+
+def _string(value: Any, where: str) -> str:
+    if not isinstance(value, str):
+        raise ConfigError(
+            f"{where} must be a string, got {_kind(value)}", hint="fix invoke.yaml (quote it)"
+        )
+    return value
+
+
+def _bool(value: Any, where: str) -> bool:
+    if not isinstance(value, bool):
+        raise ConfigError(f"{where} must be true or false, got {_kind(value)}")
+    return value
+
+
 def _pairs(value: Any, where: str) -> tuple[tuple[str, str], ...]:
     if value is None:
         return ()
     if not isinstance(value, Mapping):
-        raise ConfigError(f"{where} must be a mapping of NAME: value, got {value!r}")
-    return tuple((str(k), str(v)) for k, v in value.items())
+        raise ConfigError(f"{where} must be a mapping of NAME: value, got {_kind(value)}")
+    out = []
+    for k, v in value.items():
+        if isinstance(v, Mapping | list | tuple) or v is None:
+            raise ConfigError(f"{where}.{k} must be a string, got {_kind(v)}")
+        out.append((str(k), str(v).lower() if isinstance(v, bool) else str(v)))
+    return tuple(out)
 
 
 def _strings(value: Any, where: str) -> tuple[str, ...]:
     if value is None:
         return ()
     if isinstance(value, str) or not isinstance(value, list | tuple):
-        raise ConfigError(f"{where} must be a list of strings, got {value!r}")
-    return tuple(str(v) for v in value)
+        raise ConfigError(f"{where} must be a list of strings, got {_kind(value)}")
+    for v in value:
+        if not isinstance(v, str):
+            raise ConfigError(f"{where} must be a list of strings, got {_kind(v)} in it")
+    return tuple(value)
 
 
-def _check_keys(data: Mapping[str, Any], allowed: set[str], where: str) -> None:
+def _mapping(value: Any, where: str) -> Mapping[str, Any]:
+    if not isinstance(value, Mapping):
+        raise ConfigError(f"{where} must be a mapping, got {_kind(value)}", hint="fix invoke.yaml")
+    return value
+
+
+def _check_keys(data: Mapping[str, Any], allowed: Iterable[str], where: str) -> None:
+    allowed = sorted(allowed)
     for key in data:
         if key not in allowed:
             raise ConfigError(
                 f"unknown config key {where}.{key}",
-                hint=f"fix invoke.yaml or INVOKE_* env; known keys: {', '.join(sorted(allowed))}",
+                hint=f"fix invoke.yaml or INVOKE_* env; {did_you_mean(str(key), allowed)}",
             )
 
 
-def _service(name: str, raw: Mapping[str, Any]) -> Service:
+def check_registry(value: str, where: str) -> str:
+    """A registry/namespace as Docker's reference grammar takes it (``isopen``,
+    ``ghcr.io/acme``, ``127.0.0.1:5000/team``); empty means unqualified names."""
+    if value and not REGISTRY_RE.match(value):
+        raise ConfigError(
+            f"{where} {value!r} is not a registry/namespace",
+            hint="use lowercase words separated by / (e.g. isopen, ghcr.io/acme, "
+            "localhost:5000/team)",
+        )
+    return value
+
+
+_SERVICE_FIELDS = {f.name: f for f in fields(Service) if f.name != "name"}
+_VARIANT_FIELDS = {f.name for f in fields(Variant) if f.name != "name"}
+_DEFAULT_BY_NAME = {s.name: s for s in DEFAULT_SERVICES}
+
+
+def _variant(name: str, raw: Any, where: str) -> Variant:
+    raw = _mapping(raw, where)
+    _check_keys(raw, _VARIANT_FIELDS, where)
+    return Variant(
+        name=name,
+        build_args=_pairs(raw.get("build_args"), f"{where}.build_args"),
+        tags=_strings(raw.get("tags"), f"{where}.tags"),
+        load=_bool(raw.get("load", False), f"{where}.load"),
+    )
+
+
+def _service(name: str, raw: Any) -> Service:
     where = f"meeshy.services.{name}"
-    if not isinstance(raw, Mapping):
-        raise ConfigError(f"{where} must be a mapping")
-    _check_keys(raw, _SERVICE_KEYS, where)
-    base = DEFAULTS["services"].get(name, {})
-    merged = {**{k: None for k in _SERVICE_KEYS}, **base, **raw}
-    policy = str(merged["schema_policy"] or "none")
+    raw = _mapping(raw, where)
+    _check_keys(raw, _SERVICE_FIELDS, where)
+    base = _DEFAULT_BY_NAME.get(name, Service(name=name)).to_config()
+    merged = {**base, **raw}
+    policy = _string(merged["schema_policy"], f"{where}.schema_policy")
     if policy not in POLICIES:
         raise ConfigError(
-            f"{where}.schema_policy is {policy!r}", hint=f"use one of {', '.join(POLICIES)}"
+            f"{where}.schema_policy is {policy!r}", hint=did_you_mean(policy, POLICIES)
         )
-    variants = []
-    for vname, vraw in (merged["variants"] or {}).items():
-        if not isinstance(vraw, Mapping):
-            raise ConfigError(f"{where}.variants.{vname} must be a mapping")
-        _check_keys(vraw, _VARIANT_KEYS, f"{where}.variants.{vname}")
-        variants.append(
-            Variant(
-                name=str(vname),
-                build_args=_pairs(vraw.get("build_args"), f"{where}.variants.{vname}.build_args"),
-                tags=_strings(vraw.get("tags"), f"{where}.variants.{vname}.tags"),
-            )
-        )
+    variants_raw = merged["variants"] or {}
+    variants = tuple(
+        _variant(str(vname), vraw, f"{where}.variants.{vname}")
+        for vname, vraw in _mapping(variants_raw, f"{where}.variants").items()
+    )
+    strings = {
+        k: _string(merged[k] if merged[k] is not None else "", f"{where}.{k}")
+        for k in ("dockerfile", "image", "version_file", "default_variant")
+    }
     for required in ("dockerfile", "image"):
-        if not merged[required]:
+        if not strings[required]:
             raise ConfigError(f"{where}.{required} is not set", hint="add it to invoke.yaml")
-    default_variant = str(merged["default_variant"] or "")
-    if variants and default_variant not in {v.name for v in variants}:
-        raise ConfigError(f"{where}.default_variant {default_variant!r} is not a variant")
+    if variants and strings["default_variant"] not in {v.name for v in variants}:
+        raise ConfigError(
+            f"{where}.default_variant {strings['default_variant']!r} is not a variant",
+            hint=did_you_mean(strings["default_variant"], [v.name for v in variants]),
+        )
     return Service(
         name=name,
-        dockerfile=str(merged["dockerfile"]),
-        image=str(merged["image"]),
-        version_file=str(merged["version_file"] or ""),
+        dockerfile=strings["dockerfile"],
+        image=strings["image"],
+        version_file=strings["version_file"],
         schema_policy=policy,  # type: ignore[arg-type]
         build_args=_pairs(merged["build_args"], f"{where}.build_args"),
         tags=_strings(merged["tags"], f"{where}.tags"),
         push_tags=_strings(merged["push_tags"], f"{where}.push_tags"),
-        load=bool(merged["load"]),
+        load=_bool(merged["load"], f"{where}.load"),
         schema_paths=_strings(merged["schema_paths"], f"{where}.schema_paths"),
-        variants=tuple(variants),
-        default_variant=default_variant,
+        variants=variants,
+        default_variant=strings["default_variant"],
     )
+
+
+def _names(value: Any, where: str) -> tuple[str, ...]:
+    """A list of names, from a YAML list or a comma-separated string (env vars)."""
+    if isinstance(value, str):
+        return tuple(n.strip() for n in value.split(",") if n.strip())
+    return _strings(value, where)
 
 
 def deep_merge(base: dict[str, Any], override: Mapping[str, Any]) -> dict[str, Any]:
@@ -260,7 +392,7 @@ def deep_merge(base: dict[str, Any], override: Mapping[str, Any]) -> dict[str, A
 
 
 def resolve(
-    raw: Mapping[str, Any],
+    raw: Any,
     *,
     env: Mapping[str, str],
     project_dir: Path,
@@ -275,9 +407,12 @@ def resolve(
     A relative ``root`` from config is relative to ``project_dir`` (where invoke.yaml lives);
     one from ``--root`` or ``MEESHY_ROOT`` is relative to ``cwd``.
     """
-    data = dict(raw)
-    _check_keys(data, set(DEFAULTS), "meeshy")
+    data = dict(_mapping(raw, "meeshy"))
+    _check_keys(data, [*TOP_KEYS, "services"], "meeshy")
     merged = deep_merge(defaults(), data)
+    top = {k: merged[k] for k in TOP_KEYS if k != "all"}
+    for key, value in top.items():
+        _string(value, f"meeshy.{key}")
     cwd = cwd or Path.cwd()
     if root:
         root_path = cwd / root
@@ -291,21 +426,31 @@ def resolve(
             f"monorepo root {root_path} is not a directory",
             hint="pass --root PATH or set MEESHY_ROOT",
         )
-    reg = registry if registry is not None else env.get("DOCKER_REGISTRY") or merged["registry"]
-    services_raw = merged["services"]
-    if not isinstance(services_raw, Mapping) or not services_raw:
+    if registry is not None:
+        reg = check_registry(registry.rstrip("/"), "--registry")
+    elif env.get("DOCKER_REGISTRY"):
+        reg = check_registry(env["DOCKER_REGISTRY"], "DOCKER_REGISTRY")
+    else:
+        reg = check_registry(str(merged["registry"]), "meeshy.registry")
+    services_raw = _mapping(merged["services"], "meeshy.services")
+    if not services_raw:
         raise ConfigError("meeshy.services must be a non-empty mapping")
     services = tuple(_service(str(n), s) for n, s in services_raw.items())
-    names = {s.name for s in services}
-    all_ = _strings(merged["all"], "meeshy.all")
+    names = [s.name for s in services]
+    all_ = _names(merged["all"], "meeshy.all")
     for n in all_:
         if n not in names:
-            raise ConfigError(f"meeshy.all names unknown service {n!r}")
+            raise ConfigError(
+                f"meeshy.all names unknown service {n!r}", hint=did_you_mean(n, names)
+            )
+    tag = _string(merged["tag"], "meeshy.tag")
+    if not TAG_RE.match(tag):
+        raise ConfigError(f"meeshy.tag {tag!r} is not a valid Docker tag")
     ctx = docker_context if docker_context is not None else str(merged["docker_context"] or "")
     return Settings(
         root=root_path,
-        registry=str(reg).rstrip("/"),
-        tag=str(merged["tag"]),
+        registry=reg,
+        tag=tag,
         schema=str(merged["schema"]),
         context=str(merged["context"]),
         docker_context=ctx,
@@ -324,6 +469,11 @@ def read_version(root: Path, version_file: str) -> str:
         text = path.read_text(encoding="utf-8").strip()
     except FileNotFoundError:
         return DEFAULT_VERSION
+    except UnicodeDecodeError as exc:
+        raise ConfigError(
+            f"{version_file}: not text (byte {exc.start} is not UTF-8)",
+            hint="write MAJOR.MINOR.PATCH in that file",
+        ) from exc
     except OSError as exc:
         raise ConfigError(f"{version_file}: cannot read ({exc.strerror})") from exc
     if not VERSION_RE.match(text):

@@ -10,12 +10,20 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Mapping
+import sys
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from tasks.lib.errors import ConfigError, EngineUnavailable
+from tasks.lib.errors import (
+    CommandFailed,
+    ConfigError,
+    EngineUnavailable,
+    MissingImageError,
+    TaskError,
+)
 
 if TYPE_CHECKING:
     import docker
@@ -132,23 +140,115 @@ def _connect(target: EngineTarget, timeout: int) -> docker.DockerClient:
 
 
 def sdk_client(target: EngineTarget, *, timeout: int = 60) -> docker.DockerClient:
-    """A docker SDK client for ``target``; EngineUnavailable when it does not answer."""
-    from docker.errors import DockerException as SdkError
+    """A docker SDK client for ``target``; EngineUnavailable when it does not answer.
 
+    Only connection failures become EngineUnavailable: any other exception is a bug and is
+    left to surface as one."""
     client = None
     try:
         client = _connect(target, timeout)
         client.ping()
     except ConfigError:
         raise
-    except Exception as exc:  # the SDK's errors, requests' connection errors and the like
+    except Exception as exc:
         if client is not None:
             client.close()
-        detail = "" if isinstance(exc, SdkError) else f" ({type(exc).__name__})"
+        if not _is_connection_error(exc):
+            raise
         raise EngineUnavailable(
-            f"Cannot reach the Docker engine at {target.describe()}{detail}", hint=START_HINT
+            f"Cannot reach the Docker engine at {target.describe()}: {_library_message(exc)}",
+            hint=START_HINT,
         ) from exc
     return client
+
+
+@contextmanager
+def connect(target: EngineTarget, *, timeout: int = 60) -> Iterator[docker.DockerClient]:
+    """``with connect(target) as client:`` a pinged SDK client, closed on the way out, with
+    the library's exceptions turned into the project's (:func:`boundary`)."""
+    client = sdk_client(target, timeout=timeout)
+    try:
+        with boundary(target):
+            yield client
+    finally:
+        client.close()
+
+
+def _is_connection_error(exc: BaseException) -> bool:
+    """The engine (or the link to it) is not there: refused, reset, timed out, no socket."""
+    if isinstance(exc, ConnectionError | TimeoutError | FileNotFoundError):
+        return True
+    requests = sys.modules.get("requests")
+    if requests is not None and isinstance(
+        exc, requests.exceptions.ConnectionError | requests.exceptions.Timeout
+    ):
+        return True
+    sdk = sys.modules.get("docker.errors")
+    if sdk is not None and isinstance(exc, sdk.DockerException):
+        # from_env()/DockerClient() wrap connection failures in a bare DockerException
+        return not isinstance(exc, sdk.APIError)
+    return isinstance(exc, OSError)
+
+
+def _library_message(exc: BaseException) -> str:
+    """The library's own message, on one line, without the request dump requests adds."""
+    text = str(
+        getattr(exc, "explanation", None) or getattr(exc, "stderr", None) or exc or ""
+    ).strip()
+    lines = [ln.strip() for ln in text.splitlines() if ln.strip()]
+    line = lines[-1] if lines else type(exc).__name__
+    for marker in ("Caused by ", "Failed to establish a new connection: "):
+        if marker in line:
+            line = line.split(marker, 1)[1]
+    return line.rstrip(")'\"")[:300]
+
+
+def translate(exc: BaseException, target: EngineTarget | None = None) -> TaskError | None:
+    """The project's error for an exception of the docker SDK, python-on-whales or requests,
+    keeping the library's message; None for anything else (a bug: let it surface)."""
+    if isinstance(exc, TaskError):
+        return exc
+    where = target.describe() if target is not None else "the Docker engine"
+    whales = sys.modules.get("python_on_whales.exceptions")
+    if whales is not None and isinstance(exc, whales.DockerException):
+        argv = [str(a) for a in (getattr(exc, "docker_command", None) or [])]
+        stderr = str(getattr(exc, "stderr", "") or "")
+        if "Cannot connect to the Docker daemon" in stderr or "error during connect" in stderr:
+            return EngineUnavailable(
+                f"the Docker engine at {where} went away: {_library_message(exc)}",
+                hint=START_HINT,
+            )
+        return CommandFailed(
+            f"`{' '.join(argv[:4])}` failed: {_library_message(exc)}",
+            argv=argv,
+            return_code=getattr(exc, "return_code", None),
+            output=stderr,
+        )
+    sdk = sys.modules.get("docker.errors")
+    if sdk is not None and isinstance(exc, sdk.NotFound):
+        return MissingImageError(_library_message(exc))
+    if sdk is not None and isinstance(exc, sdk.APIError):
+        status = getattr(exc, "status_code", None)
+        if status == 400:
+            return ConfigError(f"the engine refused it: {_library_message(exc)}")
+        return CommandFailed(f"the engine said: {_library_message(exc)}")
+    if _is_connection_error(exc):
+        return EngineUnavailable(
+            f"the Docker engine at {where} went away: {_library_message(exc)}", hint=START_HINT
+        )
+    return None
+
+
+@contextmanager
+def boundary(target: EngineTarget | None = None) -> Iterator[None]:
+    """Where the core meets the engine: library exceptions become the project's errors."""
+    try:
+        yield
+    except Exception as exc:
+        mapped = translate(exc, target)
+        if mapped is None or mapped is exc:
+            raise
+        raise mapped from exc
 
 
 def whales_client(target: EngineTarget) -> python_on_whales.DockerClient:
@@ -164,8 +264,5 @@ def whales_client(target: EngineTarget) -> python_on_whales.DockerClient:
 
 def ping(target: EngineTarget) -> dict[str, Any]:
     """Fail fast (without starting anything) when the engine does not answer."""
-    client = sdk_client(target, timeout=10)
-    try:
+    with connect(target, timeout=10) as client:
         return dict(client.version())
-    finally:
-        client.close()

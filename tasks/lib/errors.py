@@ -1,5 +1,21 @@
-"""One exception family. Every error carries a one-line message that says what is wrong and
-how to fix it, and the exit code the task should end with."""
+"""Every error of the project, in one family. Each carries a one-line message that says what
+is wrong and how to fix it, and the exit code of its kind:
+
+=====  ==========================================================================
+code   kind
+=====  ==========================================================================
+1      the work failed: a build, a push, a copy, a docker command, a missing image
+2      bad input: flags, config, files, names (nothing was started)
+3      the Docker engine cannot be reached, or went away while working
+4      the schema: the gate refused a Dockerfile, or an image is not the current
+       schema's (``staging.tag``, ``images.validate``, ``stack.up --env staging``)
+70     a bug in this tool (an unexpected exception), reported in one line
+130    interrupted by SIGINT (Ctrl-C); 143 by SIGTERM; 141 output closed early
+=====  ==========================================================================
+
+The engine boundary (:func:`tasks.lib.engine.boundary`) turns the docker SDK's,
+python-on-whales' and requests' exceptions into these, keeping the library's own message.
+"""
 
 from __future__ import annotations
 
@@ -35,7 +51,7 @@ class ConfigError(TaskError):
 
 
 class EngineUnavailable(TaskError):
-    """The Docker engine (or buildx, or compose) cannot be reached."""
+    """The Docker engine (or buildx, or compose, or the SSH link to it) cannot be reached."""
 
     exit_code = 3
 
@@ -57,8 +73,20 @@ class SchemaGateError(TaskError):
     exit_code = 4
 
 
+class StaleImageError(TaskError):
+    """An image built from another schema than the current one (or not proven to be)."""
+
+    exit_code = 4
+
+
+class MissingImageError(TaskError):
+    """A local image that should exist does not."""
+
+    exit_code = 1
+
+
 class CommandFailed(TaskError):
-    """A docker command failed; keeps the argv, the exit code and the output tail."""
+    """A docker command or API call failed; keeps the argv, the exit code and the output."""
 
     exit_code = 1
 
@@ -75,3 +103,14 @@ class CommandFailed(TaskError):
         self.argv = list(argv)
         self.return_code = return_code
         self.output = output
+
+
+class Interrupted(TaskError):
+    """A signal stopped the task (SIGINT: 130, SIGTERM: 143, SIGHUP: 129)."""
+
+    def __init__(self, signum: int, message: str = "") -> None:
+        import signal
+
+        name = signal.Signals(signum).name
+        super().__init__(message or f"interrupted by {name}", exit_code=128 + signum)
+        self.signum = signum

@@ -69,7 +69,7 @@ class MissingImageError(TaskError):
 
 
 def require_schema_sha256(settings: Settings) -> str:
-    sha = settings.schema_sha256()
+    sha = settings.schema_sha256
     if sha is None:
         raise ConfigError(
             f"schema {settings.schema} not found under {settings.root}",
@@ -232,7 +232,7 @@ def image_rows(
 
 
 def render_rows(out: Output, title: str, rows: Sequence[ImageRow], *, versions: bool) -> None:
-    from tasks.lib.output import human_size
+    from tasks.lib.output import size as human_size
 
     if versions:
         cols = ["repository", "tags", "id", "created", "size", "version", "schema", "matches"]

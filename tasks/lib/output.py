@@ -3,18 +3,28 @@
 Progress and results go to stdout, problems to stderr. "Plain" means: not a terminal, or
 ``NO_COLOR`` set, or ``TERM=dumb``: then there is no live view, no colour and no box drawing,
 one line per event, so CI logs stay readable and greppable.
+
+Text from users, files and the engine is never read as rich markup or emoji: the consoles are
+made with ``markup=False, emoji=False`` and every cell is a :class:`rich.text.Text`, so a path
+with ``[red]`` or ``:x:`` (or ``Dockerfile:100:``) prints as it is.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import shlex
 import sys
 from collections.abc import Iterable, Mapping, Sequence
+from contextlib import AbstractContextManager
 from typing import IO, TYPE_CHECKING, Any
+
+from tasks.lib.progress import LiveProgress, NullProgress, PlainProgress, Progress, Status
 
 if TYPE_CHECKING:
     from rich.console import Console
+
+PROGRESS_MODES = ("auto", "plain", "quiet")
 
 
 def is_plain(stream: IO[str] | None = None, env: Mapping[str, str] | None = None) -> bool:
@@ -26,143 +36,164 @@ def is_plain(stream: IO[str] | None = None, env: Mapping[str, str] | None = None
     return not (isatty and isatty())
 
 
+def size(n: int | None) -> str:
+    """Bytes for people, in decimal units as ``docker`` prints them (``-`` when unknown)."""
+    if n is None or n < 0:
+        return "-"
+    from rich.filesize import decimal
+
+    return decimal(n)
+
+
+_STYLE = {
+    Status.PASS: "green",
+    Status.BUILT: "green",
+    Status.PUSHED: "green",
+    Status.UP_TO_DATE: "green",
+    Status.TAGGED: "green",
+    Status.COPIED: "green",
+    Status.DONE: "green",
+    Status.FAIL: "bold red",
+    Status.FAILED: "bold red",
+    Status.NOT_BUILT: "bold red",
+    Status.CANCELLED: "yellow",
+    Status.SKIPPED: "yellow",
+}
+
+
 class Output:
     """Where every task writes. ``plain`` is decided once, from stdout and the env."""
 
-    def __init__(self, *, plain: bool | None = None, json_mode: bool = False) -> None:
+    def __init__(
+        self, *, plain: bool | None = None, json_mode: bool = False, progress: str = "auto"
+    ) -> None:
         self.plain = is_plain() if plain is None else plain
         self.json_mode = json_mode
+        self.progress_mode = progress
         self._out: Console | None = None
         self._err: Console | None = None
+
+    def _console(self, *, stderr: bool) -> Console:
+        from rich.console import Console
+
+        return Console(
+            stderr=stderr,
+            no_color=self.plain,
+            highlight=False,
+            markup=False,
+            emoji=False,
+            soft_wrap=self.plain or stderr,
+            force_terminal=None if not self.plain else False,
+            width=200 if self.plain and not stderr else None,
+        )
 
     @property
     def out(self) -> Console:
         if self._out is None:
-            from rich.console import Console
-
-            self._out = Console(
-                no_color=self.plain,
-                highlight=False,
-                soft_wrap=self.plain,
-                force_terminal=None if not self.plain else False,
-                width=200 if self.plain else None,
-            )
+            self._out = self._console(stderr=False)
         return self._out
 
     @property
     def err(self) -> Console:
         if self._err is None:
-            from rich.console import Console
-
-            self._err = Console(
-                stderr=True,
-                no_color=self.plain,
-                highlight=False,
-                soft_wrap=True,
-                force_terminal=None if not self.plain else False,
-            )
+            self._err = self._console(stderr=True)
         return self._err
+
+    # -- lines --------------------------------------------------------------------------------
 
     def info(self, text: str) -> None:
         if not self.json_mode:
-            self.out.print(text, markup=False)
+            self.out.print(text)
 
     def step(self, text: str) -> None:
-        if not self.json_mode:
-            if self.plain:
-                self.out.print(f"==> {text}", markup=False)
-            else:
-                self.out.print(f"[bold cyan]==>[/] {_esc(text)}")
+        if self.json_mode:
+            return
+        from rich.text import Text
+
+        self.out.print(Text.assemble(("==> ", "bold cyan"), text))
 
     def warn(self, text: str) -> None:
-        if self.plain:
-            self.err.print(f"WARNING: {text}", markup=False)
-        else:
-            self.err.print(f"[bold yellow]WARNING:[/] {_esc(text)}")
+        from rich.text import Text
+
+        self.err.print(Text.assemble(("WARNING: ", "bold yellow"), text))
 
     def error(self, text: str) -> None:
-        if self.plain:
-            self.err.print(f"ERROR: {text}", markup=False)
-        else:
-            self.err.print(f"[bold red]ERROR:[/] {_esc(text)}")
+        from rich.text import Text
+
+        self.err.print(Text.assemble(("ERROR: ", "bold red"), text))
+
+    def tail(self, lines: Iterable[str]) -> None:
+        """A failing command's last lines, indented, on stderr."""
+        for line in lines:
+            self.err.print(f"  | {line}")
 
     def command(self, argv: Sequence[str]) -> None:
         """Print a command as a shell would take it (dry runs)."""
-        import shlex
-
         print(shlex.join(argv), flush=True)
+
+    def text(self, text: str) -> None:
+        """Raw text on stdout (a generated file, a diff), exactly as given."""
+        sys.stdout.write(text)
+        sys.stdout.flush()
 
     def json(self, data: Any) -> None:
         print(json.dumps(data, indent=2, sort_keys=False, default=str), flush=True)
+
+    def style_of(self, status: Status | str) -> str | None:
+        try:
+            return _STYLE.get(Status(status))
+        except ValueError:
+            return None
+
+    # -- progress -----------------------------------------------------------------------------
+
+    def progress(self, title: str, keys: Sequence[str] = ()) -> AbstractContextManager[Progress]:
+        """The one progress view for this output: none (``--json``, ``--progress quiet``),
+        lines (CI, ``--progress plain`` adds every raw log line), or a live table."""
+        if self.json_mode or self.progress_mode == "quiet":
+            return NullProgress()
+        if self.plain or self.progress_mode == "plain":
+            return PlainProgress(self, verbose=self.progress_mode == "plain")
+        return LiveProgress(self, title, tuple(keys))
+
+    # -- tables -------------------------------------------------------------------------------
 
     def table(
         self,
         title: str,
         columns: Sequence[str],
         rows: Iterable[Sequence[Any]],
-        *,
-        styles: Mapping[str, str] | None = None,
     ) -> None:
-        rows = [[("" if c is None else str(c)) for c in r] for r in rows]
+        cells = [[("" if c is None else str(c)) for c in r] for r in rows]
         if self.json_mode:
             return
         if self.plain:
-            widths = [len(c) for c in columns]
-            for r in rows:
-                for i, cell in enumerate(r):
-                    widths[i] = max(widths[i], max((len(x) for x in cell.split("\n")), default=0))
-            print(title, flush=True)
-            print("  ".join(c.upper().ljust(widths[i]) for i, c in enumerate(columns)).rstrip())
-            for r in rows:
-                lines = [cell.split("\n") for cell in r]
-                for k in range(max(len(x) for x in lines) if lines else 0):
-                    print(
-                        "  ".join(
-                            (x[k] if k < len(x) else "").ljust(widths[i])
-                            for i, x in enumerate(lines)
-                        ).rstrip()
-                    )
-            sys.stdout.flush()
+            self._plain_table(title, columns, cells)
             return
         from rich.table import Table
+        from rich.text import Text
 
-        t = Table(title=title, title_justify="left", show_lines=False)
+        t = Table(title=Text(title), title_justify="left", show_lines=False)
         for c in columns:
-            t.add_column(c, style=(styles or {}).get(c), overflow="fold")
-        for r in rows:
-            t.add_row(*(_verdict_markup(cell) for cell in r))
+            t.add_column(Text(c), overflow="fold")
+        for r in cells:
+            t.add_row(*(Text(cell, style=self.style_of(cell) or "") for cell in r))
         self.out.print(t)
 
-
-def _esc(text: str) -> str:
-    from rich.markup import escape
-
-    return escape(text)
-
-
-_VERDICT_STYLE = {
-    "pass": "green",
-    "ok": "green",
-    "built": "green",
-    "fail": "bold red",
-    "failed": "bold red",
-    "skip": "yellow",
-    "skipped": "yellow",
-    "cancelled": "yellow",
-}
-
-
-def _verdict_markup(cell: str) -> str:
-    style = _VERDICT_STYLE.get(cell.lower())
-    return f"[{style}]{_esc(cell)}[/]" if style else _esc(cell)
-
-
-def human_size(n: int | None) -> str:
-    if n is None or n < 0:
-        return "-"
-    size = float(n)
-    for unit in ("B", "kB", "MB", "GB", "TB"):
-        if size < 1000 or unit == "TB":
-            return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
-        size /= 1000
-    return f"{n} B"
+    @staticmethod
+    def _plain_table(title: str, columns: Sequence[str], cells: list[list[str]]) -> None:
+        widths = [len(c) for c in columns]
+        for r in cells:
+            for i, cell in enumerate(r):
+                widths[i] = max(widths[i], max((len(x) for x in cell.split("\n")), default=0))
+        lines = [title, "  ".join(c.upper().ljust(widths[i]) for i, c in enumerate(columns))]
+        for r in cells:
+            split = [cell.split("\n") for cell in r]
+            for k in range(max((len(x) for x in split), default=0)):
+                lines.append(
+                    "  ".join(
+                        (x[k] if k < len(x) else "").ljust(widths[i]) for i, x in enumerate(split)
+                    )
+                )
+        sys.stdout.write("".join(line.rstrip() + "\n" for line in lines))
+        sys.stdout.flush()

@@ -473,7 +473,7 @@ COPY_COLUMNS = ("source", "target", "files", "bytes", "seconds", "MB/s", "verifi
 
 
 def copy_rows(results: Iterable[CopyResult]) -> list[list[str]]:
-    from tasks.lib.output import human_size
+    from tasks.lib.output import size as human_size
 
     return [
         [
@@ -518,14 +518,14 @@ class PlainReporter:
         self._last = 0.0
 
     def started(self, pair: VolumePair, total: int) -> None:
-        from tasks.lib.output import human_size
+        from tasks.lib.output import size as human_size
 
         self._total = total
         self._last = time.monotonic()
         self.out.info(f"copying {pair} ({human_size(total)})")
 
     def advanced(self, pair: VolumePair, done: int) -> None:
-        from tasks.lib.output import human_size
+        from tasks.lib.output import size as human_size
 
         now = time.monotonic()
         if now - self._last < self.every:
@@ -955,6 +955,6 @@ def volume_usage(client: docker.DockerClient, *, all_volumes: bool = False) -> l
 
 
 def size_rows(rows: Iterable[VolumeUsage]) -> list[list[str]]:
-    from tasks.lib.output import human_size
+    from tasks.lib.output import size as human_size
 
     return [[r.name, r.driver, human_size(r.size), "\n".join(r.containers) or "-"] for r in rows]

@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 from invoke import Context, Exit
 
-from tasks import docker_tasks
+from tasks import docker as docker_tasks
 from tests.cli import run_inv
 from tests.integration.second_engine import SecondEngine, require_second_engine, second_engine
 

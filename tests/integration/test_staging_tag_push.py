@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from tasks import image_tasks
+from tasks import images, release, staging
 from tests.cli import Call
 from tests.integration.registry import (
     EXAMPLE,
@@ -65,7 +65,7 @@ def test_tag_success_shows_the_images(
 ) -> None:
     ns = example_images
     tags_cleanup += [f"{ns}/meeshy-{s}:t4ok" for s in SERVICES]
-    code, out, err = call(image_tasks.staging_tag, to="t4ok", root=str(EXAMPLE), registry=ns)
+    code, out, err = call(staging.staging_tag, to="t4ok", root=str(EXAMPLE), registry=ns)
     assert code == 0, err
     for svc in SERVICES:
         assert image_id(sdk, f"{ns}/meeshy-{svc}:t4ok") == image_id(
@@ -83,7 +83,7 @@ def test_tag_dry_run_changes_nothing(
     ns = example_images
     tags_cleanup += [f"{ns}/meeshy-{s}:t4dry" for s in SERVICES]
     code, out, err = call(
-        image_tasks.staging_tag, to="t4dry", dry_run=True, root=str(EXAMPLE), registry=ns
+        staging.staging_tag, to="t4dry", dry_run=True, root=str(EXAMPLE), registry=ns
     )
     assert code == 0, err
     assert f"{ns}/meeshy-gateway:latest -> {ns}/meeshy-gateway:t4dry" in out
@@ -99,7 +99,7 @@ def test_tag_partial_sources_change_nothing(
         tags_cleanup.append(f"{ns}/meeshy-{svc}:t4part")
     tags_cleanup += [f"{ns}/meeshy-{s}:t4partdst" for s in SERVICES]
     code, _, err = call(
-        image_tasks.staging_tag, from_="t4part", to="t4partdst", root=str(EXAMPLE), registry=ns
+        staging.staging_tag, from_="t4part", to="t4partdst", root=str(EXAMPLE), registry=ns
     )
     assert code == 1
     assert f"missing source image(s): {ns}/meeshy-translator:t4part" in err
@@ -107,7 +107,7 @@ def test_tag_partial_sources_change_nothing(
     assert all(image_id(sdk, f"{ns}/meeshy-{s}:t4partdst") is None for s in SERVICES)
     # --only the two that exist works
     code, _, err = call(
-        image_tasks.staging_tag,
+        staging.staging_tag,
         from_="t4part",
         to="t4partdst",
         only=["gateway", "web"],
@@ -126,14 +126,14 @@ def test_tag_refuses_stale_images(
     schema = example_copy / SCHEMA
     schema.write_text(schema.read_text() + "\n// changed\n")
     tags_cleanup += [f"{ns}/meeshy-{s}:t4stale" for s in SERVICES]
-    code, _, err = call(image_tasks.staging_tag, to="t4stale", root=str(example_copy), registry=ns)
+    code, _, err = call(staging.staging_tag, to="t4stale", root=str(example_copy), registry=ns)
     assert code == 4
     assert "not built from the current schema" in err
     assert f"{ns}/meeshy-gateway:latest" in err
     assert "inv build.all" in err
     assert all(image_id(sdk, f"{ns}/meeshy-{s}:t4stale") is None for s in SERVICES)
     code, _, err = call(
-        image_tasks.staging_tag, to="t4stale", allow_stale=True, root=str(example_copy), registry=ns
+        staging.staging_tag, to="t4stale", allow_stale=True, root=str(example_copy), registry=ns
     )
     assert code == 0, err
     assert "--allow-stale" in err
@@ -149,10 +149,10 @@ def test_build_all_then_staging_tag_on_one_command_line(
         f"sys.path.insert(0, {str(PROJECT)!r})\n"
         "import tasks\n"
         "from invoke import Collection\n"
-        "from tasks import build, image_tasks\n"
+        "from tasks import build, staging\n"
         "ns = Collection()\n"
-        "ns.add_collection(Collection.from_module(build))\n"
-        "ns.add_collection(Collection('staging', image_tasks.staging_tag))\n"
+        "ns.add_collection(build.ns)\n"
+        "ns.add_collection(Collection('staging', staging.staging_tag))\n"
         "ns.configure(tasks.ns.configuration())\n"
     )
     ns = "t4chain"
@@ -203,9 +203,9 @@ def test_staging_push_to_registry(
 ) -> None:
     ns = example_images
     tags_cleanup += [f"{ns}/meeshy-{s}:t4push" for s in SERVICES]
-    assert call(image_tasks.staging_tag, to="t4push", root=str(EXAMPLE), registry=ns)[0] == 0
+    assert call(staging.staging_tag, to="t4push", root=str(EXAMPLE), registry=ns)[0] == 0
     code, out, err = call(
-        image_tasks.staging_push,
+        staging.staging_push,
         to="t4push",
         registry_url=registry.host,
         root=str(EXAMPLE),
@@ -219,7 +219,7 @@ def test_staging_push_to_registry(
 
 def test_staging_push_dry_run(call: Call, example_images: str, registry: LocalRegistry) -> None:
     code, out, _ = call(
-        image_tasks.staging_push,
+        staging.staging_push,
         registry_url=registry.host,
         dry_run=True,
         root=str(EXAMPLE),
@@ -235,10 +235,10 @@ def test_push_to_stopped_registry_fails_then_rerun_completes(
 ) -> None:
     ns = example_images
     tags_cleanup += [f"{ns}/meeshy-{s}:t4down" for s in SERVICES]
-    assert call(image_tasks.staging_tag, to="t4down", root=str(EXAMPLE), registry=ns)[0] == 0
+    assert call(staging.staging_tag, to="t4down", root=str(EXAMPLE), registry=ns)[0] == 0
     registry.stop()
     code, _, err = call(
-        image_tasks.staging_push,
+        staging.staging_push,
         to="t4down",
         registry_url=registry.host,
         root=str(EXAMPLE),
@@ -254,7 +254,7 @@ def test_push_to_stopped_registry_fails_then_rerun_completes(
     assert image_id(sdk, f"{registry.host}/{ns}/meeshy-gateway:t4down") is None
     registry.start()
     code, _, err = call(
-        image_tasks.staging_push,
+        staging.staging_push,
         to="t4down",
         registry_url=registry.host,
         root=str(EXAMPLE),
@@ -268,7 +268,7 @@ def test_push_missing_image_pushes_nothing(
     call: Call, example_images: str, registry: LocalRegistry
 ) -> None:
     code, _, err = call(
-        image_tasks.staging_push,
+        staging.staging_push,
         to="t4-none",
         registry_url=registry.host,
         root=str(EXAMPLE),
@@ -283,7 +283,7 @@ def test_push_missing_image_pushes_nothing(
 def test_images_push_tag_sets(call: Call, example_images: str, registry: LocalRegistry) -> None:
     ns = example_images
     code, out, err = call(
-        image_tasks.images_push,
+        images.images_push,
         service=["translator", "web"],
         registry_url=registry.host,
         root=str(EXAMPLE),
@@ -303,7 +303,7 @@ def test_release_builds_then_pushes(
     remove_namespace(ns)
     try:
         code, out, err = call(
-            image_tasks.release,
+            release.release,
             dry_run=True,
             registry_url=registry.host,
             root=str(example_copy),
@@ -315,7 +315,7 @@ def test_release_builds_then_pushes(
         assert registry.get_json("_catalog") == {"repositories": []}
 
         code, out, err = call(
-            image_tasks.release, registry_url=registry.host, root=str(example_copy), registry=ns
+            release.release, registry_url=registry.host, root=str(example_copy), registry=ns
         )
         assert code == 0, err
         assert out.index("Build summary") < out.index("pushed ")
@@ -337,7 +337,7 @@ def test_release_stops_before_pushing_when_the_gate_refuses(
     remove_namespace(ns)
     try:
         code, _, err = call(
-            image_tasks.release, registry_url=registry.host, root=str(example_copy), registry=ns
+            release.release, registry_url=registry.host, root=str(example_copy), registry=ns
         )
         assert code != 0
         assert "schema gate" in err
@@ -356,14 +356,14 @@ def test_push_retags_over_a_stale_registry_tag_and_restores_it(
     ns = example_images
     tags_cleanup += [f"{ns}/meeshy-web:t4stale", f"{registry.host}/{ns}/meeshy-web:t4stale"]
     assert (
-        call(image_tasks.staging_tag, only=["web"], to="t4stale", root=str(EXAMPLE), registry=ns)[0]
+        call(staging.staging_tag, only=["web"], to="t4stale", root=str(EXAMPLE), registry=ns)[0]
         == 0
     )
     leftover = f"{registry.host}/{ns}/meeshy-web:t4stale"
     busybox = sdk.images.get("busybox:latest")
     busybox.tag(leftover)
     code, _, err = call(
-        image_tasks.staging_push,
+        staging.staging_push,
         only=["web"],
         to="t4stale",
         registry_url=registry.host,
@@ -389,7 +389,7 @@ def test_tag_and_push_json(
     ns = example_images
     tags_cleanup += [f"{ns}/meeshy-{s}:t4json" for s in SERVICES]
     code, out, err = call(
-        image_tasks.staging_tag, to="t4json", root=str(EXAMPLE), registry=ns, json=True
+        staging.staging_tag, to="t4json", root=str(EXAMPLE), registry=ns, json=True
     )
     assert code == 0, err
     data = json.loads(out)
@@ -397,7 +397,7 @@ def test_tag_and_push_json(
     listed = {f"{r['repository']}:{t}" for r in data["images"] for t in r["tags"]}
     assert listed >= {f"{ns}/meeshy-{s}:t4json" for s in SERVICES}
     code, out, err = call(
-        image_tasks.staging_push,
+        staging.staging_push,
         to="t4json",
         registry_url=registry.host,
         root=str(EXAMPLE),
@@ -416,7 +416,7 @@ def test_push_dry_run_says_which_sources_are_missing(
     call: Call, example_images: str, registry: LocalRegistry
 ) -> None:
     code, _, err = call(
-        image_tasks.staging_push,
+        staging.staging_push,
         only=["web"],
         to="t4none",
         registry_url=registry.host,

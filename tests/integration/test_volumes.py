@@ -16,9 +16,9 @@ from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
 import pytest
-from invoke import Collection, Context, Exit, Program
+from invoke import Context, Exit, Program
 
-from tasks import volume_tasks
+from tasks import staging as staging_tasks
 from tasks.lib import volumes as v
 from tasks.lib.errors import CommandFailed, ConfigError
 from tasks.lib.output import Output
@@ -171,7 +171,7 @@ def _helpers_left(client: docker.DockerClient) -> list[Any]:
 
 def _cli(argv: list[str]) -> int:
     try:
-        Program(namespace=Collection.from_module(volume_tasks)).run(["inv", *argv])
+        Program(namespace=staging_tasks.ns).run(["inv", *argv])
     except SystemExit as exc:
         return int(exc.code or 0)
     return 0
@@ -251,7 +251,7 @@ def test_force_refuses_a_target_a_running_container_uses(
 
 def _refused(capsys: pytest.CaptureFixture[str], **flags: Any) -> str:
     with pytest.raises(Exit) as exit_:
-        volume_tasks.copy(Context(), **flags)
+        staging_tasks.volumes(Context(), **flags)
     assert exit_.value.code == 2
     lines = capsys.readouterr().err.strip().splitlines()
     assert len(lines) == 1
@@ -331,7 +331,7 @@ def test_interrupted_copy_is_not_done_and_a_rerun_completes_it(
 
     # the rerun needs no --force, redoes the copy and reports it done
     capsys.readouterr()
-    volume_tasks.copy(Context(), volume=[src], helper_image=IMAGE, json=True)
+    staging_tasks.volumes(Context(), volume=[src], helper_image=IMAGE, json=True)
     [report] = json.loads(capsys.readouterr().out)
     assert report["target_before"] == "incomplete"
     assert report["files"] == FILES + 6

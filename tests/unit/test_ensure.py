@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from invoke import Config, Context, Exit, MockContext
 
-from tasks import docker_tasks
+from tasks import docker as docker_tasks
 from tasks.lib import ensure as core
 from tasks.lib.engine import EngineTarget
 from tasks.lib.ensure import EnsureOptions, HostFacts, engine_kind, start_plan, wait_for

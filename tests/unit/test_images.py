@@ -537,7 +537,7 @@ def test_first_member() -> None:
 
 def test_schema_sha256_is_file_bytes(s: Settings) -> None:
     path = s.root / s.schema
-    assert s.schema_sha256() == hashlib.sha256(path.read_bytes()).hexdigest()
+    assert s.schema_sha256 == hashlib.sha256(path.read_bytes()).hexdigest()
 
 
 # ------------------------------------------------------------------ task wiring (no engine)

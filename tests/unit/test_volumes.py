@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 from invoke import Collection, Program, Task
 
-from tasks import volume_tasks
+from tasks import staging as staging_tasks, volumes as volumes_tasks
 from tasks.lib import volumes as v
 from tasks.lib.errors import CommandFailed, ConfigError
 from tasks.lib.output import Output

@@ -1,4 +1,5 @@
-"""staging.tag / staging.push, images.list / images.validate / images.push, and release.
+"""images.*: list, validate and push the meeshy images (make docker-images, validate-images,
+push-all).
 
 Thin tasks over :mod:`tasks.lib.images` (and :mod:`tasks.lib.build_flow` for ``release``).
 Every task checks the engine first (except dry runs that need none), prints one clear line and
@@ -10,7 +11,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from invoke import Context, task
+from invoke import Collection, Context, task
 
 from tasks._common import HELP, settings, task_errors
 
@@ -37,81 +38,8 @@ def _client(s: Settings, *, timeout: int = 60) -> docker.DockerClient:
 def _show_meeshy(out: Output, client: docker.DockerClient, s: Settings, *, title: str) -> None:
     from tasks.lib import images
 
-    rows = images.image_rows(images.list_meeshy_images(client), s.schema_sha256(), per_tag=True)
+    rows = images.image_rows(images.list_meeshy_images(client), s.schema_sha256, per_tag=True)
     images.render_rows(out, title, rows, versions=False)
-
-
-# --------------------------------------------------------------------------- staging
-
-
-@task(
-    name="tag",
-    help={
-        **_BASE,
-        "only": "tag only this service (repeatable; default: gateway, translator and web)",
-        "from_": "source tag (default: latest)",
-        "to": "tag to create (default: staging)",
-        "allow_stale": "tag images built from another schema too (the default refuses them)",
-        "dry_run": "check everything and print the tags that would be created; change nothing",
-        "json": HELP["json"],
-    },
-    iterable=["only"],
-)
-def staging_tag(
-    c: Context,
-    only: list[str] | None = None,
-    from_: str = "latest",
-    to: str = "staging",
-    allow_stale: bool = False,
-    dry_run: bool = False,
-    root: str = "",
-    registry: str = "",
-    context: str = "",
-    json: bool = False,
-) -> None:
-    """Tag <registry>/meeshy-<svc>:latest as :staging, all or nothing (plan step 2)."""
-    from tasks.lib import images
-    from tasks.lib.output import Output
-
-    out = Output(json_mode=json)
-    with task_errors(out):
-        s = settings(c, root=root, registry=registry, context=context)
-        refs = images.staging_refs(s, images.select_services(s, only or []), from_, to)
-        sha = s.schema_sha256()
-        client = _client(s)
-        try:
-            found = images.lookup(client, [src for _, src, _ in refs])
-            plan = images.plan_staging_tags(refs, found, sha, allow_stale=allow_stale)
-            for src in plan.stale:
-                out.warn(f"--allow-stale: {src} is not built from the current schema")
-            tags = [
-                {"source": a.source, "target": a.target, "image_id": a.image_id}
-                for a in plan.actions
-            ]
-            if dry_run:
-                out.step("dry run: these tags would be created")
-                for a in plan.actions:
-                    out.info(f"{a.source} -> {a.target}  ({a.image_id[7:19]})")
-                if json:
-                    out.json({"dry_run": True, "tags": tags, "stale": list(plan.stale)})
-                return
-            images.apply_tags(client, plan)
-            for a in plan.actions:
-                out.info(f"tagged {a.source} -> {a.target}")
-            if json:
-                rows = images.image_rows(images.list_meeshy_images(client), sha, per_tag=True)
-                out.json(
-                    {
-                        "dry_run": False,
-                        "tags": tags,
-                        "stale": list(plan.stale),
-                        "images": [r.as_json() for r in rows],
-                    }
-                )
-            else:
-                _show_meeshy(out, client, s, title="meeshy images")
-        finally:
-            client.close()
 
 
 def _push(
@@ -188,49 +116,6 @@ def _warn_missing_sources(out: Output, s: Settings, refs: list[str]) -> None:
             out.warn(f"{ref} does not exist here: the real push would refuse (nothing pushed)")
 
 
-@task(
-    name="push",
-    help={
-        **_BASE,
-        "only": "push only this service (repeatable; default: gateway, translator and web)",
-        "to": "the staging tag to push (default: staging)",
-        "registry_url": _REGISTRY_URL,
-        "dry_run": "print what would be pushed; change nothing (needs no engine)",
-        "json": HELP["json"],
-    },
-    iterable=["only"],
-)
-def staging_push(
-    c: Context,
-    only: list[str] | None = None,
-    to: str = "staging",
-    registry_url: str = "",
-    dry_run: bool = False,
-    root: str = "",
-    registry: str = "",
-    context: str = "",
-    json: bool = False,
-) -> None:
-    """Push the staging tags to a registry, with live progress per image."""
-    from tasks.lib import images
-    from tasks.lib.output import Output
-
-    out = Output(json_mode=json)
-    with task_errors(out):
-        s = settings(c, root=root, registry=registry, context=context)
-        images.check_tag(to, "--to")
-        names = list(only or []) or list(s.all)
-        _push(
-            out,
-            s,
-            {n: [to] for n in names},
-            names,
-            registry_url=registry_url,
-            dry_run=dry_run,
-            layers=False,
-        )
-
-
 # --------------------------------------------------------------------------- images
 
 
@@ -247,7 +132,7 @@ def images_list(
         s = settings(c, root=root, registry=registry, context=context)
         client = _client(s)
         try:
-            rows = images.image_rows(images.list_meeshy_images(client), s.schema_sha256())
+            rows = images.image_rows(images.list_meeshy_images(client), s.schema_sha256)
         finally:
             client.close()
         if json:
@@ -351,53 +236,4 @@ def images_push(
         )
 
 
-@task(
-    help={
-        **_BASE,
-        "registry_url": _REGISTRY_URL,
-        "builder": HELP["builder"],
-        "no_cache": HELP["no_cache"],
-        "dry_run": "print the build commands and the pushes; build and push nothing",
-    },
-)
-def release(
-    c: Context,
-    registry_url: str = "",
-    builder: str = "",
-    no_cache: bool = False,
-    dry_run: bool = False,
-    root: str = "",
-    registry: str = "",
-    context: str = "",
-) -> None:
-    """Build every image (schema-gated), then push them all; no push if anything failed."""
-    from tasks.lib import build_flow, images
-    from tasks.lib.build_plan import BuildOptions, Target
-    from tasks.lib.engine import EngineTarget
-    from tasks.lib.output import Output
-
-    out = Output()
-    with task_errors(out):
-        s = settings(c, root=root, registry=registry, context=context, builder=builder)
-        images.check_registry_url(registry_url)
-        svcs = images.select_services(s, [])
-        tags = {svc.name: images.push_tags(s, svc) for svc in svcs}
-        # load=True: with a non-docker builder, gateway/web would otherwise stay in the
-        # builder's cache and the push would send whatever older image the store has.
-        options = BuildOptions(
-            no_cache=no_cache, builder=s.builder, docker_context=s.docker_context, load=True
-        )
-        plan = build_flow.plan(s, [Target(n) for n in s.all], options)
-        build_flow.execute(
-            plan, out, engine=EngineTarget(context=s.docker_context), dry_run=dry_run, settings=s
-        )
-        _push(
-            out,
-            s,
-            tags,
-            list(s.all),
-            registry_url=registry_url,
-            dry_run=dry_run,
-            layers=True,
-            check_sources=False,
-        )
+ns = Collection("images", images_list, validate, images_push)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import shlex
 from typing import TYPE_CHECKING
 
-from invoke import Context, task
+from invoke import Collection, Context, task
 
 from tasks._common import HELP, engine_target, task_errors
 
@@ -88,3 +88,6 @@ def render(out: Output, report: EnsureReport, options: EnsureOptions) -> None:
                 f"{report.created_waited:.0f}s: {names}; if they are leftovers, remove them "
                 f"(`docker rm {' '.join(report.created_left)}`), else start them"
             )
+
+
+ns = Collection("docker", ensure)

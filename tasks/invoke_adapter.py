@@ -1,0 +1,306 @@
+"""The adapter between Invoke and the core: flags declared once as typed dataclasses, config
+resolved once into Settings, and every error, signal and closed pipe turned into one line and
+an exit code (the table is in :mod:`tasks.lib.errors`).
+
+A task is written as::
+
+    @cli_task(BuildFlags, name="gateway")
+    def gateway(c: Context, flags: BuildFlags) -> None:
+        ...
+
+and Invoke sees one keyword parameter per dataclass field, with the field's help text, so the
+flag list, the help and the typed object cannot drift apart (mypy checks ``flags.x``).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import inspect
+import os
+import signal
+import sys
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager, suppress
+from pathlib import Path
+from types import FrameType
+from typing import Any, TypeVar, get_type_hints
+
+from invoke import Context, Exit, Task, task
+
+from tasks.lib.config import Settings, resolve
+from tasks.lib.engine import EngineTarget
+from tasks.lib.errors import Interrupted, TaskError
+from tasks.lib.output import Output
+
+PROJECT_DIR = Path(__file__).resolve().parent.parent
+
+F = TypeVar("F")
+
+
+def flag(default: Any, help: str) -> Any:
+    """A dataclass field that is a CLI flag: its default and its ``--help`` text. A list
+    default makes a repeatable flag (``--service a --service b``)."""
+    if isinstance(default, list):
+        return dataclasses.field(
+            default_factory=lambda: list(default), metadata={"help": help, "iterable": True}
+        )
+    return dataclasses.field(default=default, metadata={"help": help})
+
+
+# -- flags shared by many tasks: declared once, composed by inheritance ---------------------------
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class RootFlags:
+    root: str = flag("", "the Meeshy monorepo (default: config meeshy.root, or $MEESHY_ROOT)")
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class RepoFlags(RootFlags):
+    registry: str = flag("", "image namespace (default: isopen, or $DOCKER_REGISTRY)")
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class EngineFlags:
+    context: str = flag(
+        "", "Docker context to talk to (default: $DOCKER_HOST / $DOCKER_CONTEXT / current)"
+    )
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class JsonFlags:
+    json: bool = flag(False, "machine-readable output on stdout")
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class DryRunFlags:
+    dry_run: bool = flag(False, "print exactly what would be done, change nothing")
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class ServiceFlags:
+    service: list[str] = flag([], "only this service (repeatable; default: every one)")  # noqa: RUF009
+
+
+def cli_task(
+    flags_cls: type[F], *, name: str | None = None
+) -> Callable[[Callable[[Context, F], None]], Task[Any]]:
+    """Make ``fn(c, flags)`` an Invoke task whose flags are the fields of ``flags_cls``."""
+
+    fields = dataclasses.fields(flags_cls)  # type: ignore[arg-type]
+    hints = get_type_hints(flags_cls)
+
+    def decorate(fn: Callable[[Context, F], None]) -> Task[Any]:
+        params = [inspect.Parameter("c", inspect.Parameter.POSITIONAL_OR_KEYWORD)]
+        helps: dict[str, str] = {}
+        iterable: list[str] = []
+        for f in fields:
+            if f.metadata.get("iterable"):
+                default: Any = None
+                iterable.append(f.name)
+            else:
+                default = f.default
+            params.append(
+                inspect.Parameter(
+                    f.name,
+                    inspect.Parameter.KEYWORD_ONLY,
+                    default=default,
+                    annotation=hints[f.name],
+                )
+            )
+            helps[f.name] = f.metadata.get("help", "")
+
+        def body(c: Context, **kwargs: Any) -> None:
+            values = {k: (list(v or []) if k in iterable else v) for k, v in kwargs.items()}
+            fn(c, flags_cls(**values))
+
+        body.__name__ = body.__qualname__ = fn.__name__
+        body.__doc__ = fn.__doc__
+        body.__module__ = fn.__module__
+        body.__signature__ = inspect.Signature(params)  # type: ignore[attr-defined]
+        made: Task[Any] = task(
+            name=name or fn.__name__.rstrip("_").replace("_", "-"),
+            help=helps,
+            iterable=iterable,
+            auto_shortflags=False,
+        )(body)
+        return made
+
+    return decorate
+
+
+# -- config -------------------------------------------------------------------------------------
+
+
+def _plain(value: Any) -> Any:
+    if hasattr(value, "items"):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_plain(v) for v in value]
+    return value
+
+
+def meeshy_config(c: Context) -> Any:
+    """Invoke's merged ``meeshy`` config as plain data (dicts, lists, scalars)."""
+    return _plain(c.config.get("meeshy", {}))
+
+
+def settings(
+    c: Context,
+    flags: Any = None,
+    *,
+    builder: str | None = None,
+) -> Settings:
+    """Settings from Invoke's config, the environment and whichever of ``--root``,
+    ``--registry``, ``--context`` and ``--builder`` the flags object has."""
+    return resolve(
+        meeshy_config(c),
+        env=os.environ,
+        project_dir=PROJECT_DIR,
+        root=getattr(flags, "root", "") or None,
+        registry=getattr(flags, "registry", "") or None,
+        docker_context=getattr(flags, "context", "") or None,
+        builder=builder or getattr(flags, "builder", "") or None,
+    )
+
+
+def engine_target(c: Context, context: str = "") -> EngineTarget:
+    """The engine for tasks that need no monorepo (volumes, docker.ensure): ``--context``,
+    else config ``meeshy.docker_context``, else DOCKER_HOST / DOCKER_CONTEXT / current."""
+    raw = meeshy_config(c)
+    configured = raw.get("docker_context") if isinstance(raw, Mapping) else None
+    return EngineTarget(context=context or str(configured or ""))
+
+
+# -- errors, signals, closed pipes ----------------------------------------------------------------
+
+
+def _raise_interrupted(signum: int, _frame: FrameType | None) -> None:
+    raise Interrupted(signum)
+
+
+@contextmanager
+def stop_on_signals() -> Iterator[None]:
+    """SIGINT, SIGTERM and SIGHUP raise :class:`Interrupted` in the main thread, also when
+    the shell started us with SIGINT ignored (``cmd &``): CI runners and ``timeout`` signal
+    the task process alone, and it must stop what it started."""
+    if os.name != "posix":
+        yield
+        return
+    try:
+        previous = {
+            s: signal.signal(s, _raise_interrupted)
+            for s in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+        }
+    except ValueError:  # not the main thread (tests calling tasks from threads)
+        yield
+        return
+    try:
+        yield
+    finally:
+        for s, handler in previous.items():
+            signal.signal(s, handler)
+
+
+def stop_children(timeout: float = 5.0) -> list[int]:
+    """Terminate the processes this one started (docker CLI, ssh) and reap them; what a
+    signal to this process alone would otherwise leave running. Returns their pids."""
+    try:
+        import psutil
+    except ImportError:  # pragma: no cover - a dependency; keep stopping safe without it
+        return []
+    try:
+        kids = psutil.Process().children(recursive=True)
+    except psutil.Error:
+        return []
+    for p in kids:
+        with suppress(psutil.Error):
+            p.terminate()
+    _, alive = psutil.wait_procs(kids, timeout=timeout)
+    for p in alive:
+        with suppress(psutil.Error):
+            p.kill()
+    return [p.pid for p in kids]
+
+
+def _quiet_stdout() -> None:
+    """After a closed pipe: point stdout at /dev/null so Python's exit flush cannot fail."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError):
+        pass
+
+
+@contextmanager
+def running(out: Output | None = None) -> Iterator[Output]:
+    """Run a task body: TaskError -> its line and exit code; a signal -> children stopped,
+    a line, 128+N; stdout closed early -> 141 quietly. No traceback reaches the user."""
+    out = out or Output()
+    try:
+        with stop_on_signals():
+            yield out
+    except Interrupted as exc:
+        stop_children()
+        _safe_error(out, exc.line())
+        raise Exit(code=exc.exit_code) from None
+    except KeyboardInterrupt:
+        stop_children()
+        _safe_error(out, "interrupted")
+        raise Exit(code=130) from None
+    except TaskError as exc:
+        _safe_error(out, exc.line())
+        raise Exit(code=exc.exit_code) from None
+    except BrokenPipeError:
+        _quiet_stdout()
+        raise Exit(code=141) from None
+
+
+def _safe_error(out: Output, line: str) -> None:
+    with suppress(BrokenPipeError, OSError):
+        out.error(line)
+
+
+def excepthook(kind: type[BaseException], exc: BaseException, tb: Any) -> None:
+    """Last line of defence, installed by ``tasks.py``: what escapes a task or Invoke itself
+    (a config file Invoke cannot read, Ctrl-C during imports, a bug) is one line, not a
+    traceback. ``MEESHY_DEBUG=1`` shows the traceback."""
+    if os.environ.get("MEESHY_DEBUG"):
+        sys.__excepthook__(kind, exc, tb)
+        return
+    code = 70
+    if isinstance(exc, KeyboardInterrupt):
+        line, code = "interrupted", 130
+    elif isinstance(exc, BrokenPipeError):
+        _quiet_stdout()
+        os._exit(141)
+    elif isinstance(exc, TaskError):
+        line, code = exc.line(), exc.exit_code
+    elif _is_config_load_error(exc):
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        line = (
+            f"cannot read the Invoke config ({type(exc).__name__}: {first}): "
+            "fix invoke.yaml or the INVOKE_* variable"
+        )
+        code = 2
+    else:
+        line = (
+            f"internal error, please report it: {kind.__name__}: {exc} "
+            "(MEESHY_DEBUG=1 shows the traceback)"
+        )
+    with suppress(Exception):
+        sys.stdout.flush()
+    with suppress(Exception):
+        sys.stdout.flush()
+    try:
+        sys.stderr.write(f"ERROR: {line}\n")
+        sys.stderr.flush()
+    finally:
+        os._exit(code)
+
+
+def _is_config_load_error(exc: BaseException) -> bool:
+    mod = type(exc).__module__
+    return mod.startswith(("yaml", "invoke.exceptions", "invoke.config")) or isinstance(
+        exc, UnicodeDecodeError
+    )
