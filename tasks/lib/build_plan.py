@@ -189,7 +189,7 @@ def plan_image(
         context=str(context),
         build_args=tuple(args.items()),
         labels=tuple(labels),
-        load=(service.load or options.load) and not options.push,
+        load=(service.loads(variant) or options.load) and not options.push,
         push=options.push,
         platforms=options.platforms,
         no_cache=options.no_cache,

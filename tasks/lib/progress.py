@@ -256,7 +256,7 @@ class LiveProgress:
             if running:
                 status = Spinner("dots", text=Text(it.status.value), style="cyan")
             else:
-                status = Text(it.status.value, style=self.out.style_of(it.status))
+                status = Text(it.status.value, style=self.out.style_of(it.status) or "")
             t.add_row(
                 Text(key),
                 Text(it.stage),

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from tasks import image_tasks
+from tasks import images as image_tasks
 from tasks.lib.config import SCHEMA_LABEL
 from tests.cli import Call
 from tests.integration.registry import (

@@ -104,7 +104,7 @@ MAKE_TARGETS = [
             ("VERSION", "1.0.0"),
         ],
         ["isopen/meeshy-translator:v1.0.0-gpu-cu121"],
-        True,
+        False,  # make -n build-translator-gpu-cu121: no --load (cpu and gpu have it)
         id="build-translator-gpu-cu121",
     ),
     pytest.param(
@@ -117,7 +117,7 @@ MAKE_TARGETS = [
             ("VERSION", "1.0.0"),
         ],
         ["isopen/meeshy-translator:v1.0.0-gpu-cu118"],
-        True,
+        False,  # no Makefile target; follows gpu-cu121
         id="translator-gpu-cu118",
     ),
     pytest.param(

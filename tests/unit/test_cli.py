@@ -123,21 +123,29 @@ def test_listing_imports_no_heavy_library() -> None:
 
 
 def test_docker_library_errors_become_one_line(capsys: object) -> None:
+    """The engine boundary keeps the library's message and picks the kind's exit code."""
     import pytest
     from docker.errors import APIError
     from invoke import Exit
 
-    from tasks._common import task_errors
+    from tasks.invoke_adapter import running
+    from tasks.lib.engine import boundary
     from tasks.lib.output import Output
 
-    with pytest.raises(Exit) as exc, task_errors(Output(plain=True)):
+    with pytest.raises(Exit) as exc, running(Output(plain=True)), boundary():
         raise APIError("500 Server Error", explanation="conflict: unable to delete image")
     assert exc.value.code == 1
     err = capsys.readouterr().err.strip().splitlines()  # type: ignore[attr-defined]
-    assert err == [
-        "ERROR: Docker error: conflict: unable to delete image: check the engine "
-        "(`inv docker.ensure`) and rerun"
-    ]
+    assert err == ["ERROR: the engine said: conflict: unable to delete image"]
+
+
+def test_a_bug_is_not_reported_as_an_engine_problem() -> None:
+    import pytest
+
+    from tasks.lib.engine import boundary
+
+    with pytest.raises(ZeroDivisionError), boundary():
+        _ = 1 / 0
 
 
 def test_dry_run_json_is_machine_readable() -> None:

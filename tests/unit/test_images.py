@@ -550,7 +550,7 @@ def _ctx() -> Context:
 def test_images_push_dry_run_needs_no_engine(
     capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from tasks import image_tasks
+    from tasks import images as image_tasks
 
     monkeypatch.setenv("DOCKER_HOST", "tcp://127.0.0.1:1")  # nothing answers there
     image_tasks.images_push(
@@ -569,11 +569,11 @@ def test_images_push_dry_run_needs_no_engine(
 def test_bad_input_is_one_line_and_nonzero(
     capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from tasks import image_tasks
+    from tasks import staging as staging_tasks
 
     monkeypatch.setenv("NO_COLOR", "1")
     with pytest.raises(Exit) as info:
-        image_tasks.staging_push(_ctx(), registry_url="http://x", dry_run=True, root=str(EXAMPLE))
+        staging_tasks.staging_push(_ctx(), registry_url="http://x", dry_run=True, root=str(EXAMPLE))
     assert info.value.code == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1
@@ -583,7 +583,7 @@ def test_bad_input_is_one_line_and_nonzero(
 def test_engine_down_fails_fast(
     capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from tasks import image_tasks
+    from tasks import images as image_tasks
 
     monkeypatch.setenv("DOCKER_HOST", "tcp://127.0.0.1:1")
     monkeypatch.setenv("NO_COLOR", "1")

@@ -8,9 +8,10 @@ import shlex
 from typing import Any
 
 import pytest
-from invoke import Collection, Program, Task
+from invoke import Program, Task
 
-from tasks import staging as staging_tasks, volumes as volumes_tasks
+from tasks import staging as staging_tasks
+from tasks import volumes as volumes_tasks
 from tasks.lib import volumes as v
 from tasks.lib.errors import CommandFailed, ConfigError
 from tasks.lib.output import Output
@@ -451,7 +452,7 @@ def test_usage_report_all() -> None:
 
 
 def _run(argv: list[str]) -> int:
-    ns = Collection.from_module(volume_tasks)
+    ns = staging_tasks.ns
     try:
         Program(namespace=ns).run(["inv", *argv])
     except SystemExit as exc:
@@ -466,9 +467,9 @@ def no_engine(clean_env: None, monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def test_task_names_and_help() -> None:
-    ns = Collection.from_module(volume_tasks)
+    ns = staging_tasks.ns
     assert set(ns.task_names) == {"volumes", "size"}
-    copy_flags = {a.name for a in volume_tasks.copy.get_arguments()}
+    copy_flags = {a.name for a in staging_tasks.volumes.get_arguments()}
     assert copy_flags == {
         "volume",
         "include_models",
@@ -479,13 +480,16 @@ def test_task_names_and_help() -> None:
         "dry_run",
         "json",
     }
-    size_flags = {n for a in volume_tasks.size.get_arguments() for n in a.names}
+    size_flags = {n for a in volumes_tasks.size.get_arguments() for n in a.names}
     assert {"all", "context", "json"} <= size_flags
 
 
 @pytest.mark.parametrize(
     ("t", "helps"),
-    [(volume_tasks.copy, volume_tasks.COPY_HELP), (volume_tasks.size, volume_tasks.SIZE_HELP)],
+    [
+        (staging_tasks.volumes, staging_tasks.COPY_HELP),
+        (volumes_tasks.size, volumes_tasks.SIZE_HELP),
+    ],
     ids=["volumes", "size"],
 )
 def test_every_flag_has_help(t: Task[Any], helps: dict[str, str]) -> None:
