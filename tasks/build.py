@@ -1,169 +1,166 @@
-"""build.*: the Makefile's docker build targets, gated by the schema check, on BuildKit."""
+"""build.*: the Makefile's docker build targets, gated by the schema check, on BuildKit;
+images whose inputs have not changed since their last build are not rebuilt."""
 
 from __future__ import annotations
 
-from typing import Any
+import dataclasses
+from typing import TYPE_CHECKING
 
-from invoke import Collection, Context, Task, task
+from invoke import Collection, Context
 
-from tasks._common import HELP, settings, task_errors
+from tasks.invoke_adapter import (
+    DryRunFlags,
+    EngineFlags,
+    JsonFlags,
+    RepoFlags,
+    cli_task,
+    flag,
+    running,
+    settings,
+)
 
-_FLAG_HELP = {
-    k: HELP[k]
-    for k in (
-        "root",
-        "registry",
-        "context",
-        "dry_run",
-        "json",
-        "builder",
-        "platform",
-        "no_cache",
-        "push",
-        "progress",
-        "skip_schema_check",
+if TYPE_CHECKING:
+    from tasks.lib.build.plan import BuildPlan, Target
+    from tasks.lib.config import Settings
+    from tasks.lib.output import Output
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class BuildFlags(RepoFlags, EngineFlags, DryRunFlags, JsonFlags):
+    """The flags of every build task, declared once."""
+
+    builder: str = flag(
+        "", "buildx builder to use (any driver: docker, docker-container, remote, kubernetes)"
     )
-}
+    platform: str = flag("", "target platform(s), comma-separated, e.g. linux/amd64,linux/arm64")
+    no_cache: bool = flag(False, "build without BuildKit's cache (implies --force)")
+    pull: bool = flag(False, "always pull base images (implies --force)")
+    force: bool = flag(False, "build even the images whose inputs have not changed")
+    push: bool = flag(False, "push the tags as they are built (buildx --push)")
+    progress: str = flag(
+        "auto",
+        "auto (live view on a terminal, a line per step otherwise), plain (every BuildKit "
+        "line), quiet (summary only)",
+    )
+    skip_schema_check: bool = flag(
+        False, "DANGER: build without proving the image uses the shared schema"
+    )
 
 
-def _build(
-    c: Context,
-    targets: list[tuple[str, str | None]] | None,
-    *,
-    root: str,
-    registry: str,
-    context: str,
-    builder: str,
-    platform: str,
-    no_cache: bool,
-    push: bool,
-    progress: str,
-    dry_run: bool,
-    skip_schema_check: bool,
-    json: bool,
-) -> None:
-    from tasks.lib import build_flow
-    from tasks.lib.build_plan import BuildOptions, Target, parse_platforms
-    from tasks.lib.engine import EngineTarget
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class TranslatorFlags(BuildFlags):
+    gpu: bool = flag(False, "build the gpu variant (CUDA 12.4), as make build-translator-gpu")
+    variant: str = flag("", "cpu (default), gpu, gpu-cu121 or gpu-cu118")
+
+
+def build_plan(
+    s: Settings, targets: list[Target], flags: BuildFlags, *, load: bool = False
+) -> BuildPlan:
+    from tasks.lib.build import flow
+    from tasks.lib.build.plan import BuildOptions
+
+    options = BuildOptions(
+        platforms=tuple(p.strip() for p in flags.platform.split(",") if p.strip()),
+        no_cache=flags.no_cache,
+        pull=flags.pull,
+        push=flags.push,
+        force=flags.force,
+        load=load,
+    )
+    return flow.plan(s, targets, options, skip_schema_check=flags.skip_schema_check)
+
+
+def run_plan(out: Output, plan: BuildPlan, *, dry_run: bool) -> None:
+    """Gate, keys, then the dry run or the builds; renders as it goes."""
+    from tasks.lib.build import flow, view
+    from tasks.lib.engine import connect
+    from tasks.lib.errors import EngineUnavailable
+
+    plan.engine.describe()  # an unknown --context is a clear error, dry run or not
+    if plan.skip_schema_check:
+        out.warn(
+            "--skip-schema-check: these images are NOT proven to be built from "
+            f"{plan.schema}; do not release them"
+        )
+    else:
+        reports = flow.gate(plan)
+        refused = flow.refusal(reports)
+        (view.gate_table if refused else view.gate_brief)(out, reports)
+        if refused:
+            raise refused
+    if dry_run:
+        try:
+            with connect(plan.engine, timeout=10) as client:
+                fresh = flow.freshness(plan, client)
+        except EngineUnavailable as exc:
+            out.warn(f"{exc.message}: up-to-date images not checked")
+            fresh = flow.freshness(plan, None)
+        view.dry_run(out, flow.labelled(plan, fresh), fresh)
+        return
+    with connect(plan.engine, timeout=10) as client:  # preflight: fails before any build
+        fresh = flow.freshness(plan, client)
+        plan = flow.labelled(plan, fresh)
+        todo = [i.name for i in plan.images if i.name not in fresh.skipped()]
+        if todo:
+            out.step(f"building {len(todo)} image(s) on BuildKit: {', '.join(todo)}")
+        with out.progress("Building", [i.name for i in plan.images]) as progress:
+            run = flow.execute(plan, fresh, progress, client)
+    view.summary(out, run)
+    view.failures(out, run)
+    failed = flow.failure(run)
+    if failed:
+        raise failed
+
+
+def _build(c: Context, flags: BuildFlags, targets: list[Target] | None) -> None:
+    from tasks.lib.build.plan import all_targets
     from tasks.lib.errors import ConfigError
     from tasks.lib.output import PROGRESS_MODES, Output
 
-    out = Output(json_mode=json)
-    with task_errors(out):
-        if progress not in PROGRESS_MODES:
+    with running(Output(json_mode=flags.json, progress=flags.progress)) as out:
+        if flags.progress not in PROGRESS_MODES:
             raise ConfigError(
-                f"--progress {progress!r}", hint=f"use one of {', '.join(PROGRESS_MODES)}"
+                f"--progress {flags.progress!r}", hint=f"use one of {', '.join(PROGRESS_MODES)}"
             )
-        s = settings(c, root=root, registry=registry, context=context, builder=builder)
-        options = BuildOptions(
-            platforms=parse_platforms(platform),
-            no_cache=no_cache,
-            push=push,
-            builder=s.builder,
-            docker_context=s.docker_context,
-        )
-        plan = build_flow.plan(
-            s,
-            [Target(svc, var) for svc, var in targets]
-            if targets is not None
-            else [Target(name) for name in s.all],
-            options,
-            skip_schema_check=skip_schema_check,
-        )
-        build_flow.execute(
-            plan,
-            out,
-            engine=EngineTarget(context=s.docker_context),
-            progress=progress,
-            dry_run=dry_run,
-            settings=s,
-        )
+        s = settings(c, flags)
+        plan = build_plan(s, targets if targets is not None else all_targets(s), flags)
+        run_plan(out, plan, dry_run=flags.dry_run)
 
 
-def _image_task(service: str | None, doc: str) -> Task[Any]:
-    """A build task for one service (or, with None, for ``meeshy.all``): one signature for
-    gateway, web and all, so their flags cannot drift apart."""
+@cli_task(BuildFlags, name="gateway")
+def gateway(c: Context, flags: BuildFlags) -> None:
+    """Build the gateway image (make build-docker-gateway)."""
+    from tasks.lib.build.plan import Target
 
-    def body(
-        c: Context,
-        root: str = "",
-        registry: str = "",
-        context: str = "",
-        builder: str = "",
-        platform: str = "",
-        no_cache: bool = False,
-        push: bool = False,
-        progress: str = "auto",
-        dry_run: bool = False,
-        skip_schema_check: bool = False,
-        json: bool = False,
-    ) -> None:
-        _build(c, [(service, None)] if service else None, **locals_flags(locals()))
-
-    body.__doc__ = doc
-    body.__name__ = body.__qualname__ = service or "all_"
-    made: Task[Any] = task(name=service or "all", help=_FLAG_HELP)(body)
-    return made
+    _build(c, flags, [Target("gateway")])
 
 
-gateway = _image_task("gateway", "Build the gateway image (make build-docker-gateway).")
-web = _image_task("web", "Build the web image (make build-docker-web).")
-all_ = _image_task(None, "Build gateway, translator (CPU) and web at once (make docker-build).")
+@cli_task(BuildFlags, name="web")
+def web(c: Context, flags: BuildFlags) -> None:
+    """Build the web image (make build-docker-web)."""
+    from tasks.lib.build.plan import Target
+
+    _build(c, flags, [Target("web")])
 
 
-@task(
-    help={
-        **_FLAG_HELP,
-        "gpu": "build the gpu variant (CUDA 12.4), as make build-translator-gpu",
-        "variant": "cpu (default), gpu, gpu-cu121 or gpu-cu118",
-    }
-)
-def translator(
-    c: Context,
-    gpu: bool = False,
-    variant: str = "",
-    root: str = "",
-    registry: str = "",
-    context: str = "",
-    builder: str = "",
-    platform: str = "",
-    no_cache: bool = False,
-    push: bool = False,
-    progress: str = "auto",
-    dry_run: bool = False,
-    skip_schema_check: bool = False,
-    json: bool = False,
-) -> None:
+@cli_task(BuildFlags, name="all")
+def all_(c: Context, flags: BuildFlags) -> None:
+    """Build gateway, translator (CPU) and web at once (make docker-build)."""
+    _build(c, flags, None)
+
+
+@cli_task(TranslatorFlags, name="translator")
+def translator(c: Context, flags: TranslatorFlags) -> None:
     """Build the translator image: --gpu or --variant V (make build-translator[-gpu])."""
+    from tasks.lib.build.plan import Target
     from tasks.lib.errors import ConfigError
     from tasks.lib.output import Output
 
-    if gpu and variant and variant != "gpu":
-        with task_errors(Output()):
-            raise ConfigError(f"--gpu conflicts with --variant {variant}", hint="pass one of them")
-    chosen = "gpu" if gpu else (variant or None)
-    flags = locals_flags(locals())
-    _build(c, [("translator", chosen)], **flags)
-
-
-_FLAGS = (
-    "root",
-    "registry",
-    "context",
-    "builder",
-    "platform",
-    "no_cache",
-    "push",
-    "progress",
-    "dry_run",
-    "skip_schema_check",
-    "json",
-)
-
-
-def locals_flags(values: dict[str, Any]) -> dict[str, Any]:
-    """The shared flags out of a task's locals(), so each task stays a one-liner."""
-    return {k: values[k] for k in _FLAGS}
+    if flags.gpu and flags.variant and flags.variant != "gpu":
+        with running(Output()):
+            raise ConfigError(f"--gpu conflicts with --variant {flags.variant}", hint="pass one")
+    chosen = "gpu" if flags.gpu else (flags.variant or None)
+    _build(c, flags, [Target("translator", chosen)])
 
 
 ns = Collection("build", gateway, translator, web, all_)

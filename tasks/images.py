@@ -1,7 +1,7 @@
 """images.*: list, validate and push the meeshy images (make docker-images, validate-images,
 push-all).
 
-Thin tasks over :mod:`tasks.lib.images` (and :mod:`tasks.lib.build_flow` for ``release``).
+Thin tasks over :mod:`tasks.lib.images` (and :mod:`tasks.lib.build.flow` for ``release``).
 Every task checks the engine first (except dry runs that need none), prints one clear line and
 exits non-zero on bad input. ``inv build.all staging.tag`` runs both in order: nothing here
 exits on success or reads the command line.

@@ -31,6 +31,7 @@ from tasks.lib.config import Settings, resolve
 from tasks.lib.engine import EngineTarget
 from tasks.lib.errors import Interrupted, TaskError
 from tasks.lib.output import Output
+from tasks.lib.processes import stop_children
 
 PROJECT_DIR = Path(__file__).resolve().parent.parent
 
@@ -200,27 +201,6 @@ def stop_on_signals() -> Iterator[None]:
     finally:
         for s, handler in previous.items():
             signal.signal(s, handler)
-
-
-def stop_children(timeout: float = 5.0) -> list[int]:
-    """Terminate the processes this one started (docker CLI, ssh) and reap them; what a
-    signal to this process alone would otherwise leave running. Returns their pids."""
-    try:
-        import psutil
-    except ImportError:  # pragma: no cover - a dependency; keep stopping safe without it
-        return []
-    try:
-        kids = psutil.Process().children(recursive=True)
-    except psutil.Error:
-        return []
-    for p in kids:
-        with suppress(psutil.Error):
-            p.terminate()
-    _, alive = psutil.wait_procs(kids, timeout=timeout)
-    for p in alive:
-        with suppress(psutil.Error):
-            p.kill()
-    return [p.pid for p in kids]
 
 
 def _quiet_stdout() -> None:

@@ -28,9 +28,9 @@ def release(
     context: str = "",
 ) -> None:
     """Build every image (schema-gated), then push them all; no push if anything failed."""
-    from tasks.lib import build_flow, images
-    from tasks.lib.build_plan import BuildOptions, Target
-    from tasks.lib.engine import EngineTarget
+    from tasks.build import BuildFlags, build_plan, run_plan
+    from tasks.lib import images
+    from tasks.lib.build.plan import all_targets
     from tasks.lib.output import Output
 
     out = Output()
@@ -41,13 +41,8 @@ def release(
         tags = {svc.name: images.push_tags(s, svc) for svc in svcs}
         # load=True: with a non-docker builder, gateway/web would otherwise stay in the
         # builder's cache and the push would send whatever older image the store has.
-        options = BuildOptions(
-            no_cache=no_cache, builder=s.builder, docker_context=s.docker_context, load=True
-        )
-        plan = build_flow.plan(s, [Target(n) for n in s.all], options)
-        build_flow.execute(
-            plan, out, engine=EngineTarget(context=s.docker_context), dry_run=dry_run, settings=s
-        )
+        plan = build_plan(s, all_targets(s), BuildFlags(no_cache=no_cache), load=True)
+        run_plan(out, plan, dry_run=dry_run)
         _push(
             out,
             s,

@@ -2,54 +2,46 @@
 
 from __future__ import annotations
 
-from invoke import Collection, Context, task
+import dataclasses
 
-from tasks._common import HELP, settings, task_errors
+from invoke import Collection, Context
 
-
-@task(
-    help={
-        "service": "only this service (repeatable; default: every service)",
-        "variant": "only this variant (translator: cpu, gpu, gpu-cu121, gpu-cu118; default: all)",
-        "root": HELP["root"],
-        "json": HELP["json"],
-    },
-    iterable=["service"],
+from tasks.invoke_adapter import (
+    JsonFlags,
+    RootFlags,
+    ServiceFlags,
+    cli_task,
+    flag,
+    running,
+    settings,
 )
-def check(
-    c: Context,
-    service: list[str] | None = None,
-    variant: str = "",
-    root: str = "",
-    json: bool = False,
-) -> None:
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class CheckFlags(RootFlags, ServiceFlags, JsonFlags):
+    variant: str = flag(
+        "", "only this variant (translator: cpu, gpu, gpu-cu121, gpu-cu118; default: all)"
+    )
+
+
+@cli_task(CheckFlags, name="check")
+def check(c: Context, flags: CheckFlags) -> None:
     """Check every Dockerfile builds from packages/shared/prisma/schema.prisma."""
-    from tasks.lib import build_flow
-    from tasks.lib.build_plan import Target
-    from tasks.lib.errors import SchemaGateError
+    from tasks.lib.build import flow, view
+    from tasks.lib.build.plan import every_variant, gate_input
     from tasks.lib.output import Output
 
-    out = Output(json_mode=json)
-    with task_errors(out):
-        s = settings(c, root=root)
-        names = list(service or []) or [svc.name for svc in s.services]
-        targets: list[Target] = []
-        for name in names:
-            svc = s.service(name)
-            if variant:
-                svc.variant(variant)  # validates
-                targets.append(Target(name, variant))
-            elif svc.variants:
-                targets.extend(Target(name, v.name) for v in svc.variants)
-            else:
-                targets.append(Target(name))
-        reports = build_flow.run_gate(build_flow.gate_for_targets(s, targets))
-        if json:
+    with running(Output(json_mode=flags.json)) as out:
+        s = settings(c, flags)
+        targets = every_variant(s, flags.service, flags.variant)
+        reports = flow.run_gate([gate_input(s, s.service(t.service), t.variant) for t in targets])
+        refused = flow.refusal(reports)
+        if flags.json:
             out.json([r.to_dict() for r in reports])
-            if any(r.verdict == "fail" for r in reports):
-                raise SchemaGateError("schema gate failed")
-            return
-        build_flow.gate_or_fail(out, reports)
+        else:
+            view.gate_table(out, reports)
+        if refused:
+            raise refused
         out.info(f"schema gate passed for {len(reports)} image(s)")
 
 

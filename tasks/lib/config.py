@@ -1,9 +1,10 @@
 """Configuration in one place, resolved once into frozen dataclasses.
 
 Override order (lowest first): :func:`defaults` (``TOP_KEYS``, ``DEFAULT_SERVICES``) -> the
-project's ``invoke.yaml`` (or any Invoke config file) -> ``INVOKE_MEESHY_*`` env vars -> ``MEESHY_ROOT`` / ``DOCKER_REGISTRY`` ->
-task flags. Invoke merges the first three into ``c.config.meeshy``; :func:`resolve` applies the
-rest and validates. The defaults equal the Makefile's (``../shared/spec/meeshy.md``).
+project's ``invoke.yaml`` (or any Invoke config file) -> ``INVOKE_MEESHY_*`` env vars ->
+``MEESHY_ROOT`` / ``DOCKER_REGISTRY`` -> task flags. Invoke merges the first three into
+``c.config.meeshy``; :func:`resolve` applies the rest and validates. The defaults equal the
+Makefile's (``../shared/spec/meeshy.md``).
 """
 
 from __future__ import annotations

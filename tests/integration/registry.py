@@ -191,16 +191,15 @@ def remove_namespace(namespace: str) -> None:
 
 def build_example(root: Path, namespace: str, services: tuple[str, ...] = ()) -> None:
     """Build the example images under ``namespace`` through build_flow (gate + BuildKit)."""
-    from tasks.lib import build_flow
-    from tasks.lib.build_plan import BuildOptions, Target
+    from tasks.build import BuildFlags, build_plan, run_plan
+    from tasks.lib.build.plan import Target
     from tasks.lib.config import defaults, resolve
-    from tasks.lib.engine import EngineTarget
     from tasks.lib.output import Output
 
     settings = resolve(defaults(), env={}, project_dir=root, root=str(root), registry=namespace)
     names = services or settings.all
-    plan = build_flow.plan(settings, [Target(n) for n in names], BuildOptions())
-    build_flow.execute(plan, Output(plain=True), engine=EngineTarget(), settings=settings)
+    plan = build_plan(settings, [Target(n) for n in names], BuildFlags())
+    run_plan(Output(plain=True), plan, dry_run=False)
 
 
 @pytest.fixture(scope="session")

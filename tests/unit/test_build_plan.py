@@ -6,23 +6,30 @@ from pathlib import Path
 
 import pytest
 
-from tasks.lib.build_plan import BuildOptions, ImageBuild, Stamp, Target, plan_builds
+from tasks.lib.build.plan import BuildOptions, ImageBuild, Stamp, Target, plan_builds
 from tasks.lib.config import Settings, resolve
 from tasks.lib.errors import ConfigError
 
 STAMP = Stamp(build_date="2026-01-25T10:00:00Z", vcs_ref="abc1234")
-SHA = "0" * 64
 
 
-def _settings(root: Path, registry: str | None = None) -> Settings:
-    return resolve({}, env={}, project_dir=root, root=str(root), registry=registry)
+def _settings(
+    root: Path, registry: str | None = None, *, builder: str = "", context: str = ""
+) -> Settings:
+    return resolve(
+        {},
+        env={},
+        project_dir=root,
+        root=str(root),
+        registry=registry,
+        builder=builder or None,
+        docker_context=context or None,
+    )
 
 
 def _plan(root: Path, *targets: Target, options: BuildOptions | None = None) -> list[ImageBuild]:
     return list(
-        plan_builds(
-            _settings(root), targets, options or BuildOptions(), stamp=STAMP, schema_sha256=SHA
-        ).images
+        plan_builds(_settings(root), targets, options or BuildOptions(), stamp=STAMP).images
     )
 
 
@@ -155,7 +162,7 @@ def test_make_target_parity(
     assert ("--load" in argv) is load
     assert "--push" not in argv
     assert _pairs(argv, "--label") == [
-        f"me.meeshy.schema.sha256={SHA}",
+        f"me.meeshy.schema.sha256={_settings(example_copy).schema_sha256}",
         "me.meeshy.schema.path=packages/shared/prisma/schema.prisma",
     ]
 
@@ -168,14 +175,10 @@ def test_build_all_is_gateway_translator_cpu_web(example_copy: Path) -> None:
 
 
 def test_registry_override_and_flags(example_copy: Path) -> None:
-    s = _settings(example_copy, registry="registry.local:5000/meeshy")
-    opts = BuildOptions(
-        platforms=("linux/amd64", "linux/arm64"),
-        no_cache=True,
-        push=True,
-        builder="remote",
-        docker_context="ci",
+    s = _settings(
+        example_copy, registry="registry.local:5000/meeshy", builder="remote", context="ci"
     )
+    opts = BuildOptions(platforms=("linux/amd64", "linux/arm64"), no_cache=True, push=True)
     (img,) = plan_builds(s, [Target("translator", "gpu")], opts, stamp=STAMP).images
     argv = img.argv()
     assert argv[:3] == ["docker", "--context", "ci"]
@@ -189,7 +192,10 @@ def test_registry_override_and_flags(example_copy: Path) -> None:
     assert (
         "--load" not in argv
     )  # a pushed build is not also loaded (one exporter on BuildKit < 0.13)
-    assert _pairs(argv, "--label") == []  # no schema hash given
+    assert _pairs(argv, "--label") == [
+        f"me.meeshy.schema.sha256={s.schema_sha256}",
+        "me.meeshy.schema.path=packages/shared/prisma/schema.prisma",
+    ]  # the schema is hashed once, in Settings
 
 
 def test_env_registry_and_root(example_copy: Path, tmp_path: Path) -> None:
@@ -279,12 +285,10 @@ def test_argv_is_what_python_on_whales_runs(
         raise Stop
 
     monkeypatch.setattr(pow_utils, "Popen", fake_popen)
-    opts = BuildOptions(
-        platforms=("linux/amd64",), no_cache=True, builder="b1", docker_context="ctx1"
-    )
+    opts = BuildOptions(platforms=("linux/amd64",), no_cache=True)
     for target in (Target("gateway"), Target("translator", "gpu")):
         (img,) = plan_builds(
-            _settings(example_copy), [target], opts, stamp=STAMP, schema_sha256=SHA
+            _settings(example_copy, builder="b1", context="ctx1"), [target], opts, stamp=STAMP
         ).images
         client = DockerClient(context="ctx1")
         with pytest.raises(Stop):
@@ -295,7 +299,7 @@ def test_argv_is_what_python_on_whales_runs(
 
 def test_release_loads_every_image(example_copy: Path) -> None:
     """release builds with load=True so the push sends what was just built, whatever the builder."""
-    s = _settings(example_copy)
-    opts = BuildOptions(builder="remote-bk", load=True)
+    s = _settings(example_copy, builder="remote-bk")
+    opts = BuildOptions(load=True)
     imgs = plan_builds(s, [Target(n) for n in s.all], opts, stamp=STAMP).images
     assert all("--load" in i.argv() for i in imgs)

@@ -2,22 +2,22 @@
 once, so one failing image never cancels the others (bake is fail-fast: docker/buildx#3297).
 
 Each build streams BuildKit's plain progress through python-on-whales; the lines drive a
-:class:`Reporter` (live view or plain lines) and the last ones are kept for the failure tail.
+the one Progress protocol (live view or plain lines) and the last ones are kept for the failure tail.
 """
 
 from __future__ import annotations
 
 import re
-import threading
 import time
 from collections import deque
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Protocol, cast
+from typing import TYPE_CHECKING, Any, cast
 
-from tasks.lib.build_plan import ImageBuild
+from tasks.lib.build.plan import ImageBuild
 from tasks.lib.engine import EngineTarget
+from tasks.lib.progress import Progress, Status
 
 if TYPE_CHECKING:
     import docker
@@ -31,40 +31,33 @@ TAIL_LINES = 30
 @dataclass
 class BuildResult:
     image: ImageBuild
-    ok: bool = False
+    status: Status = Status.QUEUED
     seconds: float = 0.0
     image_id: str | None = None
     size: int | None = None
     error: str | None = None
+    reason: str = ""  # why it was built or skipped (the input key's verdict)
     tail: list[str] = field(default_factory=list)
     stages: list[str] = field(default_factory=list)
 
     @property
-    def status(self) -> str:
-        if not self.ok:
-            return "failed"
-        return "pushed" if self.image.push else "built"
+    def ok(self) -> bool:
+        return self.status.ok
 
-
-class Reporter(Protocol):
-    def started(self, image: ImageBuild) -> None: ...
-    def progress(self, image: ImageBuild, stage: str, step: str, text: str) -> None: ...
-    def line(self, image: ImageBuild, line: str) -> None: ...
-    def finished(self, result: BuildResult) -> None: ...
-
-
-class NullReporter:
-    def started(self, image: ImageBuild) -> None:
-        pass
-
-    def progress(self, image: ImageBuild, stage: str, step: str, text: str) -> None:
-        pass
-
-    def line(self, image: ImageBuild, line: str) -> None:
-        pass
-
-    def finished(self, result: BuildResult) -> None:
-        pass
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "image": self.image.name,
+            "service": self.image.service,
+            "variant": self.image.variant,
+            "tags": list(self.image.tags),
+            "image_id": self.image_id,
+            "size": self.size,
+            "seconds": round(self.seconds, 3),
+            "result": self.status.value,
+            "reason": self.reason,
+            "error": self.error,
+            "stages": self.stages,
+        }
 
 
 def parse_progress(line: str) -> tuple[str, str, str] | None:
@@ -106,68 +99,71 @@ def _error_text(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {exc}"
 
 
-def build_one(image: ImageBuild, stream: LogStream, reporter: Reporter) -> BuildResult:
-    result = BuildResult(image=image)
+def build_one(image: ImageBuild, stream: LogStream, progress: Progress) -> BuildResult:
+    result = BuildResult(image=image, status=Status.RUNNING)
     tail: deque[str] = deque(maxlen=TAIL_LINES)
     started = time.monotonic()
-    reporter.started(image)
+    progress.start(image.name, text="starting")
     try:
         for raw in stream(image):
             line = raw.rstrip("\n")
             tail.append(line)
-            reporter.line(image, line)
+            progress.update(image.name, line=line)
             parsed = parse_progress(line)
             if parsed:
                 stage, step, text = parsed
                 if stage and stage not in result.stages and stage != "export":
                     result.stages.append(stage)
-                reporter.progress(image, stage, step, text)
-        result.ok = True
+                progress.update(image.name, stage=stage, text=f"{step} {text}".strip())
+        result.status = Status.PUSHED if image.push else Status.BUILT
     except Exception as exc:  # a failed build must not stop the others
+        result.status = Status.FAILED
         result.error = _error_text(exc)
         stderr = getattr(exc, "stderr", None)
         if stderr and not tail:
             tail.extend(str(stderr).splitlines()[-TAIL_LINES:])
     result.seconds = time.monotonic() - started
     result.tail = list(tail)
-    reporter.finished(result)
+    progress.finish(image.name, result.status, text=result.error or "")
     return result
 
 
 def run_builds(
     images: Sequence[ImageBuild],
     stream: LogStream,
-    reporter: Reporter,
+    progress: Progress,
     *,
-    max_parallel: int | None = None,
+    stop: Callable[[], object] | None = None,
 ) -> list[BuildResult]:
-    """Build every image concurrently; results in plan order, failures kept apart."""
+    """Build every image concurrently; results in plan order, failures kept apart.
+
+    A signal (``Interrupted``, KeyboardInterrupt) in the main thread calls ``stop`` (which
+    ends the docker CLI processes: BuildKit cancels their solves, no tag moves), waits for
+    the builds to wind down, marks the unfinished ones cancelled, and re-raises with the
+    results attached, so the caller can say what was and was not built."""
     if not images:
         return []
-    workers = max(1, min(max_parallel or len(images), len(images)))
-    lock = threading.Lock()
-
-    class _Locked:
-        def started(self, image: ImageBuild) -> None:
-            with lock:
-                reporter.started(image)
-
-        def progress(self, image: ImageBuild, stage: str, step: str, text: str) -> None:
-            with lock:
-                reporter.progress(image, stage, step, text)
-
-        def line(self, image: ImageBuild, line: str) -> None:
-            with lock:
-                reporter.line(image, line)
-
-        def finished(self, result: BuildResult) -> None:
-            with lock:
-                reporter.finished(result)
-
-    safe = _Locked()
-    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="build") as pool:
-        futures = [pool.submit(build_one, img, stream, safe) for img in images]
-        return [f.result() for f in futures]
+    pool = ThreadPoolExecutor(max_workers=len(images), thread_name_prefix="build")
+    futures = [pool.submit(build_one, img, stream, progress) for img in images]
+    try:
+        results = [f.result() for f in futures]
+    except BaseException as exc:
+        finished_before = {i for i, f in enumerate(futures) if f.done()}
+        if stop is not None:
+            stop()
+        pool.shutdown(wait=True, cancel_futures=True)
+        results = []
+        for i, (img, f) in enumerate(zip(images, futures, strict=True)):
+            r = f.result() if f.done() and not f.cancelled() else BuildResult(image=img)
+            if i not in finished_before:
+                r.status = Status.CANCELLED
+                r.error = None
+                progress.finish(img.name, Status.CANCELLED)
+            results.append(r)
+        exc.results = results  # type: ignore[attr-defined]
+        raise
+    pool.shutdown(wait=True)
+    return results
 
 
 def inspect_results(results: Sequence[BuildResult], client: docker.DockerClient) -> None:

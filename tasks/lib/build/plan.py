@@ -1,10 +1,12 @@
 """Build plans: pure data, no Docker. One :class:`ImageBuild` per image, with the exact argv
-that the engine runs (through python-on-whales) and that ``--dry-run`` prints."""
+that the engine runs (through python-on-whales) and that ``--dry-run`` prints, the input the
+schema gate checks and the engine it is built on: everything later steps need, resolved once
+from Settings (the schema is hashed once per run, in Settings)."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Sequence
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -16,20 +18,23 @@ from tasks.lib.config import (
     build_date,
     vcs_ref,
 )
+from tasks.lib.engine import EngineTarget
 from tasks.lib.errors import ConfigError
+from tasks.lib.schemagate import GateInput
 
+INPUTS_LABEL = "me.meeshy.inputs.sha256"
 BUILDKIT_PROGRESS = "plain"  # the engine parses plain progress to drive the live view
 
 
 @dataclass(frozen=True)
 class BuildOptions:
-    """Flags shared by every build task."""
+    """What the build flags ask beyond Settings (which already holds builder and context)."""
 
     platforms: tuple[str, ...] = ()
     no_cache: bool = False
+    pull: bool = False
     push: bool = False
-    builder: str = ""
-    docker_context: str = ""
+    force: bool = False  # build even when the image is up to date
     load: bool = False  # --load every image (release), beyond the Makefile's translator
 
 
@@ -60,10 +65,17 @@ class ImageBuild:
     push: bool
     platforms: tuple[str, ...] = ()
     no_cache: bool = False
+    pull: bool = False
     builder: str = ""
-    docker_context: str = ""
+    engine: EngineTarget = field(default_factory=EngineTarget)
     dockerfile_rel: str = ""
     context_rel: str = "."
+    gate: GateInput | None = None  # None: --skip-schema-check
+    force: bool = False
+
+    @property
+    def docker_context(self) -> str:
+        return self.engine.context
 
     @property
     def name(self) -> str:
@@ -91,6 +103,8 @@ class ImageBuild:
             cmd += ["--platform", ",".join(self.platforms)]
         if self.no_cache:
             cmd.append("--no-cache")
+        if self.pull:
+            cmd.append("--pull")
         for t in self.tags:
             cmd += ["--tag", t]
         cmd.append(self.context)
@@ -108,6 +122,7 @@ class ImageBuild:
             "file": self.dockerfile,
             "platforms": list(self.platforms) or None,
             "cache": not self.no_cache,
+            "pull": self.pull,
             "tags": list(self.tags),
             "progress": BUILDKIT_PROGRESS,
             "stream_logs": True,
@@ -127,8 +142,15 @@ class BuildPlan:
     images: tuple[ImageBuild, ...]
     schema: str
     schema_sha256: str | None
+    engine: EngineTarget = field(default_factory=EngineTarget)
     skip_schema_check: bool = False
-    notes: tuple[str, ...] = field(default=())
+
+    def with_labels(self, extra: dict[str, tuple[tuple[str, str], ...]]) -> BuildPlan:
+        """The plan with more labels on some images (by name): the input keys."""
+        images = tuple(
+            replace(i, labels=i.labels + extra.get(i.name, ())) for i in self.images
+        )
+        return replace(self, images=images)
 
 
 def _format_tags(service: Service, tags: Sequence[str], version: str, repo: str) -> tuple[str, ...]:
@@ -145,13 +167,31 @@ def _format_tags(service: Service, tags: Sequence[str], version: str, repo: str)
     return tuple(dict.fromkeys(out))
 
 
+def gate_input(settings: Settings, service: Service, variant_name: str | None) -> GateInput:
+    """What the schema gate checks for one service (and variant): its Dockerfile, policy and
+    the build args that select stages (``TORCH_BACKEND``)."""
+    variant = service.variant(variant_name)
+    args = dict(variant.build_args) if variant else {}
+    args.update(service.build_args)
+    return GateInput(
+        service=service.name,
+        variant=variant.name if variant else None,
+        policy=service.schema_policy,
+        root=settings.root,
+        dockerfile=service.dockerfile,
+        context=settings.context,
+        build_args=args,
+        schema=settings.schema,
+    )
+
+
 def plan_image(
     settings: Settings,
     target: Target,
     options: BuildOptions,
     stamp: Stamp,
     *,
-    schema_sha256: str | None,
+    skip_schema_check: bool = False,
 ) -> ImageBuild:
     service = settings.service(target.service)
     variant = service.variant(target.variant)
@@ -176,9 +216,10 @@ def plan_image(
     args.update({"BUILD_DATE": stamp.build_date, "VCS_REF": stamp.vcs_ref, "VERSION": version})
     args.update(service.build_args)
     tag_patterns = variant.tags if variant else service.tags
-    labels: list[tuple[str, str]] = []
-    if schema_sha256:
-        labels = [(SCHEMA_LABEL, schema_sha256), (SCHEMA_PATH_LABEL, settings.schema)]
+    # An image built without the gate gets no schema label: the label is a claim the gate
+    # proved, so staging.tag and images.validate then treat the image as unproven.
+    sha = None if skip_schema_check else settings.schema_sha256
+    labels = [(SCHEMA_LABEL, sha), (SCHEMA_PATH_LABEL, settings.schema)] if sha else []
     return ImageBuild(
         service=service.name,
         variant=variant.name if variant else None,
@@ -193,10 +234,13 @@ def plan_image(
         push=options.push,
         platforms=options.platforms,
         no_cache=options.no_cache,
-        builder=options.builder or settings.builder,
-        docker_context=options.docker_context or settings.docker_context,
+        pull=options.pull,
+        builder=settings.builder,
+        engine=EngineTarget(context=settings.docker_context),
         dockerfile_rel=service.dockerfile,
         context_rel=settings.context,
+        gate=None if skip_schema_check else gate_input(settings, service, target.variant),
+        force=options.force or options.no_cache or options.pull,
     )
 
 
@@ -206,25 +250,44 @@ def plan_builds(
     options: BuildOptions,
     *,
     stamp: Stamp | None = None,
-    schema_sha256: str | None = None,
     skip_schema_check: bool = False,
 ) -> BuildPlan:
     """The whole build: one ImageBuild per target, in order, all stamped alike."""
     stamp = stamp or Stamp.now(settings.root)
     images = tuple(
-        plan_image(settings, t, options, stamp, schema_sha256=schema_sha256) for t in targets
+        plan_image(settings, t, options, stamp, skip_schema_check=skip_schema_check)
+        for t in targets
     )
     return BuildPlan(
         images=images,
         schema=settings.schema,
-        schema_sha256=schema_sha256,
+        schema_sha256=None if skip_schema_check else settings.schema_sha256,
+        engine=EngineTarget(context=settings.docker_context),
         skip_schema_check=skip_schema_check,
     )
+
+
+def all_targets(settings: Settings) -> list[Target]:
+    """What ``build.all`` builds: ``meeshy.all``, each service's default variant."""
+    return [Target(name) for name in settings.all]
+
+
+def every_variant(settings: Settings, names: Sequence[str], variant: str = "") -> list[Target]:
+    """Targets for ``schema.check``: each named service (default all) in the given variant,
+    or in every variant it has."""
+    out: list[Target] = []
+    for name in names or [svc.name for svc in settings.services]:
+        svc = settings.service(name)
+        if variant:
+            svc.variant(variant)  # validates
+            out.append(Target(name, variant))
+        elif svc.variants:
+            out.extend(Target(name, v.name) for v in svc.variants)
+        else:
+            out.append(Target(name))
+    return out
 
 
 def parse_platforms(value: str) -> tuple[str, ...]:
     return tuple(p.strip() for p in value.split(",") if p.strip())
 
-
-def args_dict(pairs: Sequence[tuple[str, str]] | Mapping[str, str]) -> dict[str, str]:
-    return dict(pairs.items() if isinstance(pairs, Mapping) else pairs)

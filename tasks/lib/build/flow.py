@@ -1,0 +1,238 @@
+"""The build pipeline, one way: plan (config resolved once) -> schema gate -> input keys and
+what is up to date -> concurrent builds -> results. Used by every ``build.*`` task and by
+``release``; never imports Invoke and never prints: the task renders through
+:mod:`tasks.lib.build.view`."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from tasks.lib.build.inputs import Freshness, InputKey, Sources, compute, judge, label
+from tasks.lib.build.plan import BuildOptions, BuildPlan, ImageBuild, Target, plan_builds
+from tasks.lib.build.runner import BuildResult
+from tasks.lib.config import Settings
+from tasks.lib.errors import CommandFailed, EngineUnavailable, Interrupted, SchemaGateError
+from tasks.lib.processes import stop_children
+from tasks.lib.progress import Progress, Status
+from tasks.lib.schemagate import GateInput, GateReport, check
+
+if TYPE_CHECKING:
+    import docker
+
+
+def plan(
+    settings: Settings,
+    targets: Sequence[Target],
+    options: BuildOptions,
+    *,
+    skip_schema_check: bool = False,
+) -> BuildPlan:
+    return plan_builds(settings, targets, options, skip_schema_check=skip_schema_check)
+
+
+def run_gate(inputs: Sequence[GateInput]) -> list[GateReport]:
+    return [check(i) for i in inputs]
+
+
+def gate(plan_: BuildPlan) -> list[GateReport]:
+    """The schema gate over every image of the plan (none with --skip-schema-check)."""
+    return run_gate([i.gate for i in plan_.images if i.gate is not None])
+
+
+def refusal(reports: Sequence[GateReport]) -> SchemaGateError | None:
+    """The error naming the first refused image, or None when every image passed."""
+    failed = [r for r in reports if r.verdict == "fail"]
+    if not failed:
+        return None
+    first = failed[0]
+    name = first.service + (f":{first.variant}" if first.variant else "")
+    problem = first.problems[0] if first.problems else "schema gate failed"
+    return SchemaGateError(
+        f"schema gate refused {name}: {problem}",
+        hint="nothing was built; fix it, or (never for a release) pass --skip-schema-check",
+    )
+
+
+# -- up to date ---------------------------------------------------------------------------------
+
+
+def sources_of(image: ImageBuild) -> Sources:
+    """What the image takes from the context and which external images, from the gate's
+    reading of the Dockerfile (the whole context when the gate cannot say)."""
+    try:
+        from tasks.lib.gate import build_inputs  # type: ignore[import-not-found,unused-ignore]
+    except ImportError:
+        return Sources()
+    if image.gate is None:
+        return Sources()
+    bi = build_inputs(image.gate)
+    return Sources(
+        paths=tuple(bi.paths) or (".",),
+        excludes=tuple(getattr(bi, "excludes", ())),
+        images=tuple(bi.images),
+    )
+
+
+def _normal(ref: str) -> str:
+    """``busybox`` -> ``busybox:latest``: the form the engine lists in RepoTags."""
+    last = ref.rsplit("/", 1)[-1]
+    return ref if (":" in last or "@" in ref) else f"{ref}:latest"
+
+
+def engine_images(client: docker.DockerClient, refs: Sequence[str]) -> dict[str, dict[str, Any]]:
+    """One API call: ref -> {"Id", "Labels"} for every ref present on the engine."""
+    if not refs:
+        return {}
+    wanted = {_normal(r): r for r in refs}
+    found: dict[str, dict[str, Any]] = {}
+    for img in client.api.images(filters={"reference": sorted(set(wanted))}):
+        for tag in img.get("RepoTags") or []:
+            if tag in wanted:
+                found[wanted[tag]] = {"Id": img.get("Id"), "Labels": img.get("Labels") or {}}
+    return found
+
+
+@dataclass(frozen=True)
+class Freshnesses:
+    keys: dict[str, InputKey] = field(default_factory=dict)
+    verdicts: dict[str, Freshness] = field(default_factory=dict)
+
+    def skipped(self) -> set[str]:
+        return {n for n, f in self.verdicts.items() if f.up_to_date}
+
+
+def freshness(plan_: BuildPlan, client: docker.DockerClient | None) -> Freshnesses:
+    """Input keys of every image and, when an engine answers, which are up to date.
+
+    With ``--push`` the local store says nothing about the registry: nothing is skipped."""
+    sources = {i.name: sources_of(i) for i in plan_.images}
+    refs = sorted({r for s in sources.values() for r in s.images})
+    tags = sorted({t for i in plan_.images for t in i.tags})
+    on_engine = engine_images(client, [*refs, *tags]) if client is not None else {}
+    ids = {r: (on_engine[r]["Id"] if r in on_engine else None) for r in refs}
+    files_cache: dict[tuple[str, str], list[str]] = {}
+    keys: dict[str, InputKey] = {}
+    verdicts: dict[str, Freshness] = {}
+    for img in plan_.images:
+        from tasks.lib.build.inputs import sent_files
+
+        ck = (img.context, img.dockerfile)
+        if ck not in files_cache:
+            from pathlib import Path
+
+            files_cache[ck] = sent_files(Path(img.context), Path(img.dockerfile))
+        key = compute(
+            img,
+            sources[img.name],
+            local_ids=ids,
+            schema_sha256=plan_.schema_sha256,
+            files=files_cache[ck],
+        )
+        keys[img.name] = key
+        if client is None:
+            verdicts[img.name] = Freshness(img.name, False, "no engine answered: not checked")
+        elif img.push:
+            verdicts[img.name] = Freshness(img.name, False, "--push: built and pushed")
+        else:
+            labels: Mapping[str, Mapping[str, str] | None] = {
+                t: (on_engine[t]["Labels"] if t in on_engine else None) for t in img.tags
+            }
+            verdicts[img.name] = judge(img, key, labels)
+    return Freshnesses(keys=keys, verdicts=verdicts)
+
+
+def labelled(plan_: BuildPlan, fresh: Freshnesses) -> BuildPlan:
+    """The plan with each image's input key as a label (the claim a later run checks)."""
+    return plan_.with_labels({n: label(k) for n, k in fresh.keys.items()})
+
+
+# -- execute ------------------------------------------------------------------------------------
+
+
+@dataclass
+class BuildRun:
+    results: list[BuildResult]
+
+    def to_json(self) -> list[dict[str, Any]]:
+        return [r.to_json() for r in self.results]
+
+    def names(self, *statuses: Status) -> list[str]:
+        return [r.image.name for r in self.results if r.status in statuses]
+
+
+def execute(
+    plan_: BuildPlan, fresh: Freshnesses, progress: Progress, client: docker.DockerClient
+) -> BuildRun:
+    """Build every image that is not up to date, all at once. Raises CommandFailed when one
+    failed, EngineUnavailable when the engine went away, Interrupted on a signal; each
+    names what was built and what was not."""
+    from tasks.lib.build.runner import inspect_results, run_builds, whales_stream
+
+    skipped = fresh.skipped()
+    to_build = [i for i in plan_.images if i.name not in skipped]
+    by_name: dict[str, BuildResult] = {}
+    for img in plan_.images:
+        if img.name in skipped:
+            r = BuildResult(image=img, status=Status.UP_TO_DATE)
+            r.reason = fresh.verdicts[img.name].reason
+            by_name[img.name] = r
+            progress.finish(img.name, Status.UP_TO_DATE)
+    try:
+        built = run_builds(to_build, whales_stream(plan_.engine), progress, stop=stop_children)
+    except (Interrupted, KeyboardInterrupt) as exc:
+        partial: list[BuildResult] = getattr(exc, "results", [])
+        by_name.update({r.image.name: r for r in partial})
+        run = BuildRun([by_name.get(i.name, BuildResult(image=i)) for i in plan_.images])
+        signum = exc.signum if isinstance(exc, Interrupted) else 2
+        raise Interrupted(signum, _interrupted_line(run, signum)) from None
+    for r in built:
+        v = fresh.verdicts.get(r.image.name)
+        r.reason = v.reason if v else ""
+        by_name[r.image.name] = r
+    run = BuildRun([by_name[i.name] for i in plan_.images])
+    if not engine_answers(client):
+        raise EngineUnavailable(
+            "the Docker engine went away during the build: "
+            + _what_happened(run, failed_word="not built"),
+            hint="start it (`inv docker.ensure`) and rerun: finished images are skipped",
+        )
+    inspect_results(run.results, client)
+    return run
+
+
+def engine_answers(client: docker.DockerClient) -> bool:
+    try:
+        client.ping()
+    except Exception:
+        return False
+    return True
+
+
+def _what_happened(run: BuildRun, *, failed_word: str = "failed") -> str:
+    done = run.names(Status.BUILT, Status.PUSHED, Status.UP_TO_DATE)
+    bad = [r.image.name for r in run.results if not r.ok]
+    parts = [f"built: {', '.join(done)}" if done else "nothing was built"]
+    if bad:
+        parts.append(f"{failed_word}: {', '.join(bad)}")
+    return "; ".join(parts)
+
+
+def _interrupted_line(run: BuildRun, signum: int) -> str:
+    import signal
+
+    return f"interrupted by {signal.Signals(signum).name}: " + _what_happened(
+        run, failed_word="not built (stopped, tags unchanged)"
+    )
+
+
+def failure(run: BuildRun) -> CommandFailed | None:
+    failed = [r for r in run.results if r.status is Status.FAILED]
+    if not failed:
+        return None
+    names = ", ".join(r.image.name for r in failed)
+    return CommandFailed(
+        f"{len(failed)} of {len(run.results)} image(s) failed: {names}",
+        hint="see the log tail above; " + _what_happened(run),
+    )

@@ -1,0 +1,28 @@
+"""The processes a task started (docker CLI, ssh): stopped together when a signal ends the
+task, so nothing keeps running after it (a signal to the task process alone does not reach
+them). psutil: a kept library for process trees on Linux and macOS."""
+
+from __future__ import annotations
+
+from contextlib import suppress
+
+
+def stop_children(timeout: float = 5.0) -> list[int]:
+    """Terminate the processes this one started (docker CLI, ssh) and reap them; what a
+    signal to this process alone would otherwise leave running. Returns their pids."""
+    try:
+        import psutil
+    except ImportError:  # pragma: no cover - a dependency; keep stopping safe without it
+        return []
+    try:
+        kids = psutil.Process().children(recursive=True)
+    except psutil.Error:
+        return []
+    for p in kids:
+        with suppress(psutil.Error):
+            p.terminate()
+    _, alive = psutil.wait_procs(kids, timeout=timeout)
+    for p in alive:
+        with suppress(psutil.Error):
+            p.kill()
+    return [p.pid for p in kids]
