@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import nox
 
-nox.options.sessions = ["lint", "mypy", "unit", "integration"]
+nox.options.sessions = ["lint", "mypy", "unit", "integration", "hostile"]
 nox.options.reuse_venv = "yes"
 nox.options.error_on_missing_interpreters = True
 
@@ -44,6 +44,14 @@ def integration(session: nox.Session) -> None:
     """Tests against the real engine, BuildKit, compose and a registry on loopback."""
     _install(session)
     session.run("pytest", "tests/integration", *session.posargs)
+
+
+@nox.session(python=None, tags=["ci"])
+def hostile(session: nox.Session) -> None:
+    """Hostile conditions: signals, SIGKILL then a rerun, two runs at once, odd files,
+    malformed config, output closed early; the engine must end as it started."""
+    _install(session)
+    session.run("pytest", "tests/hostile", *session.posargs)
 
 
 @nox.session(python=None, default=False)

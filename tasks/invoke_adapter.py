@@ -257,12 +257,7 @@ def excepthook(kind: type[BaseException], exc: BaseException, tb: Any) -> None:
     elif isinstance(exc, TaskError):
         line, code = exc.line(), exc.exit_code
     elif _is_config_load_error(exc):
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        line = (
-            f"cannot read the Invoke config ({type(exc).__name__}: {first}): "
-            "fix invoke.yaml or the INVOKE_* variable"
-        )
-        code = 2
+        line, code = _config_error_line(exc), 2
     else:
         line = (
             f"internal error, please report it: {kind.__name__}: {exc} "
@@ -280,7 +275,27 @@ def excepthook(kind: type[BaseException], exc: BaseException, tb: Any) -> None:
 
 
 def _is_config_load_error(exc: BaseException) -> bool:
-    mod = type(exc).__module__
-    return mod.startswith(("yaml", "invoke.exceptions", "invoke.config")) or isinstance(
-        exc, UnicodeDecodeError
+    """YAML errors (PyYAML, or the copy Invoke may vendor), Invoke's config errors, and
+    undecodable config files."""
+    mods = [c.__module__ for c in type(exc).__mro__]
+    return (
+        any("yaml" in m for m in mods)
+        or type(exc).__module__.startswith(("invoke.exceptions", "invoke.config"))
+        or isinstance(exc, UnicodeDecodeError)
+    )
+
+
+def _config_error_line(exc: BaseException) -> str:
+    """Invoke's merge error dumps the whole defaults; say only what the config gave."""
+    text = str(exc).strip()
+    if type(exc).__name__ == "AmbiguousMergeError" and " with " in text:
+        given = text.rsplit(" with ", 1)[1].rstrip(")")
+        return (
+            "cannot read the Invoke config: a key that must be a mapping is "
+            f"{given[:120]}): fix invoke.yaml (each key must be a mapping, e.g. services.web)"
+        )
+    first = text.splitlines()[0] if text else type(exc).__name__
+    return (
+        f"cannot read the Invoke config ({type(exc).__name__}: {first[:200]}): "
+        "fix invoke.yaml or the INVOKE_* variable"
     )

@@ -118,3 +118,61 @@ def call(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) ->
         return code, captured.out, captured.err
 
     return run
+
+
+# -- the suite leaves the engine as it found it --------------------------------------------------
+
+_ENGINE_BEFORE: dict[str, dict[str, set[str]]] = {}
+
+
+def _engine_objects() -> dict[str, set[str]] | None:
+    """Images (id and tags), containers, volumes and networks on the default engine."""
+    if engine_problem() is not None:
+        return None
+    import docker
+
+    client = docker.from_env()
+    try:
+        return {
+            "images": {
+                f"{i['Id']} {','.join(sorted(i.get('RepoTags') or []))}"
+                for i in client.api.images(all=False)
+            },
+            "containers": {c["Id"] for c in client.api.containers(all=True)},
+            "volumes": {v["Name"] for v in client.api.volumes().get("Volumes") or []},
+            "networks": {n["Name"] for n in client.api.networks()},
+        }
+    finally:
+        client.close()
+
+
+def _check_leftovers() -> bool:
+    return bool(os.environ.get("CI") or os.environ.get("MEESHY_CHECK_LEFTOVERS"))
+
+
+def pytest_sessionstart(session: pytest.Session) -> None:
+    if _check_leftovers():
+        _ENGINE_BEFORE.update(_engine_objects() or {})
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    """Under CI (or MEESHY_CHECK_LEFTOVERS=1) the run fails when the engine holds other
+    images, containers, volumes or networks than when it started."""
+    if not _ENGINE_BEFORE or not _check_leftovers():
+        return
+    after = _engine_objects()
+    if after is None:
+        return
+    problems = []
+    for kind, before in _ENGINE_BEFORE.items():
+        added, removed = after[kind] - before, before - after[kind]
+        if added:
+            problems.append(f"{kind} left behind: {sorted(added)}")
+        if removed:
+            problems.append(f"{kind} removed: {sorted(removed)}")
+    if problems:
+        reporter = session.config.pluginmanager.get_plugin("terminalreporter")
+        text = "the suite changed the engine:\n  " + "\n  ".join(problems)
+        if reporter is not None:
+            reporter.write_line(text, red=True)
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED

@@ -1,0 +1,139 @@
+"""Malformed configuration of every type, through the real CLI: one line, exit 2, no
+traceback, nothing built. Each case runs the task runner from a private copy of the project
+(tasks.py + tasks/) whose invoke.yaml is the hostile one."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+PROJECT = Path(__file__).resolve().parents[2]
+EXAMPLE = PROJECT / "example"
+
+
+@pytest.fixture
+def project(tmp_path: Path) -> Path:
+    dest = tmp_path / "proj"
+    dest.mkdir()
+    shutil.copy(PROJECT / "tasks.py", dest / "tasks.py")
+    shutil.copytree(PROJECT / "tasks", dest / "tasks", ignore=shutil.ignore_patterns("__pycache__"))
+    shutil.copytree(EXAMPLE, dest / "example", symlinks=True)
+    return dest
+
+
+def _inv(
+    project: Path, *args: str, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
+    full = {k: v for k, v in os.environ.items() if not k.startswith("INVOKE_")}
+    full.update({"NO_COLOR": "1", "DOCKER_HOST": "unix:///nonexistent.sock"})
+    full.pop("DOCKER_REGISTRY", None)
+    full.update(env or {})
+    return subprocess.run(
+        [sys.executable, "-m", "invoke", *args],
+        cwd=project,
+        capture_output=True,
+        text=True,
+        env=full,
+        timeout=120,
+        check=False,
+    )
+
+
+def _one_line(r: subprocess.CompletedProcess[str], code: int = 2) -> str:
+    assert "Traceback" not in r.stderr, r.stderr
+    lines = [ln for ln in r.stderr.splitlines() if ln.strip()]
+    assert r.returncode == code, (r.returncode, r.stdout, r.stderr)
+    assert len(lines) == 1 and lines[0].startswith("ERROR: "), r.stderr
+    return lines[0]
+
+
+YAML_CASES = [
+    pytest.param(
+        "meeshy:\n  registry: [a, b]\n", "meeshy.registry must be a string", id="list-registry"
+    ),
+    pytest.param("meeshy:\n  root: [example]\n", "meeshy.root must be a string", id="list-root"),
+    pytest.param("meeshy:\n  services: [gateway]\n", "must be a mapping", id="list-services"),
+    pytest.param("meeshy: hello\n", "must be a mapping", id="scalar-meeshy"),
+    pytest.param(
+        "meeshy:\n  registry: 'Bad Name'\n", "is not a registry/namespace", id="bad-registry"
+    ),
+    pytest.param("meeshy:\n  registri: acme\n", "did you mean 'registry'", id="typo-key"),
+    pytest.param("meeshy:\n  all: [gateway, webb]\n", "did you mean 'web'", id="typo-service"),
+    pytest.param(
+        "meeshy:\n  services:\n    web: {load: maybe}\n", "must be true or false", id="bad-bool"
+    ),
+    pytest.param(
+        "meeshy:\n  services:\n    web: {tags: latest}\n",
+        "must be a list of strings",
+        id="tags-string",
+    ),
+    pytest.param(
+        "meeshy:\n  services:\n    web: {build_args: [a]}\n", "must be a mapping", id="args-list"
+    ),
+    pytest.param(
+        "meeshy:\n  services:\n    web: {schema_policy: cpy}\n",
+        "did you mean 'copy'",
+        id="typo-policy",
+    ),
+    pytest.param("meeshy:\n  tag: 'a b'\n", "is not a valid Docker tag", id="bad-tag"),
+    pytest.param("meeshy: [\n", "cannot read the Invoke config", id="invalid-yaml"),
+    pytest.param("\x00\x01\x02\xff\xfe binary", "cannot read the Invoke config", id="binary"),
+]
+
+
+@pytest.mark.parametrize(("yaml_text", "expected"), YAML_CASES)
+def test_malformed_invoke_yaml(project: Path, yaml_text: str, expected: str) -> None:
+    (project / "invoke.yaml").write_bytes(
+        yaml_text.encode("latin-1") if "\xff" in yaml_text else yaml_text.encode()
+    )
+    r = _inv(project, "build.all", "--dry-run", "--root", "example")
+    line = _one_line(r)
+    assert expected in line, line
+
+
+ENV_CASES = [
+    pytest.param({"INVOKE_MEESHY_ALL": "gateway"}, 0, "", id="all-one-name"),
+    pytest.param(
+        {"INVOKE_MEESHY_ALL": "gateway,nope"}, 2, "unknown service 'nope'", id="all-unknown"
+    ),
+    pytest.param(
+        {"DOCKER_REGISTRY": "/"}, 2, "DOCKER_REGISTRY '/' is not a registry", id="registry-slash"
+    ),
+    pytest.param({"DOCKER_REGISTRY": "UPPER"}, 2, "is not a registry", id="registry-upper"),
+]
+
+
+@pytest.mark.parametrize(("env", "code", "expected"), ENV_CASES)
+def test_hostile_environment(project: Path, env: dict[str, str], code: int, expected: str) -> None:
+    r = _inv(project, "build.all", "--dry-run", "--root", "example", env=env)
+    if code == 0:
+        assert r.returncode == 0, r.stderr
+        assert "Traceback" not in r.stderr
+        assert r.stdout.count("docker buildx build") == 1, r.stdout
+        return
+    assert expected in _one_line(r, code)
+
+
+def test_binary_version_file(project: Path) -> None:
+    (project / "example/services/gateway/VERSION").write_bytes(b"\xff\xfe\x00\x01")
+    line = _one_line(_inv(project, "build.gateway", "--dry-run", "--root", "example"))
+    assert "services/gateway/VERSION: not text" in line
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        pytest.param(["docker.ensure", "--timeout", "abc"], id="timeout-abc"),
+        pytest.param(["staging.compose", "--port-offset", "abc", "--dry-run"], id="offset-abc"),
+    ],
+)
+def test_bad_int_flags(project: Path, args: list[str]) -> None:
+    r = _inv(project, *args)
+    assert "Traceback" not in r.stderr, r.stderr
+    assert r.returncode != 0
+    assert len([ln for ln in r.stderr.splitlines() if ln.strip()]) <= 2, r.stderr
