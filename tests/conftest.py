@@ -122,7 +122,7 @@ def call(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) ->
 
 # -- the suite leaves the engine as it found it --------------------------------------------------
 
-_ENGINE_BEFORE: dict[str, dict[str, set[str]]] = {}
+_ENGINE_BEFORE: dict[str, set[str]] = {}
 
 
 def _engine_objects() -> dict[str, set[str]] | None:

@@ -7,9 +7,18 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from tasks.lib.build.inputs import Freshness, InputKey, Sources, compute, judge, label
+from tasks.lib.build.inputs import (
+    Freshness,
+    InputKey,
+    Sources,
+    compute,
+    judge,
+    label,
+    sent_files,
+)
 from tasks.lib.build.plan import BuildOptions, BuildPlan, ImageBuild, Target, plan_builds
 from tasks.lib.build.runner import BuildResult
 from tasks.lib.config import Settings
@@ -116,12 +125,8 @@ def freshness(plan_: BuildPlan, client: docker.DockerClient | None) -> Freshness
     keys: dict[str, InputKey] = {}
     verdicts: dict[str, Freshness] = {}
     for img in plan_.images:
-        from tasks.lib.build.inputs import sent_files
-
         ck = (img.context, img.dockerfile)
         if ck not in files_cache:
-            from pathlib import Path
-
             files_cache[ck] = sent_files(Path(img.context), Path(img.dockerfile))
         key = compute(
             img,
@@ -180,7 +185,11 @@ def execute(
             by_name[img.name] = r
             progress.finish(img.name, Status.UP_TO_DATE)
     try:
-        built = run_builds(to_build, whales_stream(plan_.engine), progress, stop=stop_children)
+        built = (
+            run_builds(to_build, whales_stream(plan_.engine), progress, stop=stop_children)
+            if to_build
+            else []
+        )
     except (Interrupted, KeyboardInterrupt) as exc:
         partial: list[BuildResult] = getattr(exc, "results", [])
         by_name.update({r.image.name: r for r in partial})

@@ -1,0 +1,142 @@
+#!/usr/bin/env python3
+"""Rows 1 and 2 of the speed table (issue 8), side by side in one run:
+
+1. ``inv build.all`` with nothing changed vs the Makefile's three cached ``docker buildx
+   build`` (the same argv, taken from ``inv build.all --dry-run --json``, one after another);
+2. ``inv build.all`` cold, on a heavier copy of the example (each image gets its own 2 s
+   step), vs one ``docker buildx bake`` of the same targets (a bake file written from the
+   same argv). Cold: the build cache pruned and the images removed before every run.
+
+    python benchmarks/bench_build.py [--runs 5] [--only cached|cold] [--step-seconds 2]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import subprocess
+import sys
+import tempfile
+import uuid
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from pairs import INV, PROJECT, paired, run
+
+NS = f"bench{uuid.uuid4().hex[:6]}"
+
+
+def inv_build(root: Path) -> list[str]:
+    return [*INV, "build.all", "--root", str(root), "--registry", NS, "--progress", "quiet"]
+
+
+def planned_argv(root: Path) -> list[list[str]]:
+    r = subprocess.run(
+        [*inv_build(root), "--dry-run", "--json", "--force"],
+        cwd=PROJECT,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    return [item["argv"] for item in json.loads(r.stdout[r.stdout.index("[") :])]
+
+
+def bake_file(cmds: list[list[str]], dest: Path) -> Path:
+    targets = {}
+    for n, argv in enumerate(cmds):
+        t: dict[str, object] = {"args": {}, "labels": {}, "tags": [], "context": argv[-1]}
+        i = 3
+        while i < len(argv) - 1:
+            flag = argv[i]
+            if flag in ("--build-arg", "--label"):
+                k, _, v = argv[i + 1].partition("=")
+                t["args" if flag == "--build-arg" else "labels"][k] = v  # type: ignore[index]
+                i += 2
+            elif flag == "--tag":
+                t["tags"].append(argv[i + 1])  # type: ignore[attr-defined]
+                i += 2
+            elif flag == "--file":
+                t["dockerfile"] = argv[i + 1]
+                i += 2
+            elif flag == "--progress":
+                i += 2
+            else:
+                i += 1
+        t["output"] = ["type=docker"]
+        targets[f"t{n}"] = t
+    data = {"group": {"default": {"targets": list(targets)}}, "target": targets}
+    dest.write_text(json.dumps(data, indent=2))
+    return dest
+
+
+def heavier_copy(tmp: Path, seconds: float) -> Path:
+    root = tmp / "example"
+    shutil.copytree(PROJECT / "example", root, symlinks=True)
+    for df in root.rglob("Dockerfile"):
+        tag = df.parent.name
+        lines = df.read_text().splitlines()
+        # a distinct heavy step per image, in its final stage (after the last FROM)
+        last_from = max(i for i, ln in enumerate(lines) if ln.startswith("FROM "))
+        lines.insert(last_from + 1, f"RUN echo {tag}-$RANDOM && sleep {seconds}")
+        df.write_text("\n".join(lines) + "\n")
+    return root
+
+
+def remove_images() -> None:
+    ids = subprocess.run(
+        ["docker", "images", "-q", "--filter", f"reference={NS}/*"],
+        capture_output=True,
+        text=True,
+        check=False,
+    ).stdout.split()
+    if ids:
+        subprocess.run(["docker", "rmi", "-f", *sorted(set(ids))], capture_output=True, check=False)
+
+
+def cold() -> None:
+    remove_images()
+    subprocess.run(["docker", "builder", "prune", "-af"], capture_output=True, check=False)
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--runs", type=int, default=5)
+    p.add_argument("--only", choices=["cached", "cold"])
+    p.add_argument("--step-seconds", type=float, default=2.0)
+    a = p.parse_args()
+    tmp = Path(tempfile.mkdtemp(prefix="meeshy-bench-"))
+    try:
+        if a.only in (None, "cached"):
+            root = PROJECT / "example"
+            cmds = planned_argv(root)
+            run(inv_build(root))  # built once, so both sides start from "nothing changed"
+
+            def make_way() -> float:
+                return sum(run(c) for c in cmds)
+
+            paired(
+                "build.all, nothing changed vs the Makefile's three cached buildx builds",
+                lambda: run(inv_build(root)),
+                make_way,
+                runs=a.runs,
+                goal=0.8,
+            )
+        if a.only in (None, "cold"):
+            root = heavier_copy(tmp, a.step_seconds)
+            bake = bake_file(planned_argv(root), tmp / "bake.json")
+            paired(
+                f"build.all cold, 3 images each with a {a.step_seconds:g} s step vs one bake",
+                lambda: run(inv_build(root)),
+                lambda: run(["docker", "buildx", "bake", "-f", str(bake), "--progress", "quiet"]),
+                runs=a.runs,
+                before_each=cold,
+                goal=1.0,
+            )
+    finally:
+        remove_images()
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
