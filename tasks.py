@@ -12,10 +12,16 @@ Every module imported here is cheap: heavy libraries (docker, python-on-whales, 
 imported inside the tasks that use them, so ``inv --list`` stays fast.
 """
 
+import os
 import sys
 from pathlib import Path
 
 __path__ = [str(Path(__file__).with_name("tasks"))]
+# Invoke turns bytecode caching off (its --write-pyc flag, a Python 2 era default), so every
+# run would compile tasks/ anew; Python 3's __pycache__ is checked against the sources, so
+# caching is safe: on again, unless the environment asks otherwise (PYTHONDONTWRITEBYTECODE).
+if not os.environ.get("PYTHONDONTWRITEBYTECODE"):
+    sys.dont_write_bytecode = False
 
 from invoke import Collection
 

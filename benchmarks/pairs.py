@@ -40,6 +40,7 @@ def paired(
     before_each: Callable[[], object] | None = None,
     warmup: int = 1,
     goal: float | None = None,
+    goal_diff: float | None = None,
 ) -> dict[str, float]:
     """Time ``a`` and ``b`` alternately ``runs`` times (after ``warmup`` unrecorded pairs);
     print a row: medians and the median of the per-pair ratios."""
@@ -60,7 +61,9 @@ def paired(
             before_each()
         tb.append(b())
     ratios = [x / y for x, y in zip(ta, tb, strict=True)]
+    diffs = [x - y for x, y in zip(ta, tb, strict=True)]
     row = {
+        "diff": statistics.median(diffs),
         "a": statistics.median(ta),
         "b": statistics.median(tb),
         "ratio": statistics.median(ratios),
@@ -70,6 +73,11 @@ def paired(
     verdict = ""
     if goal is not None:
         verdict = f"  goal <= {goal:.2f}: {'met' if row['ratio'] <= goal else 'NOT met'}"
+    if goal_diff is not None:
+        ok = row["diff"] <= goal_diff
+        verdict += f"  difference {row['diff']:+.3f} s, goal <= +{goal_diff:.2f} s: " + (
+            "met" if ok else "NOT met"
+        )
     print(
         f"{name}: {row['a']:.3f} s vs {row['b']:.3f} s, ratio {row['ratio']:.2f} "
         f"(pairs {row['ratio_min']:.2f}-{row['ratio_max']:.2f}, n={runs}){verdict}",

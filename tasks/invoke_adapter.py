@@ -23,15 +23,16 @@ from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager, suppress
 from pathlib import Path
 from types import FrameType
-from typing import Any, TypeVar, get_type_hints
+from typing import TYPE_CHECKING, Any, TypeVar, get_type_hints
 
 from invoke import Context, Exit, Task, task
 
-from tasks.lib.config import Settings, resolve
-from tasks.lib.engine import EngineTarget
 from tasks.lib.errors import Interrupted, TaskError
-from tasks.lib.output import Output
-from tasks.lib.processes import stop_children
+
+if TYPE_CHECKING:  # imported where used: `inv --list` only needs the flags and cli_task
+    from tasks.lib.config import Settings
+    from tasks.lib.engine import EngineTarget
+    from tasks.lib.output import Output
 
 PROJECT_DIR = Path(__file__).resolve().parent.parent
 
@@ -154,6 +155,8 @@ def settings(
 ) -> Settings:
     """Settings from Invoke's config, the environment and whichever of ``--root``,
     ``--registry``, ``--context`` and ``--builder`` the flags object has."""
+    from tasks.lib.config import resolve
+
     return resolve(
         meeshy_config(c),
         env=os.environ,
@@ -168,6 +171,8 @@ def settings(
 def engine_target(c: Context, context: str = "") -> EngineTarget:
     """The engine for tasks that need no monorepo (volumes, docker.ensure): ``--context``,
     else config ``meeshy.docker_context``, else DOCKER_HOST / DOCKER_CONTEXT / current."""
+    from tasks.lib.engine import EngineTarget
+
     raw = meeshy_config(c)
     configured = raw.get("docker_context") if isinstance(raw, Mapping) else None
     return EngineTarget(context=context or str(configured or ""))
@@ -216,6 +221,9 @@ def _quiet_stdout() -> None:
 def running(out: Output | None = None) -> Iterator[Output]:
     """Run a task body: TaskError -> its line and exit code; a signal -> children stopped,
     a line, 128+N; stdout closed early -> 141 quietly. No traceback reaches the user."""
+    from tasks.lib.output import Output
+    from tasks.lib.processes import stop_children
+
     out = out or Output()
     try:
         with stop_on_signals():

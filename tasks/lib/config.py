@@ -10,15 +10,15 @@ Makefile's (``../shared/spec/meeshy.md``).
 from __future__ import annotations
 
 import copy
-import datetime as dt
-import difflib
 import functools
 import re
-import subprocess
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, fields
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
+
+if TYPE_CHECKING:
+    import datetime as dt
 
 from tasks.lib.errors import ConfigError
 
@@ -190,6 +190,8 @@ def defaults() -> dict[str, Any]:
 
 def did_you_mean(value: str, choices: Iterable[str]) -> str:
     """``did you mean 'x'?`` when one choice is close, else the list of choices."""
+    import difflib
+
     choices = list(choices)
     close = difflib.get_close_matches(value, choices, n=1, cutoff=0.6)
     known = ", ".join(choices) if choices else "(none)"
@@ -487,12 +489,16 @@ def read_version(root: Path, version_file: str) -> str:
 
 def build_date(now: dt.datetime | None = None) -> str:
     """UTC now as the Makefile's ``date -u +%Y-%m-%dT%H:%M:%SZ``."""
+    import datetime as dt
+
     now = now or dt.datetime.now(dt.UTC)
     return now.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def vcs_ref(root: Path) -> str:
     """``git rev-parse --short HEAD`` in the monorepo, or ``local``."""
+    import subprocess
+
     try:
         out = subprocess.run(
             ["git", "-C", str(root), "rev-parse", "--short", "HEAD"],
