@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Install a real Docker engine, BuildKit (buildx), compose v2, a registry and a static busybox
-# on Debian 12, then start dockerd and seed a local `busybox` image. Idempotent: rerun at will.
+# on Debian 12 or Ubuntu 24.04, then start dockerd and seed a local `busybox` image.
+# Idempotent: rerun at will.
 # Also installs what the README's `python3 -m venv .venv` needs when it is missing: Debian and
 # Ubuntu ship ensurepip separately (python3.X-venv), and a minimal system may lack python3.
 # What this script installed or created (not what was already there) is listed under
@@ -9,8 +10,9 @@
 #   bash .ci/install-engine.sh            # install + start + seed
 #   bash .ci/install-engine.sh --start    # only start dockerd and seed (already installed)
 #
-# docker-buildx and docker-compose (v2) are not packaged for Debian 12; Debian 13's packages
-# need only libc6 >= 2.34, so they are downloaded with a separate, throwaway apt state (the
+# docker-buildx and docker-compose (v2) come from the system's sources where it has them
+# (Ubuntu 24.04). They are not packaged for Debian 12; Debian 13's packages
+# need only libc6 >= 2.34, so there they are downloaded with a separate, throwaway apt state (the
 # system's sources are never touched, so apt does not upgrade unrelated packages) and
 # installed with dpkg -i.
 set -euo pipefail
@@ -64,16 +66,31 @@ mirror_uri() {
   printf '%s\n' "$uri"
 }
 
+system_plugin_packages() {
+  # buildx and compose v2 from the system's own sources, when it packages them (Ubuntu 24.04:
+  # docker-buildx and docker-compose-v2; Debian 13: docker-buildx and docker-compose 2.x).
+  apt-cache show docker-buildx >/dev/null 2>&1 || return 1
+  if apt-cache show docker-compose-v2 >/dev/null 2>&1; then
+    printf '%s\n' docker-buildx docker-compose-v2
+  elif apt-cache policy docker-compose | awk '/Candidate:/ {print $2}' | grep -q '^2'; then
+    printf '%s\n' docker-buildx docker-compose
+  else
+    return 1
+  fi
+}
+
 install_packages() {
   export DEBIAN_FRONTEND=noninteractive
   local missing=() p
-  for p in docker.io docker-registry busybox-static iptables; do
+  # iproute2: `ip`, which the tests' second engine needs for its bridge (minimal systems lack it).
+  for p in docker.io docker-registry busybox-static iptables iproute2; do
     dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")
   done
-  local need_python=0
+  local need_python=0 updated=0
   venv_works || need_python=1
   if [ ${#missing[@]} -gt 0 ] || [ "$need_python" = 1 ]; then
     apt-get update -qq
+    updated=1
     # shellcheck disable=SC2207  # apt package names: no spaces, no globs
     [ "$need_python" = 0 ] || missing+=($(python_packages))
   fi
@@ -83,8 +100,19 @@ install_packages() {
     record installed-packages "${missing[@]}"
   fi
   # The registry package starts a service on :5000 where an init system runs; tests start their own.
-  if dpkg -s docker-buildx >/dev/null 2>&1 && dpkg -s docker-compose >/dev/null 2>&1 \
-     && dpkg-query -W -f='${Version}' docker-compose | grep -q '^2'; then
+  # buildx and compose v2 already there (packaged, or Docker's own plugins): done.
+  if docker buildx version >/dev/null 2>&1 && docker compose version >/dev/null 2>&1; then
+    return
+  fi
+  [ "$updated" = 1 ] || apt-get update -qq
+  local plugins
+  if plugins=$(system_plugin_packages); then
+    # shellcheck disable=SC2086  # apt package names: no spaces, no globs
+    log "apt-get install" $plugins
+    # shellcheck disable=SC2086
+    apt-get install -y -qq --no-install-recommends $plugins >/dev/null
+    # shellcheck disable=SC2086
+    record installed-packages $plugins
     return
   fi
   local tmp uri
