@@ -1,18 +1,57 @@
 #!/usr/bin/env bash
 # Install a real Docker engine, BuildKit (buildx), compose v2, a registry and a static busybox
-# on Debian 12, then start dockerd and seed a local `busybox` image. Idempotent: rerun at will.
+# on Debian 12 or Ubuntu 24.04, then start dockerd and seed a local `busybox` image.
+# Idempotent: rerun at will.
+# Also installs what the README's `python3 -m venv .venv` needs when it is missing: Debian and
+# Ubuntu ship ensurepip separately (python3.X-venv), and a minimal system may lack python3.
+# What this script installed or created (not what was already there) is listed under
+# /var/lib/meeshy-tasks/ (installed-packages, seeded-images), for the README's "Uninstall".
 #
 #   bash .ci/install-engine.sh            # install + start + seed
 #   bash .ci/install-engine.sh --start    # only start dockerd and seed (already installed)
 #
-# docker-buildx and docker-compose (v2) are not packaged for Debian 12; Debian 13's packages
-# need only libc6 >= 2.34, so they are downloaded with a separate, throwaway apt state (the
+# docker-buildx and docker-compose (v2) come from the system's sources where it has them
+# (Ubuntu 24.04). They are not packaged for Debian 12; Debian 13's packages
+# need only libc6 >= 2.34, so there they are downloaded with a separate, throwaway apt state (the
 # system's sources are never touched, so apt does not upgrade unrelated packages) and
 # installed with dpkg -i.
 set -euo pipefail
 
 log() { printf '[engine] %s\n' "$*"; }
 need_root() { if [ "$(id -u)" != 0 ]; then log "run as root (or with sudo)"; exit 2; fi; }
+
+RECORD_DIR=/var/lib/meeshy-tasks
+record() {
+  # record FILE ITEM...: remember what this script installed or created (one per line, no
+  # duplicates) so that it, and only it, can be removed later.
+  local file="$RECORD_DIR/$1" item
+  shift
+  mkdir -p "$RECORD_DIR"
+  touch "$file"
+  for item in "$@"; do grep -qxF "$item" "$file" || printf '%s\n' "$item" >>"$file"; done
+}
+
+venv_works() {
+  # The python3 checked is the first on PATH: the one the README's next step runs.
+  command -v python3 >/dev/null 2>&1 && python3 -c 'import ensurepip, venv' >/dev/null 2>&1
+}
+
+python_packages() {
+  # What `python3 -m venv` needs, as apt package names, on stdout. apt's lists must be current.
+  if ! command -v python3 >/dev/null 2>&1; then
+    printf '%s\n' python3 python3-venv
+    return
+  fi
+  local ver
+  ver=$(python3 -c 'import sys; print("%d.%d" % sys.version_info[:2])')
+  # The versioned package carries ensurepip for this interpreter (python3-venv only pulls in the
+  # default version's); a python3 that apt has no venv package for gets one clear line instead.
+  if apt-cache show "python${ver}-venv" >/dev/null 2>&1; then
+    printf '%s\n' "python${ver}-venv"
+  else
+    log "$(command -v python3) cannot create a venv (no ensurepip) and apt has no python${ver}-venv" >&2
+  fi
+}
 
 mirror_uri() {
   # The Debian mirror this machine already uses (deb822 or one-line format), never a guessed host.
@@ -27,20 +66,53 @@ mirror_uri() {
   printf '%s\n' "$uri"
 }
 
+system_plugin_packages() {
+  # buildx and compose v2 from the system's own sources, when it packages them (Ubuntu 24.04:
+  # docker-buildx and docker-compose-v2; Debian 13: docker-buildx and docker-compose 2.x).
+  apt-cache show docker-buildx >/dev/null 2>&1 || return 1
+  if apt-cache show docker-compose-v2 >/dev/null 2>&1; then
+    printf '%s\n' docker-buildx docker-compose-v2
+  elif apt-cache policy docker-compose | awk '/Candidate:/ {print $2}' | grep -q '^2'; then
+    printf '%s\n' docker-buildx docker-compose
+  else
+    return 1
+  fi
+}
+
 install_packages() {
   export DEBIAN_FRONTEND=noninteractive
-  local missing=()
-  for p in docker.io docker-registry busybox-static iptables; do
+  local missing=() p
+  # iproute2: `ip`, which the tests' second engine needs for its bridge (minimal systems lack it).
+  for p in docker.io docker-registry busybox-static iptables iproute2; do
     dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")
   done
+  local need_python=0 updated=0
+  venv_works || need_python=1
+  if [ ${#missing[@]} -gt 0 ] || [ "$need_python" = 1 ]; then
+    apt-get update -qq
+    updated=1
+    # shellcheck disable=SC2207  # apt package names: no spaces, no globs
+    [ "$need_python" = 0 ] || missing+=($(python_packages))
+  fi
   if [ ${#missing[@]} -gt 0 ]; then
     log "apt-get install ${missing[*]}"
-    apt-get update -qq
     apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+    record installed-packages "${missing[@]}"
   fi
   # The registry package starts a service on :5000 where an init system runs; tests start their own.
-  if dpkg -s docker-buildx >/dev/null 2>&1 && dpkg -s docker-compose >/dev/null 2>&1 \
-     && dpkg-query -W -f='${Version}' docker-compose | grep -q '^2'; then
+  # buildx and compose v2 already there (packaged, or Docker's own plugins): done.
+  if docker buildx version >/dev/null 2>&1 && docker compose version >/dev/null 2>&1; then
+    return
+  fi
+  [ "$updated" = 1 ] || apt-get update -qq
+  local plugins
+  if plugins=$(system_plugin_packages); then
+    # shellcheck disable=SC2086  # apt package names: no spaces, no globs
+    log "apt-get install" $plugins
+    # shellcheck disable=SC2086
+    apt-get install -y -qq --no-install-recommends $plugins >/dev/null
+    # shellcheck disable=SC2086
+    record installed-packages $plugins
     return
   fi
   local tmp uri
@@ -61,6 +133,7 @@ SRC
   apt-get "${opts[@]}" update -qq
   (cd "$tmp/debs" && apt-get "${opts[@]}" download docker-buildx docker-compose)
   dpkg -i "$tmp"/debs/*.deb >/dev/null
+  record installed-packages docker-buildx docker-compose
   rm -rf "$tmp"
 }
 
@@ -105,6 +178,7 @@ DF
   log "building local busybox:latest from Debian's busybox-static"
   DOCKER_BUILDKIT=1 docker buildx build --load -t busybox:latest "$tmp" >/dev/null 2>&1 \
     || docker build -t busybox:latest "$tmp" >/dev/null
+  record seeded-images busybox:latest
   rm -rf "$tmp"
 }
 
@@ -113,6 +187,7 @@ seed_alpine() {
   # Never over a real alpine a developer already has.
   if docker image inspect alpine:latest >/dev/null 2>&1; then return; fi
   docker tag busybox:latest alpine:latest
+  record seeded-images alpine:latest
 }
 
 main() {

@@ -270,11 +270,14 @@ def test_plain_waiting_view_prints_a_line_every_few_seconds(
     ]
 
 
-def test_terminal_waiting_view_is_a_rich_status() -> None:
+def test_terminal_waiting_view_is_a_rich_status(monkeypatch: pytest.MonkeyPatch) -> None:
     from io import StringIO
 
     from rich.console import Console
 
+    # A terminal, whatever the caller's TERM: rich draws no status on TERM=dumb (where Output
+    # would have chosen plain mode anyway).
+    monkeypatch.setenv("TERM", "xterm-256color")
     out = Output(plain=False)
     buf = StringIO()
     out._out = Console(file=buf, force_terminal=True, width=100)
