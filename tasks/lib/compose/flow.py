@@ -31,6 +31,7 @@ from tasks.lib.compose.separation import separation_problems
 from tasks.lib.compose.traefik import traefik_urls
 from tasks.lib.compose.yaml import read_compose
 from tasks.lib.errors import ConfigError
+from tasks.lib.progress import Status
 
 DEFAULT_PROD = "infrastructure/docker/compose/docker-compose.prod.yml"
 STAGING_NAME = "docker-compose.staging.yml"
@@ -120,10 +121,18 @@ class ComposeRun:
     bumped: tuple[BumpedPort, ...]
     urls: tuple[str, ...]
 
+    @property
+    def status(self) -> Status:
+        """done (written), up to date (the file already was this), skipped (a dry run)."""
+        if self.dry_run:
+            return Status.SKIPPED
+        return Status.DONE if self.written else Status.UP_TO_DATE
+
     def to_json(self) -> dict[str, Any]:
         data: dict[str, Any] = {
             "prod": str(self.job.prod),
             "out": str(self.job.out),
+            "status": str(self.status),
             "dry_run": self.dry_run,
             "written": self.written,
             "state": self.state,

@@ -161,6 +161,7 @@ def test_json_reports_mode_urls_and_state(example_copy: Path) -> None:
     assert r.code == 0, r
     info = json.loads(r.out)
     assert info["written"] is True and info["state"] == "new" and info["dry_run"] is False
+    assert info["status"] == "done"
     umask = os.umask(0o022)
     os.umask(umask)
     assert info["mode"] == f"{0o666 & ~umask:04o}"
@@ -169,9 +170,11 @@ def test_json_reports_mode_urls_and_state(example_copy: Path) -> None:
     r = run_inv("staging.compose", "--root", str(example_copy), "--json")
     info = json.loads(r.out)
     assert info["written"] is False and info["state"] == "unchanged"
+    assert info["status"] == "up to date"
     r = run_inv("staging.compose", "--root", str(example_copy), "--json", "--dry-run")
     info = json.loads(r.out)
     assert info["dry_run"] is True and info["content"].startswith("# GENERATED")
+    assert info["status"] == "skipped"
     assert info["diff"] == ""
 
 
