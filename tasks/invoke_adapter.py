@@ -26,8 +26,9 @@ from types import FrameType
 from typing import TYPE_CHECKING, Any, TypeVar, get_type_hints
 
 from invoke import Context, Exit, Task, task
+from invoke.parser.argument import Argument
 
-from tasks.lib.errors import Interrupted, TaskError
+from tasks.lib.errors import ConfigError, Interrupted, TaskError
 
 if TYPE_CHECKING:  # imported where used: `inv --list` only needs the flags and cli_task
     from tasks.lib.config import Settings
@@ -84,6 +85,39 @@ class ServiceFlags:
     service: list[str] = flag([], "only this service (repeatable; default: every one)")  # noqa: RUF009
 
 
+class _TypedArgument(Argument):
+    """A flag whose value Invoke converts with its type (``int`` for ``--port-offset``): a value
+    that does not convert is one line and exit 2, not Invoke's ValueError traceback."""
+
+    def set_value(self, value: Any, cast: bool = True) -> None:
+        try:
+            super().set_value(value, cast)
+        except ValueError:
+            flag = "--" + max(self.names, key=len)
+            kind = "a whole number" if self.kind is int else f"a {self.kind.__name__}"
+            err = ConfigError(f"{flag} {value!r} is not {kind}", hint=f"e.g. {flag} {self.default}")
+            raise Exit(f"ERROR: {err.line()}", code=err.exit_code) from None
+
+
+class FlagTask(Task[Any]):
+    """The Task :func:`cli_task` makes: its flags are :class:`_TypedArgument`."""
+
+    def get_arguments(self, ignore_unknown_help: bool | None = None) -> list[Argument]:
+        return [
+            _TypedArgument(
+                names=a.names,
+                kind=a.kind,
+                default=a.default,
+                help=a.help,
+                positional=a.positional,
+                optional=a.optional,
+                incrementable=a.incrementable,
+                attr_name=a.attr_name,
+            )
+            for a in super().get_arguments(ignore_unknown_help)
+        ]
+
+
 def cli_task(
     flags_cls: type[F], *, name: str | None = None
 ) -> Callable[[Callable[[Context, F], None]], Task[Any]]:
@@ -125,6 +159,7 @@ def cli_task(
             help=helps,
             iterable=iterable,
             auto_shortflags=False,
+            klass=FlagTask,
         )(body)
         return made
 

@@ -76,7 +76,12 @@ class Output:
     def _console(self, *, stderr: bool) -> Console:
         from rich.console import Console
 
-        return Console(
+        class _Console(Console):
+            def on_broken_pipe(self) -> None:
+                # rich's own handler exits 1; the task adapter turns this into a quiet 141
+                raise BrokenPipeError
+
+        return _Console(
             stderr=stderr,
             no_color=self.plain,
             highlight=False,

@@ -8,17 +8,14 @@ from typing import Any
 
 import pytest
 
+from tasks.lib.compose.generate import StagingOptions, generate
+from tasks.lib.compose.mounts import SharedBind
+from tasks.lib.compose.ports import PortMove
+from tasks.lib.compose.yaml import load_compose
 from tasks.lib.errors import ConfigError
-from tasks.lib.staging_compose import (
-    PortMove,
-    SharedBind,
-    StagingOptions,
-    generate,
-    load_compose,
-)
 
 EXAMPLE = (
-    Path(__file__).resolve().parents[2]
+    Path(__file__).resolve().parents[3]
     / "example/infrastructure/docker/compose/docker-compose.prod.yml"
 )
 
@@ -34,39 +31,7 @@ def staged(service: dict[str, Any], options: StagingOptions | None = None, **top
     return result.data["services"]["svc"]
 
 
-# --- loading -------------------------------------------------------------------------------------
-
-
-@pytest.mark.parametrize(
-    ("text", "reason"),
-    [
-        pytest.param("", "it is empty", id="empty"),
-        pytest.param("# only a comment\n", "it is empty", id="comment-only"),
-        pytest.param("- a\n- b\n", "the top level is a list", id="list"),
-        pytest.param("just text\n", "the top level is a str", id="scalar"),
-        pytest.param("version: '3'\n", "no `services` mapping", id="no-services"),
-        pytest.param("services: [a, b]\n", "no `services` mapping", id="services-list"),
-        pytest.param("services: {a: [\n", "invalid YAML", id="invalid-yaml"),
-    ],
-)
-def test_load_compose_refuses_non_compose(text: str, reason: str) -> None:
-    with pytest.raises(ConfigError) as info:
-        load_compose(text, "prod.yml")
-    assert info.value.message.startswith("prod.yml is not a compose file: ")
-    assert reason in info.value.message
-    assert info.value.exit_code == 2
-
-
-def test_load_compose_reads_scalars_as_compose_does() -> None:
-    data = load_compose(
-        "services:\n  a:\n    ports: [80:80, 3000]\n    command: [redis, --appendonly, yes]\n"
-        "    labels: {date: 2026-01-25, on: on, t: true}\n",
-        "x.yml",
-    )
-    svc = data["services"]["a"]
-    assert svc["ports"] == ["80:80", 3000]  # YAML 1.1 would read 80:80 as 4880
-    assert svc["command"] == ["redis", "--appendonly", "yes"]
-    assert svc["labels"] == {"date": "2026-01-25", "on": "on", "t": True}
+# --- refusals ------------------------------------------------------------------------------------
 
 
 def test_generate_refuses_a_non_mapping_service() -> None:
@@ -715,13 +680,53 @@ def test_example_separation_summary() -> None:
     )
 
 
-def test_bumped_ports_are_named() -> None:
-    from tasks.lib import staging_flow as sf
+def test_external_objects_are_renamed_and_reported() -> None:
+    """Compose never creates an external network or volume: the renamed ones must exist
+    before `up`, so the result names them (and how to create them)."""
+    prod = one(
+        {"networks": ["edge"], "volumes": ["shared:/s"]},
+        networks={"edge": {"external": True}, "own": None},
+        volumes=PROD_VOLUMES,
+    )
+    result = generate(prod)
+    assert [e.to_json() for e in result.external] == [
+        {
+            "kind": "network",
+            "prod": "edge",
+            "staging": "staging-edge",
+            "create": ["docker", "network", "create", "staging-edge"],
+        },
+        {
+            "kind": "volume",
+            "prod": "shared",
+            "staging": "staging-shared",
+            "create": ["docker", "volume", "create", "staging-shared"],
+        },
+        {
+            "kind": "volume",
+            "prod": "meeshy-ext",
+            "staging": "meeshy-staging-ext",
+            "create": ["docker", "volume", "create", "meeshy-staging-ext"],
+        },
+    ]
+    assert result.to_json()["must_exist"][0]["staging"] == "staging-edge"
 
-    prod = {"services": {"gateway": {"image": "x", "ports": ["3000:3000", "127.0.0.1:80:80"]}}}
-    opts = StagingOptions(taken_ports=frozenset({13000}), port_map={80: 8080})
-    result = generate(prod, opts)
-    assert sf.bumped_ports(result, opts) == [("gateway", 13000, 13001)]
-    assert sf.host_port("127.0.0.1:8080:80/tcp", short=True) == 8080
-    assert sf.host_port("3000", short=True) is None
-    assert sf.host_port("8000-8010") == 8000
+
+def test_to_json() -> None:
+    prod = load_compose(EXAMPLE.read_text(), str(EXAMPLE))
+    data = generate(prod).to_json()
+    assert data["project"] == "meeshy-staging"
+    assert {"service": "gateway", "prod": "3000:3000", "staging": "13000:3000"} in data[
+        "port_moves"
+    ]
+    assert data["must_exist"] == []
+    assert {"prod": "meeshy-web-uploads", "staging": "meeshy-staging-web-uploads"} in data[
+        "volumes"
+    ]
+
+
+def test_unquoted_port_in_prod_is_moved_not_misread() -> None:
+    prod = load_compose("services:\n  ssh:\n    ports:\n      - 10022:22\n", "prod.yml")
+    result = generate(prod)
+    assert result.data["services"]["ssh"]["ports"] == ["20022:22"]
+    assert "- '20022:22'" in result.render()

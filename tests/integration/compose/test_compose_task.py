@@ -4,6 +4,7 @@ overwrites without --force, shows a diff on --dry-run, refuses input that is not
 from __future__ import annotations
 
 import hashlib
+import os
 from pathlib import Path
 
 import pytest
@@ -122,3 +123,72 @@ def test_out_in_another_folder_is_refused(example_copy: Path, tmp_path: Path) ->
     assert r.code == 2, r
     assert "is not in the prod file's folder" in r.err
     assert not elsewhere.exists()
+
+
+def test_rerun_keeps_an_unquoted_port_of_the_staging_file(example_copy: Path) -> None:
+    """The existing staging file's ports are staging's own: read with PyYAML's safe_load an
+    unquoted ``10022:22`` was the integer 601342, the port was not recognised, and a rerun
+    while staging ran moved it to 10023."""
+    import json
+    import socket
+
+    prod = example_copy / PROD
+    prod.write_text(
+        prod.read_text().replace('      - "3000:3000"\n', '      - "3000:3000"\n      - "22:22"\n')
+    )
+    r = run_inv("staging.compose", "--root", str(example_copy))
+    assert r.code == 0, r
+    out = example_copy / OUT
+    assert "- '10022:22'" in out.read_text()
+    out.write_text(out.read_text().replace("- '10022:22'", "- 10022:22"))  # edited by hand
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as held:
+        held.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            held.bind(("0.0.0.0", 10022))
+        except OSError:
+            pytest.skip("port 10022 is in use on this host")
+        held.listen(1)
+        r = run_inv("staging.compose", "--root", str(example_copy), "--dry-run", "--json")
+    assert r.code == 0, r
+    moves = {m["prod"]: m["staging"] for m in json.loads(r.out)["port_moves"]}
+    assert moves["22:22"] == "10022:22"
+
+
+def test_json_reports_mode_urls_and_state(example_copy: Path) -> None:
+    import json
+
+    r = run_inv("staging.compose", "--root", str(example_copy), "--json")
+    assert r.code == 0, r
+    info = json.loads(r.out)
+    assert info["written"] is True and info["state"] == "new" and info["dry_run"] is False
+    assert info["status"] == "done"
+    umask = os.umask(0o022)
+    os.umask(umask)
+    assert info["mode"] == f"{0o666 & ~umask:04o}"
+    assert "https://gate.staging.meeshy.me" in info["urls"]
+    assert "content" not in info
+    r = run_inv("staging.compose", "--root", str(example_copy), "--json")
+    info = json.loads(r.out)
+    assert info["written"] is False and info["state"] == "unchanged"
+    assert info["status"] == "up to date"
+    r = run_inv("staging.compose", "--root", str(example_copy), "--json", "--dry-run")
+    info = json.loads(r.out)
+    assert info["dry_run"] is True and info["content"].startswith("# GENERATED")
+    assert info["status"] == "skipped"
+    assert info["diff"] == ""
+
+
+def test_separation_refusal_when_an_env_variable_gives_prod_staging_port(
+    example_copy: Path,
+) -> None:
+    """A host port prod reads from a variable becomes staging's literal port; if the
+    environment gives prod that same port, nothing is written."""
+    prod = example_copy / PROD
+    prod.write_text(prod.read_text().replace('"3000:3000"', '"${GATEWAY_PORT:-3000}:3000"'))
+    r = run_inv("staging.compose", "--root", str(example_copy), env={"GATEWAY_PORT": "13000"})
+    assert r.code == 2, r
+    assert r.err.strip().startswith(
+        "ERROR: the staging file would share with prod: host port 13000/tcp is published by "
+        "both (prod service 'gateway', staging service 'gateway')"
+    )
+    assert not (example_copy / OUT).exists()

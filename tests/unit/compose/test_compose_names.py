@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from tasks.lib.errors import ConfigError
-from tasks.lib.naming import (
+from tasks.lib.compose.names import (
     is_staging_name,
     staging_container_name,
     staging_key,
@@ -13,6 +12,7 @@ from tasks.lib.naming import (
     staging_project_name,
     staging_volume_name,
 )
+from tasks.lib.errors import ConfigError
 
 
 @pytest.mark.parametrize(

@@ -1,0 +1,175 @@
+"""Compose files on disk: ``docker compose config`` (through python-on-whales), the existing
+file, a diff, and the atomic write that never leaves a half-written file.
+
+The write keeps the existing file's mode (and owner, when allowed), or gives a new file
+``0666 & ~umask`` as any program creating a file would (the temporary file is opened with mode
+0666 and the kernel applies the umask; ``tempfile.mkstemp`` would make it 0600).
+"""
+
+from __future__ import annotations
+
+import difflib
+import os
+import re
+import secrets
+import stat
+import tempfile
+from collections.abc import Sequence
+from contextlib import suppress
+from pathlib import Path
+from typing import Any
+
+from tasks.lib.errors import CommandFailed, ConfigError, EngineUnavailable, TaskError
+
+_REQUIRED = re.compile(
+    r"(?:error while interpolating (?P<where>\S+): )?required variable (?P<var>\w+) is "
+    r"missing a value(?::\s*(?P<why>.*))?"
+)
+COMPOSE_HINT = "install Docker's compose v2 plugin (`docker compose version` must answer)"
+
+
+def _last_line(text: str) -> str:
+    lines = [ln.strip() for ln in text.strip().splitlines() if ln.strip()]
+    return lines[-1] if lines else ""
+
+
+def compose_config(
+    files: Sequence[Path],
+    project_dir: Path,
+    *,
+    what: str = "the compose file",
+    hint: str | None = None,
+) -> dict[str, Any]:
+    """The normalised configuration, ``docker compose config --format json``: interpolated
+    with this environment and ``project_dir/.env``, every object named, every port long.
+
+    Raises ConfigError for an unset required variable (``${VAR:?}``) naming the variable and
+    where to set it, EngineUnavailable without the compose CLI, CommandFailed (with ``hint``)
+    for anything else compose refuses. Needs no engine."""
+    from python_on_whales import DockerClient
+    from python_on_whales.client_config import ClientNotFoundError
+    from python_on_whales.exceptions import DockerException
+
+    try:
+        client = DockerClient(compose_files=list(files), compose_project_directory=project_dir)
+        config: dict[str, Any] = client.compose.config(return_json=True)
+    except ClientNotFoundError:
+        raise EngineUnavailable(
+            f"cannot check {what}: the docker CLI is not installed", hint=COMPOSE_HINT
+        ) from None
+    except DockerException as exc:
+        output = str(exc.stderr or exc.stdout or "")
+        required = _REQUIRED.search(output)
+        if required:
+            where = f" at {required['where']}" if required["where"] else ""
+            why = f" ({required['why'].strip()})" if (required["why"] or "").strip() else ""
+            raise ConfigError(
+                f"variable {required['var']} must be set: {what} requires it{where}{why}",
+                hint=f"set it in the environment or in {project_dir / '.env'} "
+                "(compose reads both, for prod and staging alike)",
+            ) from None
+        if "is not a docker command" in output:
+            raise EngineUnavailable(
+                f"cannot check {what}: `docker compose` is not installed", hint=COMPOSE_HINT
+            ) from None
+        raise CommandFailed(
+            f"{what} does not pass `docker compose config`: "
+            + (_last_line(output) or f"exit {exc.return_code}"),
+            argv=[str(a) for a in exc.docker_command],
+            return_code=exc.return_code,
+            output=output,
+            hint=hint,
+        ) from None
+    return config
+
+
+def compose_config_text(
+    text: str, project_dir: Path, *, what: str, hint: str | None = None
+) -> dict[str, Any]:
+    """:func:`compose_config` of text not yet written (relative paths resolve from
+    ``project_dir``)."""
+    with tempfile.TemporaryDirectory(prefix="meeshy-compose-") as tmp:
+        f = Path(tmp) / "docker-compose.yml"
+        f.write_text(text, encoding="utf-8")
+        return compose_config([f], project_dir, what=what, hint=hint)
+
+
+def read_existing(path: Path) -> str | None:
+    """The text of the file about to be replaced; None when there is none."""
+    try:
+        raw = path.read_bytes()
+    except FileNotFoundError:
+        return None
+    except IsADirectoryError:
+        raise ConfigError(f"{path} is a directory", hint="pass --out FILE") from None
+    except OSError as exc:
+        raise ConfigError(f"cannot read {path}: {exc.strerror or exc}") from None
+    return raw.decode("utf-8", errors="replace")
+
+
+def diff(old: str, new: str, path: Path) -> str:
+    return "".join(
+        difflib.unified_diff(
+            old.splitlines(keepends=True),
+            new.splitlines(keepends=True),
+            fromfile=f"{path} (current)",
+            tofile=f"{path} (generated)",
+        )
+    )
+
+
+def new_file_mode() -> int:
+    """The mode a new file gets here: ``0666 & ~umask``."""
+    umask = os.umask(0o022)
+    os.umask(umask)
+    return 0o666 & ~umask
+
+
+def write_atomic(path: Path, text: str) -> int:
+    """Replace ``path`` with ``text`` in one step (readers see the old file or the new one,
+    never a part); returns the file's mode. The existing file's mode and owner are kept; a new
+    file gets ``0666 & ~umask``. On any failure the temporary file is removed and the old
+    file (if any) is left as it was; the error is one line (TaskError, exit 1)."""
+    data = text.encode("utf-8")
+    try:
+        before: os.stat_result | None = os.stat(path)
+    except FileNotFoundError:
+        before = None
+    except OSError as exc:
+        raise _cannot_write(path, exc) from None
+    tmp = path.with_name(f".{path.name}.{secrets.token_hex(4)}.tmp")
+    try:
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o666)
+    except OSError as exc:
+        raise _cannot_write(path, exc) from None
+    try:
+        with os.fdopen(fd, "wb") as f:
+            if before is not None:
+                with suppress(PermissionError):
+                    os.fchown(f.fileno(), before.st_uid, before.st_gid)
+                os.fchmod(f.fileno(), stat.S_IMODE(before.st_mode))
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException as exc:
+        with suppress(OSError):
+            tmp.unlink()
+        if isinstance(exc, OSError):
+            raise _cannot_write(path, exc) from None
+        raise
+    with suppress(OSError):  # make the rename itself durable
+        dir_fd = os.open(path.parent, os.O_RDONLY)
+        try:
+            os.fsync(dir_fd)
+        finally:
+            os.close(dir_fd)
+    return stat.S_IMODE(os.stat(path).st_mode)
+
+
+def _cannot_write(path: Path, exc: OSError) -> TaskError:
+    return TaskError(
+        f"cannot write {path}: {exc.strerror or exc}",
+        hint="nothing was written; make the file and its folder writable "
+        "(read-only mount? `lsattr` shows an immutable flag)",
+    )

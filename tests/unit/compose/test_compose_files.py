@@ -1,0 +1,79 @@
+"""Writing the staging file: atomic, the mode kept (or 0666 & ~umask), nothing half-written."""
+
+from __future__ import annotations
+
+import os
+import stat
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tasks.lib.compose.files import diff, new_file_mode, read_existing, write_atomic
+from tasks.lib.errors import ConfigError, TaskError
+
+
+@pytest.fixture
+def umask_027() -> Iterator[int]:
+    old = os.umask(0o027)
+    try:
+        yield 0o027
+    finally:
+        os.umask(old)
+
+
+def _mode(path: Path) -> int:
+    return stat.S_IMODE(path.stat().st_mode)
+
+
+def test_new_file_gets_0666_minus_umask(tmp_path: Path, umask_027: int) -> None:
+    target = tmp_path / "docker-compose.staging.yml"
+    assert write_atomic(target, "a: 1\n") == 0o640
+    assert _mode(target) == 0o640 == new_file_mode()
+    assert target.read_text() == "a: 1\n"
+
+
+@pytest.mark.parametrize("mode", [0o644, 0o640, 0o600, 0o664])
+def test_existing_mode_is_kept(tmp_path: Path, mode: int) -> None:
+    target = tmp_path / "docker-compose.staging.yml"
+    target.write_text("old\n")
+    target.chmod(mode)
+    assert write_atomic(target, "new\n") == mode
+    assert _mode(target) == mode
+    assert target.read_text() == "new\n"
+
+
+def test_no_temporary_file_is_left(tmp_path: Path) -> None:
+    target = tmp_path / "s.yml"
+    write_atomic(target, "x\n")
+    write_atomic(target, "y\n")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["s.yml"]
+
+
+def test_failure_is_one_line_and_leaves_nothing(tmp_path: Path) -> None:
+    with pytest.raises(TaskError) as info:
+        write_atomic(tmp_path / "missing" / "s.yml", "x\n")
+    assert info.value.exit_code == 1
+    assert info.value.message.startswith(f"cannot write {tmp_path}/missing/s.yml: ")
+    assert "nothing was written" in (info.value.hint or "")
+    target = tmp_path / "dir.yml"
+    target.mkdir()
+    with pytest.raises(TaskError, match="cannot write"):
+        write_atomic(target, "x\n")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["dir.yml"]
+
+
+def test_read_existing(tmp_path: Path) -> None:
+    target = tmp_path / "s.yml"
+    assert read_existing(target) is None
+    target.write_bytes(b"a: \xff\n")
+    assert read_existing(target) == "a: \ufffd\n"
+    with pytest.raises(ConfigError, match="is a directory"):
+        read_existing(tmp_path)
+
+
+def test_diff_names_both_sides(tmp_path: Path) -> None:
+    text = diff("a\n", "b\n", tmp_path / "s.yml")
+    assert f"--- {tmp_path}/s.yml (current)" in text
+    assert "-a\n+b\n" in text
+    assert diff("a\n", "a\n", tmp_path / "s.yml") == ""
