@@ -5,13 +5,15 @@ from __future__ import annotations
 from invoke import Collection, Context, task
 
 from tasks._common import HELP, settings, task_errors
-from tasks.images import _BASE, _REGISTRY_URL, _push
+from tasks.images import REGISTRY_URL_HELP, run_push
+
+_BASE = {k: HELP[k] for k in ("root", "registry", "context")}
 
 
 @task(
     help={
         **_BASE,
-        "registry_url": _REGISTRY_URL,
+        "registry_url": REGISTRY_URL_HELP,
         "builder": HELP["builder"],
         "no_cache": HELP["no_cache"],
         "dry_run": "print the build commands and the pushes; build and push nothing",
@@ -28,17 +30,20 @@ def release(
     context: str = "",
 ) -> None:
     """Build every image (schema-gated), then push them all; no push if anything failed."""
-    from tasks.lib import build_flow, images
+    from tasks.lib import build_flow
     from tasks.lib.build_plan import BuildOptions, Target
     from tasks.lib.engine import EngineTarget
+    from tasks.lib.images import push as push_core
+    from tasks.lib.images import refs
     from tasks.lib.output import Output
 
     out = Output()
     with task_errors(out):
         s = settings(c, root=root, registry=registry, context=context, builder=builder)
-        images.check_registry_url(registry_url)
-        svcs = images.select_services(s, [])
-        tags = {svc.name: images.push_tags(s, svc) for svc in svcs}
+        svcs = refs.select_services(s, [])
+        tags = {svc.name: push_core.push_tags(s, svc) for svc in svcs}
+        # every name and the --registry-url checked before anything is built
+        targets = push_core.plan_pushes(s, svcs, tags, registry_url=registry_url)
         # load=True: with a non-docker builder, gateway/web would otherwise stay in the
         # builder's cache and the push would send whatever older image the store has.
         options = BuildOptions(
@@ -48,16 +53,7 @@ def release(
         build_flow.execute(
             plan, out, engine=EngineTarget(context=s.docker_context), dry_run=dry_run, settings=s
         )
-        _push(
-            out,
-            s,
-            tags,
-            list(s.all),
-            registry_url=registry_url,
-            dry_run=dry_run,
-            layers=True,
-            check_sources=False,
-        )
+        run_push(out, s, targets, dry_run=dry_run, layers=True, check_sources=False)
 
 
 ns = Collection(release)
