@@ -148,10 +148,9 @@ def run_push(
 
     engine = EngineTarget(context=s.docker_context)
     where = engine.describe()
-    temporary = any(t.temporary for t in targets)
-    journal = Journal.for_engine(where, os.environ) if temporary else None
+    journal = Journal.for_engine(where, os.environ)
     if dry_run:
-        leftovers = journal.read() if journal is not None else []
+        leftovers = journal.read()
         missing: list[str] | None = []
         if check_sources:
             try:

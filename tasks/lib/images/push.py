@@ -377,11 +377,14 @@ def push_images(
     if temp_needed and journal is None:
         raise ValueError("temporary tags need a journal")
     started = time.monotonic()
-    lock = journal.locked(on_wait) if journal is not None and temp_needed else nullcontext()
+    # the record is used (locked) when this run makes temporary tags, or a killed run's are
+    # on it: any push through the engine puts those back
+    use = journal is not None and (temp_needed or journal.path.exists())
+    lock = journal.locked(on_wait) if journal is not None and use else nullcontext()
     with lock:
         cleaned: list[TempTag] = []
         unrestored: list[tuple[TempTag, str]] = []
-        if journal is not None and temp_needed:
+        if journal is not None and use:
             leftovers = journal.read()
             with held_signals():
                 bad = restore(client, leftovers)

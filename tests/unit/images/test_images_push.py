@@ -302,3 +302,18 @@ def test_journal_unwritable_is_one_line(tmp_path: Path) -> None:
     journal = Journal.for_engine("e", {"XDG_STATE_HOME": str(blocker)})
     with pytest.raises(ConfigError, match="XDG_STATE_HOME"), journal.locked():
         pass
+
+
+def test_a_push_without_registry_url_also_cleans_what_a_killed_run_left(
+    journal: Journal,
+) -> None:
+    fake, _ = _fixture(OK_STREAM)
+    before = dict(fake.api.refs)
+    fake.add(f"{URL}/t4/meeshy-web:staging", "sha256:web")
+    with journal.locked():
+        journal.add(TempTag(f"{URL}/t4/meeshy-web:staging", "sha256:web", None, ()))
+    plain = [push.PushTarget("web", "t4/meeshy-web:staging", "t4/meeshy-web:staging")]
+    result = run(fake, plain, journal)
+    assert [e.ref for e in result.cleaned] == [f"{URL}/t4/meeshy-web:staging"]
+    assert fake.api.refs == {**before, "t4/meeshy-web@sha256:7eea5e23": "sha256:web"}
+    assert not journal.path.exists()
