@@ -15,6 +15,7 @@
 
 from __future__ import annotations
 
+import signal
 import time
 from collections.abc import Callable, Mapping, Sequence
 from contextlib import AbstractContextManager, nullcontext
@@ -250,17 +251,21 @@ def temporary_tags(client: docker.DockerClient, targets: Sequence[PushTarget]) -
     return list(out.values())
 
 
-def restore(client: docker.DockerClient, entries: Sequence[TempTag]) -> list[tuple[TempTag, str]]:
+def restore(
+    client: docker.DockerClient, entries: Sequence[TempTag]
+) -> tuple[list[TempTag], list[tuple[TempTag, str]]]:
     """Put each temporary tag's name back as it was, and remove the digest references the
-    push added; a name that points elsewhere now (someone retagged it) is left alone.
-    Returns the entries that could not be put back, with why."""
+    push added; a name that points elsewhere now (someone retagged it), or no longer
+    exists, is left alone. Returns (the names changed back, those that could not be with
+    why); an entry in neither list needed nothing."""
     from docker.errors import NotFound
 
     if not entries:
-        return []
+        return [], []
     repos = list(dict.fromkeys(Ref.parse(e.ref).familiar_repository for e in entries))
     images = list_images(client, repos)
     now = index_by_tag(images)
+    restored: list[TempTag] = []
     failed: list[tuple[TempTag, str]] = []
     for e in entries:
         ref = Ref.parse(e.ref)
@@ -276,6 +281,7 @@ def restore(client: docker.DockerClient, entries: Sequence[TempTag]) -> list[tup
                     client.api.remove_image(e.ref, noprune=True)
             else:
                 client.api.remove_image(e.ref, noprune=True)
+            restored.append(e)
         except Exception as exc:
             failed.append((e, engine_message(exc)))
     for img in images:
@@ -293,7 +299,7 @@ def restore(client: docker.DockerClient, entries: Sequence[TempTag]) -> list[tup
                     pass  # went with its tag
                 except Exception as exc:
                     failed.append((owners[0], f"{digest}: {engine_message(exc)}"))
-    return failed
+    return restored, failed
 
 
 # --------------------------------------------------------------------------- the run
@@ -387,10 +393,9 @@ def push_images(
         if journal is not None and use:
             leftovers = journal.read()
             with held_signals():
-                bad = restore(client, leftovers)
+                cleaned, bad = restore(client, leftovers)
                 kept = {e for e, _ in bad}
                 journal.discard([e for e in leftovers if e not in kept])
-            cleaned = [e for e in leftovers if e not in kept]
             unrestored += bad
         temp = temporary_tags(client, targets)
         states: list[PushState] = []
@@ -414,13 +419,10 @@ def push_images(
                 for t in targets[len(states) :]:
                     view.finish(t.remote, Status.SKIPPED, text="not pushed: an earlier push failed")
         except (Interrupted, KeyboardInterrupt) as exc:
-            import signal
-
             signum = exc.signum if isinstance(exc, Interrupted) else int(signal.SIGINT)
             done = [t.remote for t, s in zip(targets, states, strict=False) if s.error is None]
-            if current is not None and current.remote in done:
-                done.remove(current.remote)
-            where = f" while pushing {current.remote}" if current else ""
+            cut = current is not None and current.remote not in {s.ref for s in states}
+            where = f" while pushing {current.remote}" if current is not None and cut else ""
             what = f"pushed: {', '.join(done)}" if done else "nothing was pushed"
             note = "; the temporary tags were put back" if made else ""
             raise Interrupted(
@@ -430,7 +432,7 @@ def push_images(
             if made:
                 assert journal is not None
                 with held_signals():
-                    bad = restore(client, made)
+                    _, bad = restore(client, made)
                     kept = {e for e, _ in bad}
                     journal.discard([e for e in made if e not in kept])
                 unrestored += bad

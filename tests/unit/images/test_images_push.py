@@ -279,8 +279,10 @@ def test_a_killed_run_before_its_tag_changes_nothing(journal: Journal) -> None:
     before = dict(fake.api.refs)
     with journal.locked():
         journal.add(TempTag(f"{URL}/t4/meeshy-web:staging", "sha256:web", "sha256:users", ()))
-    run(fake, targets, journal)
+    result = run(fake, targets, journal)
     assert fake.api.refs == before
+    assert result.cleaned == ()  # nothing to put back: not reported as put back
+    assert not journal.path.exists()
 
 
 def test_journal_round_trip_and_bad_file(journal: Journal) -> None:
