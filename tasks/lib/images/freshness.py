@@ -5,8 +5,9 @@ image is fresh when every rule says so.
 Today's rule is :class:`SchemaLabel`: the image's ``me.meeshy.schema.sha256`` label equals the
 sha256 of the monorepo's shared schema; an image without the label counts as stale (it cannot
 be proven to be built from the current schema). A rule on the build side's input-key label
-(``me.meeshy.inputs.sha256``) is one more class with the same two members, passed where the
-tasks build their rules (:func:`default_rules`).
+(``me.meeshy.inputs.sha256``) is one more class with the same two members (it gets the
+service name, so it can hold one expected key per service), added in :func:`default_rules`;
+the labels come with the one list call, so such a rule needs no further engine call.
 """
 
 from __future__ import annotations
@@ -48,7 +49,9 @@ class Freshness(Protocol):
     @property
     def problem(self) -> str | None: ...
 
-    def __call__(self, image: LocalImage) -> Verdict: ...
+    def __call__(self, service: str, image: LocalImage) -> Verdict:
+        """The verdict on ``image``, the local image of ``service`` being checked."""
+        ...
 
 
 def schema_state(image: LocalImage, current: str | None) -> SchemaState:
@@ -72,7 +75,7 @@ class SchemaLabel:
             return "cannot compare the images' schema: the shared schema file is missing"
         return None
 
-    def __call__(self, image: LocalImage) -> Verdict:
+    def __call__(self, service: str, image: LocalImage) -> Verdict:
         label = image.label(SCHEMA_LABEL)
         state = schema_state(image, self.current)
         fresh = state is SchemaState.MATCH
@@ -100,5 +103,5 @@ def default_rules(settings: Settings) -> list[Freshness]:
     return [SchemaLabel(settings.schema_sha256)]
 
 
-def judge(image: LocalImage, rules: Sequence[Freshness]) -> list[Verdict]:
-    return [rule(image) for rule in rules]
+def judge(service: str, image: LocalImage, rules: Sequence[Freshness]) -> list[Verdict]:
+    return [rule(service, image) for rule in rules]

@@ -110,7 +110,7 @@ def plan_staging_tags(
     for svc, src, dst in refs:
         img = found[src]
         assert img is not None
-        failing = [v for v in judge(img, rules) if not v.fresh]
+        failing = [v for v in judge(svc, img, rules) if not v.fresh]
         why = ", ".join(v.state for v in failing)
         if failing:
             bad.append(f"{src} ({why})")

@@ -162,7 +162,7 @@ def judge_image(
         )
     )
     for rule in rules:
-        v = rule(image)
+        v = rule(service, image)
         checks.append(_check(v.check, v.expected, v.actual, v.fresh, v.detail, FRESH))
     for path, data in files.items():
         if data is None:

@@ -24,6 +24,7 @@ EXAMPLE = Path(__file__).resolve().parents[3] / "example"
 CURRENT = "a" * 64
 OTHER = "b" * 64
 RULES = [freshness.SchemaLabel(CURRENT)]
+INPUTS = "me.meeshy.inputs.sha256"
 
 
 @pytest.fixture
@@ -122,14 +123,19 @@ def test_a_freshness_rule_plugs_in(s: Settings) -> None:
     class InputsLabel:
         problem = None
 
-        def __call__(self, image: LocalImage) -> freshness.Verdict:
-            ok = image.label("me.meeshy.inputs.sha256") == "k1"
-            return freshness.Verdict(ok, "me.meeshy.inputs.sha256", "k1", "?", "", "inputs ?")
+        def __call__(self, service: str, image: LocalImage) -> freshness.Verdict:
+            ok = image.label(INPUTS) == {"web": "k1"}.get(service)
+            return freshness.Verdict(ok, INPUTS, "k1", "?", "", "inputs ?")
 
     wanted = refs3(s)
     found: dict[str, LocalImage | None] = {src: img(src) for _, src, _ in wanted}
-    with pytest.raises(StaleImageError, match="inputs"):
+    web = "t4unit/meeshy-web:latest"
+    found[web] = LocalImage("sha256:w", (web,), 1, 1, {SCHEMA_LABEL: CURRENT, INPUTS: "k1"})
+    with pytest.raises(StaleImageError) as info:
         tags.plan_staging_tags(wanted, found, [*RULES, InputsLabel()], allow_stale=False)
+    line = info.value.line()
+    assert "t4unit/meeshy-gateway:latest (inputs ?)" in line
+    assert web not in line  # its key matches
 
 
 def _engine(s: Settings) -> tuple[FakeClient, tags.TagPlan]:
