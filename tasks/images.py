@@ -1,239 +1,194 @@
 """images.*: list, validate and push the meeshy images (make docker-images, validate-images,
 push-all).
 
-Thin tasks over :mod:`tasks.lib.images` (and :mod:`tasks.lib.build.flow` for ``release``).
-Every task checks the engine first (except dry runs that need none), prints one clear line and
-exits non-zero on bad input. ``inv build.all staging.tag`` runs both in order: nothing here
-exits on success or reads the command line.
+Thin tasks over :mod:`tasks.lib.images`: parse flags, resolve settings, call the core, render
+its results. :func:`run_push` is the push step ``staging.push`` and ``release`` share.
+Nothing here exits on success or reads the command line, so ``inv build.all images.push``
+runs both in order.
 """
 
 from __future__ import annotations
 
+import dataclasses
+from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
-from invoke import Collection, Context, task
+from invoke import Collection, Context
 
-from tasks._common import HELP, settings, task_errors
+from tasks.invoke_adapter import (
+    DryRunFlags,
+    EngineFlags,
+    JsonFlags,
+    RepoFlags,
+    ServiceFlags,
+    cli_task,
+    flag,
+    running,
+    settings,
+)
 
 if TYPE_CHECKING:
-    import docker
-
     from tasks.lib.config import Settings
+    from tasks.lib.images.push import PushTarget
     from tasks.lib.output import Output
 
-_BASE = {k: HELP[k] for k in ("root", "registry", "context")}
-_REGISTRY_URL = (
-    "push to this registry (host:port) instead of the images' own: the images are tagged "
-    "<host:port>/<repository>:<tag> for the push (default: the repository's registry)"
+REGISTRY_URL_HELP = (
+    "push to this registry (host:port) instead of the images' own, as "
+    "<host:port>/<repository>:<tag>; the ENGINE that pushes resolves and contacts it (with a "
+    "remote --context, 127.0.0.1 is that engine's machine, not yours)"
 )
 
 
-def _client(s: Settings, *, timeout: int = 60) -> docker.DockerClient:
-    """Ping the engine (fail fast), then a docker SDK client for it."""
-    from tasks.lib.engine import EngineTarget, sdk_client
-
-    return sdk_client(EngineTarget(context=s.docker_context), timeout=timeout)
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class ListFlags(RepoFlags, EngineFlags, JsonFlags):
+    pass
 
 
-def _show_meeshy(out: Output, client: docker.DockerClient, s: Settings, *, title: str) -> None:
-    from tasks.lib import images
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class ValidateFlags(ServiceFlags, RepoFlags, EngineFlags, JsonFlags):
+    service: list[str] = flag(  # noqa: RUF009
+        [], "validate only this service (repeatable; default: every service in meeshy.all)"
+    )
+    tag: str = flag("", "validate this tag instead of each service's v<version>")
 
-    rows = images.image_rows(images.list_meeshy_images(client), s.schema_sha256, per_tag=True)
-    images.render_rows(out, title, rows, versions=False)
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class PushFlags(ServiceFlags, RepoFlags, EngineFlags, DryRunFlags, JsonFlags):
+    service: list[str] = flag(  # noqa: RUF009
+        [], "push only this service (repeatable; default: every service in meeshy.all)"
+    )
+    registry_url: str = flag("", REGISTRY_URL_HELP)
 
 
-def _push(
+@cli_task(ListFlags, name="list")
+def list_(c: Context, flags: ListFlags) -> None:
+    """List the registry's meeshy images with version and schema labels (make docker-images)."""
+    from tasks.lib.engine import EngineTarget, connect
+    from tasks.lib.images import listing, refs, store, view
+    from tasks.lib.output import Output
+
+    with running(Output(json_mode=flags.json)) as out:
+        s = settings(c, flags)
+        patterns = refs.listing_patterns(s)
+        with connect(EngineTarget(context=s.docker_context)) as client:
+            images = store.list_images(client, patterns)
+        rows = listing.image_rows(images, patterns, s.schema_sha256)
+        if out.json_mode:
+            out.json([r.to_json() for r in rows])
+        else:
+            view.listing(out, f"meeshy images of {s.registry}", rows, versions=True)
+
+
+@cli_task(ValidateFlags)
+def validate(c: Context, flags: ValidateFlags) -> None:
+    """Check each image's labels and the schema file inside it (make validate-images)."""
+    from tasks.lib.config import vcs_ref
+    from tasks.lib.engine import EngineTarget, connect
+    from tasks.lib.images import freshness, refs, view
+    from tasks.lib.images import validate as checks
+    from tasks.lib.output import Output
+
+    with running(Output(json_mode=flags.json)) as out:
+        s = settings(c, flags)
+        if flags.tag:
+            refs.check_tag(flags.tag, "--tag")
+        services = refs.select_services(s, flags.service)
+        checks.image_refs(s, services, flags.tag)  # names refused before the engine is asked
+        checks.require_schema_sha256(s)
+        rules = freshness.default_rules(s)
+        with connect(EngineTarget(context=s.docker_context)) as client:
+            result = checks.validate_images(
+                client, s, services, tag=flags.tag, expected_revision=vcs_ref(s.root), rules=rules
+            )
+        if out.json_mode:
+            out.json(result.to_json())
+        else:
+            view.validation(out, result)
+        view.validation_failures(out, result)
+        error = result.error()
+        if error is not None:
+            raise error
+
+
+@cli_task(PushFlags)
+def push(c: Context, flags: PushFlags) -> None:
+    """Push each service's tag set: v<version>, latest (+ cpu for translator) (make push-all)."""
+    from tasks.lib.images import push as core
+    from tasks.lib.images import refs
+    from tasks.lib.output import Output
+
+    with running(Output(json_mode=flags.json)) as out:
+        s = settings(c, flags)
+        services = refs.select_services(s, flags.service)
+        tags = {svc.name: core.push_tags(s, svc) for svc in services}
+        targets = core.plan_pushes(s, services, tags, registry_url=flags.registry_url)
+        run_push(out, s, targets, dry_run=flags.dry_run, layers=True)
+
+
+def run_push(
     out: Output,
     s: Settings,
-    tags: dict[str, list[str]],
-    services: list[str],
+    targets: Sequence[PushTarget],
     *,
-    registry_url: str,
     dry_run: bool,
     layers: bool,
     check_sources: bool = True,
 ) -> None:
-    from tasks.lib import images
+    """The push step of ``images.push``, ``staging.push`` and ``release``: a dry run shows
+    which engine would push what (and, when that engine answers, which sources it lacks;
+    ``check_sources=False`` for release, whose build makes them); a real run pushes with
+    live progress, shows the outcome and raises the first failure."""
+    import os
 
-    svcs = images.select_services(s, services)
-    targets = images.plan_pushes(s, svcs, tags, registry_url=registry_url)
+    from tasks.lib.engine import EngineTarget, connect
+    from tasks.lib.errors import EngineUnavailable
+    from tasks.lib.images import push as core
+    from tasks.lib.images import store, view
+    from tasks.lib.images.journal import Journal
+
+    engine = EngineTarget(context=s.docker_context)
+    where = engine.describe()
+    journal = Journal.for_engine(where, os.environ)
     if dry_run:
-        out.step("dry run: these tags would be pushed, one after another")
-        for t in targets:
-            via = f" (tagged from {t.source})" if t.remote != t.source else ""
-            out.info(f"push {t.remote} -> {t.registry}{via}")
-        if check_sources:  # not for release: its build step would create them
-            _warn_missing_sources(out, s, [t.source for t in targets])
+        leftovers = journal.read()
+        missing: list[str] | None = []
+        if check_sources:
+            try:
+                with connect(engine) as client:
+                    found = store.find_images(client, [t.source for t in targets])
+                missing = [ref for ref, img in found.items() if img is None]
+            except EngineUnavailable:
+                missing = None
+        view.push_dry_run(out, targets, engine=where, leftovers=leftovers, missing=missing)
         if out.json_mode:
             out.json(
                 {
                     "dry_run": True,
-                    "pushes": [
-                        {"ref": t.remote, "source": t.source, "registry": t.registry}
-                        for t in targets
-                    ],
+                    "engine": where,
+                    "pushes": [t.to_json() for t in targets],
+                    "missing": missing,
+                    "leftovers": [e.ref for e in leftovers],
                 }
             )
         return
-    client = _client(s, timeout=600)
-    try:
-        results = images.run_pushes(client, targets, out, layers=layers)
-    finally:
-        client.close()
+    with connect(engine, timeout=600) as client:
+        result = core.push_images(
+            client,
+            targets,
+            engine=where,
+            journal=journal,
+            progress=lambda keys: out.progress("push", keys),
+            on_wait=lambda: out.warn(
+                f"another push through {where} holds its temporary tags: waiting for it"
+            ),
+            layers=layers,
+        )
+    view.push_result(out, result)
     if out.json_mode:
-        out.json(
-            {
-                "dry_run": False,
-                "pushes": [
-                    {
-                        "ref": t.remote,
-                        "source": t.source,
-                        "registry": t.registry,
-                        "digest": r.digest,
-                    }
-                    for t, r in zip(targets, results, strict=True)
-                ],
-            }
-        )
+        out.json(result.to_json())
+    error = result.error()
+    if error is not None:
+        raise error
 
 
-def _warn_missing_sources(out: Output, s: Settings, refs: list[str]) -> None:
-    """A dry run needs no engine; when one answers, say which sources a real run would miss."""
-    from tasks.lib import images
-    from tasks.lib.errors import EngineUnavailable
-
-    try:
-        client = _client(s)
-    except EngineUnavailable:
-        out.warn("no engine answers: the sources were not checked")
-        return
-    try:
-        found = images.lookup(client, list(dict.fromkeys(refs)))
-    finally:
-        client.close()
-    for ref, img in found.items():
-        if img is None:
-            out.warn(f"{ref} does not exist here: the real push would refuse (nothing pushed)")
-
-
-# --------------------------------------------------------------------------- images
-
-
-@task(name="list", help={**_BASE, "json": HELP["json"]})
-def images_list(
-    c: Context, json: bool = False, root: str = "", registry: str = "", context: str = ""
-) -> None:
-    """List local meeshy images with version and schema labels (make docker-images)."""
-    from tasks.lib import images
-    from tasks.lib.output import Output
-
-    out = Output(json_mode=json)
-    with task_errors(out):
-        s = settings(c, root=root, registry=registry, context=context)
-        client = _client(s)
-        try:
-            rows = images.image_rows(images.list_meeshy_images(client), s.schema_sha256)
-        finally:
-            client.close()
-        if json:
-            out.json([r.as_json() for r in rows])
-        else:
-            images.render_rows(out, "meeshy images", rows, versions=True)
-
-
-@task(
-    help={
-        **_BASE,
-        "service": "validate only this service (repeatable; default: every service)",
-        "tag": "validate this tag instead of each service's v<version>",
-        "json": HELP["json"],
-    },
-    iterable=["service"],
-)
-def validate(
-    c: Context,
-    service: list[str] | None = None,
-    tag: str = "",
-    json: bool = False,
-    root: str = "",
-    registry: str = "",
-    context: str = "",
-) -> None:
-    """Check each image's labels and the schema file inside it (make validate-images)."""
-    from tasks.lib import images
-    from tasks.lib.config import vcs_ref
-    from tasks.lib.errors import TaskError
-    from tasks.lib.output import Output
-
-    out = Output(json_mode=json)
-    with task_errors(out):
-        s = settings(c, root=root, registry=registry, context=context)
-        if tag:
-            images.check_tag(tag, "--tag")
-        svcs = images.select_services(s, service or [])
-        images.require_schema_sha256(s)
-        client = _client(s)
-        try:
-            reports = images.validate_images(
-                client, s, svcs, tag=tag, expected_revision=vcs_ref(s.root)
-            )
-        finally:
-            client.close()
-        if json:
-            out.json([r.as_json() for r in reports])
-        else:
-            images.render_reports(out, reports)
-        bad = [r for r in reports if not r.ok]
-        for r in bad:
-            f = r.failures()[0]
-            out.error(f"{r.ref}: {f.name}: {f.detail or 'failed'}")
-        if bad:
-            raise TaskError(
-                f"{len(bad)} of {len(reports)} image(s) failed validation: "
-                + ", ".join(r.ref for r in bad),
-                hint="rebuild them with `inv build.all`",
-            )
-
-
-@task(
-    name="push",
-    help={
-        **_BASE,
-        "service": "push only this service (repeatable; default: every service in meeshy.all)",
-        "registry_url": _REGISTRY_URL,
-        "dry_run": "print what would be pushed; change nothing (needs no engine)",
-        "json": HELP["json"],
-    },
-    iterable=["service"],
-)
-def images_push(
-    c: Context,
-    service: list[str] | None = None,
-    registry_url: str = "",
-    dry_run: bool = False,
-    root: str = "",
-    registry: str = "",
-    context: str = "",
-    json: bool = False,
-) -> None:
-    """Push each service's tag set: v<version>, latest (+ cpu for translator) (make push-all)."""
-    from tasks.lib import images
-    from tasks.lib.output import Output
-
-    out = Output(json_mode=json)
-    with task_errors(out):
-        s = settings(c, root=root, registry=registry, context=context)
-        svcs = images.select_services(s, service or [])
-        tags = {svc.name: images.push_tags(s, svc) for svc in svcs}
-        _push(
-            out,
-            s,
-            tags,
-            [svc.name for svc in svcs],
-            registry_url=registry_url,
-            dry_run=dry_run,
-            layers=True,
-        )
-
-
-ns = Collection("images", images_list, validate, images_push)
+ns = Collection("images", list_, validate, push)

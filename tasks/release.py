@@ -2,57 +2,47 @@
 
 from __future__ import annotations
 
-from invoke import Collection, Context, task
+import dataclasses
 
-from tasks._common import HELP, settings, task_errors
-from tasks.images import _BASE, _REGISTRY_URL, _push
+from invoke import Collection, Context
+
+from tasks.build import BuildFlags
+from tasks.images import REGISTRY_URL_HELP, run_push
+from tasks.invoke_adapter import cli_task, flag, running, settings
 
 
-@task(
-    help={
-        **_BASE,
-        "registry_url": _REGISTRY_URL,
-        "builder": HELP["builder"],
-        "no_cache": HELP["no_cache"],
-        "dry_run": "print the build commands and the pushes; build and push nothing",
-    },
-)
-def release(
-    c: Context,
-    registry_url: str = "",
-    builder: str = "",
-    no_cache: bool = False,
-    dry_run: bool = False,
-    root: str = "",
-    registry: str = "",
-    context: str = "",
-) -> None:
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class ReleaseFlags(BuildFlags):
+    registry_url: str = flag("", REGISTRY_URL_HELP)
+
+
+@cli_task(ReleaseFlags, name="release")
+def release(c: Context, flags: ReleaseFlags) -> None:
     """Build every image (schema-gated), then push them all; no push if anything failed."""
-    from tasks.build import BuildFlags, build_plan, run_plan
-    from tasks.lib import images
+    from tasks.build import build_plan, run_plan
     from tasks.lib.build.plan import all_targets
+    from tasks.lib.errors import ConfigError
+    from tasks.lib.images import push as push_core
+    from tasks.lib.images import refs
     from tasks.lib.output import Output
 
-    out = Output()
-    with task_errors(out):
-        s = settings(c, root=root, registry=registry, context=context, builder=builder)
-        images.check_registry_url(registry_url)
-        svcs = images.select_services(s, [])
-        tags = {svc.name: images.push_tags(s, svc) for svc in svcs}
+    with running(Output(json_mode=flags.json, progress=flags.progress)) as out:
+        if flags.skip_schema_check or flags.push or flags.json:
+            raise ConfigError(
+                "release never skips the schema gate, pushes after building, and has no "
+                "--json (it would interleave build and push documents)",
+                hint="drop --skip-schema-check / --push / --json",
+            )
+        s = settings(c, flags)
+        svcs = refs.select_services(s, [])
+        tags = {svc.name: push_core.push_tags(s, svc) for svc in svcs}
+        # every name and the --registry-url checked before anything is built
+        targets = push_core.plan_pushes(s, svcs, tags, registry_url=flags.registry_url)
         # load=True: with a non-docker builder, gateway/web would otherwise stay in the
         # builder's cache and the push would send whatever older image the store has.
-        plan = build_plan(s, all_targets(s), BuildFlags(no_cache=no_cache), load=True)
-        run_plan(out, plan, dry_run=dry_run)
-        _push(
-            out,
-            s,
-            tags,
-            list(s.all),
-            registry_url=registry_url,
-            dry_run=dry_run,
-            layers=True,
-            check_sources=False,
-        )
+        plan = build_plan(s, all_targets(s), flags, load=True)
+        run_plan(out, plan, dry_run=flags.dry_run)
+        run_push(out, s, targets, dry_run=flags.dry_run, layers=True, check_sources=False)
 
 
 ns = Collection(release)

@@ -3,17 +3,24 @@
 from __future__ import annotations
 
 import dataclasses
-from typing import TYPE_CHECKING
 
 from invoke import Collection, Context, task
 
-from tasks._common import HELP, engine_target, settings, task_errors
-from tasks.images import _BASE, _REGISTRY_URL, _client, _push, _show_meeshy
-from tasks.invoke_adapter import DryRunFlags, JsonFlags, RootFlags, cli_task, flag, running
+from tasks import invoke_adapter as adapter
+from tasks._common import HELP, engine_target, task_errors
+from tasks.images import REGISTRY_URL_HELP, run_push
+from tasks.invoke_adapter import (
+    DryRunFlags,
+    EngineFlags,
+    JsonFlags,
+    RepoFlags,
+    RootFlags,
+    ServiceFlags,
+    cli_task,
+    flag,
+    running,
+)
 from tasks.invoke_adapter import settings as resolve_settings
-
-if TYPE_CHECKING:
-    pass
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
@@ -58,117 +65,86 @@ def compose(c: Context, flags: ComposeFlags) -> None:
         view.show(out, flow.run(job, force=flags.force, dry_run=flags.dry_run))
 
 
-@task(
-    name="tag",
-    help={
-        **_BASE,
-        "only": "tag only this service (repeatable; default: gateway, translator and web)",
-        "from_": "source tag (default: latest)",
-        "to": "tag to create (default: staging)",
-        "allow_stale": "tag images built from another schema too (the default refuses them)",
-        "dry_run": "check everything and print the tags that would be created; change nothing",
-        "json": HELP["json"],
-    },
-    iterable=["only"],
-)
-def staging_tag(
-    c: Context,
-    only: list[str] | None = None,
-    from_: str = "latest",
-    to: str = "staging",
-    allow_stale: bool = False,
-    dry_run: bool = False,
-    root: str = "",
-    registry: str = "",
-    context: str = "",
-    json: bool = False,
-) -> None:
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class TagFlags(ServiceFlags, RepoFlags, EngineFlags, DryRunFlags, JsonFlags):
+    service: list[str] = flag(  # noqa: RUF009
+        [], "tag only this service (repeatable; default: meeshy.all, gateway, translator, web)"
+    )
+    from_: str = flag("latest", "source tag (default: latest)")
+    to: str = flag("staging", "tag to create (default: staging)")
+    allow_stale: bool = flag(
+        False, "tag images built from another schema too (the default refuses them)"
+    )
+    dry_run: bool = flag(
+        False, "check everything and print the tags that would be created; change nothing"
+    )
+
+
+@cli_task(TagFlags)
+def tag(c: Context, flags: TagFlags) -> None:
     """Tag <registry>/meeshy-<svc>:latest as :staging, all or nothing (plan step 2)."""
-    from tasks.lib import images
+    from tasks.lib.engine import EngineTarget, connect
+    from tasks.lib.errors import Interrupted
+    from tasks.lib.images import freshness, listing, refs, store, tags, view
     from tasks.lib.output import Output
+    from tasks.lib.progress import Status
 
-    out = Output(json_mode=json)
-    with task_errors(out):
-        s = settings(c, root=root, registry=registry, context=context)
-        refs = images.staging_refs(s, images.select_services(s, only or []), from_, to)
-        sha = s.schema_sha256
-        client = _client(s)
-        try:
-            found = images.lookup(client, [src for _, src, _ in refs])
-            plan = images.plan_staging_tags(refs, found, sha, allow_stale=allow_stale)
-            for src in plan.stale:
-                out.warn(f"--allow-stale: {src} is not built from the current schema")
-            tags = [
-                {"source": a.source, "target": a.target, "image_id": a.image_id}
-                for a in plan.actions
-            ]
-            if dry_run:
-                out.step("dry run: these tags would be created")
-                for a in plan.actions:
-                    out.info(f"{a.source} -> {a.target}  ({a.image_id[7:19]})")
-                if json:
-                    out.json({"dry_run": True, "tags": tags, "stale": list(plan.stale)})
+    with adapter.running(Output(json_mode=flags.json)) as out:
+        s = adapter.settings(c, flags)
+        services = refs.select_services(s, flags.service)
+        wanted = tags.staging_refs(s, services, flags.from_, flags.to)
+        rules = freshness.default_rules(s)
+        engine = EngineTarget(context=s.docker_context)
+        with connect(engine) as client:
+            found = store.find_images(client, [r for _, src, dst in wanted for r in (src, dst)])
+            plan = tags.plan_staging_tags(wanted, found, rules, allow_stale=flags.allow_stale)
+            view.stale_warnings(out, plan)
+            if flags.dry_run:
+                view.tag_dry_run(out, plan, engine.describe())
+                if out.json_mode:
+                    out.json(plan.to_json(dry_run=True))
                 return
-            images.apply_tags(client, plan)
-            for a in plan.actions:
-                out.info(f"tagged {a.source} -> {a.target}")
-            if json:
-                rows = images.image_rows(images.list_meeshy_images(client), sha, per_tag=True)
-                out.json(
-                    {
-                        "dry_run": False,
-                        "tags": tags,
-                        "stale": list(plan.stale),
-                        "images": [r.as_json() for r in rows],
-                    }
-                )
-            else:
-                _show_meeshy(out, client, s, title="meeshy images")
-        finally:
-            client.close()
+            record = tags.TagRecord(plan)
+            try:
+                tags.apply_tags(client, plan, record)
+                view.tagged(out, plan)
+                patterns = refs.listing_patterns(s)
+                images = store.list_images(client, patterns)
+                rows = listing.image_rows(images, patterns, s.schema_sha256, per_tag=True)
+                if out.json_mode:
+                    data = plan.to_json(dry_run=False, status=Status.TAGGED)
+                    out.json({**data, "images": [r.to_json() for r in rows]})
+                else:
+                    view.listing(out, f"meeshy images of {s.registry}", rows, versions=False)
+            except Interrupted as exc:
+                if record.complete:  # the work is done: say so, do not undo it
+                    raise tags.interrupted_after(exc, plan) from None
+                raise
 
 
-@task(
-    name="push",
-    help={
-        **_BASE,
-        "only": "push only this service (repeatable; default: gateway, translator and web)",
-        "to": "the staging tag to push (default: staging)",
-        "registry_url": _REGISTRY_URL,
-        "dry_run": "print what would be pushed; change nothing (needs no engine)",
-        "json": HELP["json"],
-    },
-    iterable=["only"],
-)
-def staging_push(
-    c: Context,
-    only: list[str] | None = None,
-    to: str = "staging",
-    registry_url: str = "",
-    dry_run: bool = False,
-    root: str = "",
-    registry: str = "",
-    context: str = "",
-    json: bool = False,
-) -> None:
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class PushFlags(ServiceFlags, RepoFlags, EngineFlags, DryRunFlags, JsonFlags):
+    service: list[str] = flag(  # noqa: RUF009
+        [], "push only this service (repeatable; default: meeshy.all, gateway, translator, web)"
+    )
+    to: str = flag("staging", "the staging tag to push (default: staging)")
+    registry_url: str = flag("", REGISTRY_URL_HELP)
+
+
+@cli_task(PushFlags)
+def push(c: Context, flags: PushFlags) -> None:
     """Push the staging tags to a registry, with live progress per image."""
-    from tasks.lib import images
+    from tasks.lib.images import push as core
+    from tasks.lib.images import refs
     from tasks.lib.output import Output
 
-    out = Output(json_mode=json)
-    with task_errors(out):
-        s = settings(c, root=root, registry=registry, context=context)
-        images.check_tag(to, "--to")
-        names = list(only or []) or list(s.all)
-        _push(
-            out,
-            s,
-            {n: [to] for n in names},
-            names,
-            registry_url=registry_url,
-            dry_run=dry_run,
-            layers=False,
-        )
+    with adapter.running(Output(json_mode=flags.json)) as out:
+        s = adapter.settings(c, flags)
+        refs.check_tag(flags.to, "--to")
+        services = refs.select_services(s, flags.service)
+        wanted = {svc.name: [flags.to] for svc in services}
+        targets = core.plan_pushes(s, services, wanted, registry_url=flags.registry_url)
+        run_push(out, s, targets, dry_run=flags.dry_run, layers=False)
 
 
 COPY_HELP = {
@@ -257,4 +233,4 @@ def volumes(
             out.table("staging volumes", core.COPY_COLUMNS, core.copy_rows(results))
 
 
-ns = Collection("staging", staging_tag, staging_push, compose, volumes)
+ns = Collection("staging", tag, push, compose, volumes)

@@ -179,7 +179,7 @@ def test_skip_schema_check_is_loud(example_copy: Path, namespace: str, sdk: obje
     assert "me.meeshy.schema.sha256" not in labels  # no claim the gate did not prove
     # so staging refuses it as built from an unknown schema
     r = run_inv(
-        "staging.tag", "--only", "web", "--root", str(example_copy), "--registry", namespace
+        "staging.tag", "--service", "web", "--root", str(example_copy), "--registry", namespace
     )
     assert r.code == 4, r
     assert f"{namespace}/meeshy-web:latest" in r.err

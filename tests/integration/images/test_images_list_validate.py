@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import hashlib
 import json
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -25,8 +27,17 @@ pytestmark = pytest.mark.engine
 SCHEMA = "packages/shared/prisma/schema.prisma"
 
 
+@pytest.fixture
+def sdk() -> Iterator[Any]:
+    import docker
+
+    client = docker.from_env()
+    yield client
+    client.close()
+
+
 def test_list_json_shows_the_session_images(call: Call, example_images: str) -> None:
-    code, out, err = call(image_tasks.images_list, json=True, root=str(EXAMPLE))
+    code, out, err = call(image_tasks.list_, json=True, root=str(EXAMPLE), registry=example_images)
     assert code == 0, err
     rows = {r["repository"]: r for r in json.loads(out)}
     sha = hashlib.sha256((EXAMPLE / SCHEMA).read_bytes()).hexdigest()
@@ -40,7 +51,7 @@ def test_list_json_shows_the_session_images(call: Call, example_images: str) -> 
 
 
 def test_list_table(call: Call, example_images: str) -> None:
-    code, out, _ = call(image_tasks.images_list, root=str(EXAMPLE))
+    code, out, _ = call(image_tasks.list_, root=str(EXAMPLE), registry=example_images)
     assert code == 0
     assert "REPOSITORY" in out
     line = next(x for x in out.splitlines() if x.startswith(f"{example_images}/meeshy-web "))
@@ -82,18 +93,22 @@ def test_validate_missing_image_fails_naming_it(call: Call, example_images: str)
 def test_read_files_without_running(example_images: str) -> None:
     import docker
 
-    from tasks.lib.images import read_image_files
+    from tasks.lib.images.files import read_image_files
 
     client = docker.from_env()
+    ref = f"{example_images}/meeshy-gateway:latest"
+
+    def made_from_it() -> set[str]:  # the engine is shared: look at this image's only
+        return {str(c.id) for c in client.containers.list(all=True, filters={"ancestor": ref})}
+
     try:
-        before = {c.id for c in client.containers.list(all=True)}
-        ref = f"{example_images}/meeshy-gateway:latest"
+        before = made_from_it()
         files = read_image_files(
             client, ref, ["/app/packages/shared/prisma/schema.prisma", "/app/nope"]
         )
         assert files["/app/packages/shared/prisma/schema.prisma"] == (EXAMPLE / SCHEMA).read_bytes()
         assert files["/app/nope"] is None
-        assert {c.id for c in client.containers.list(all=True)} == before  # removed again
+        assert made_from_it() == before  # created, never started, removed again
     finally:
         client.close()
 
@@ -124,7 +139,7 @@ def test_validate_fails_after_the_schema_changes(
         registry=namespace,
         service=["gateway", "translator"],
     )
-    assert code == 1
+    assert code == 4  # not the current schema's images: as staging.tag
     reports = {r["service"]: r for r in json.loads(out)}
     for svc in ("gateway", "translator"):
         failed = {c["check"]: c["detail"] for c in reports[svc]["checks"] if c["verdict"] == "fail"}
@@ -140,6 +155,34 @@ def test_validate_fails_after_the_schema_changes(
     code, out, err = call(
         image_tasks.validate, root=str(root), registry=namespace, service=["gateway"]
     )
-    assert code == 1
+    assert code == 4
     assert "built from another schema" in out
     assert f"{namespace}/meeshy-gateway:v1.0.40" in out
+
+
+@pytest.fixture
+def other_registry(sdk: Any) -> Iterator[str]:
+    """A meeshy image under another registry namespace (busybox retagged); removed after."""
+    namespace = f"t4other{uuid.uuid4().hex[:8]}"
+    ref = f"{namespace}/meeshy-web:latest"
+    sdk.images.get("busybox:latest").tag(ref)
+    try:
+        yield namespace
+    finally:
+        sdk.images.remove(ref)
+
+
+def test_list_shows_only_the_registry_asked_for(
+    call: Call, example_images: str, other_registry: str
+) -> None:
+    """``images.list --registry X`` lists X's meeshy images, not every registry's."""
+    code, out, err = call(image_tasks.list_, json=True, root=str(EXAMPLE), registry=example_images)
+    assert code == 0, err
+    repos = {r["repository"] for r in json.loads(out)}
+    assert f"{example_images}/meeshy-web" in repos
+    assert all(r.startswith(f"{example_images}/") for r in repos), repos
+    code, out, err = call(image_tasks.list_, json=True, root=str(EXAMPLE), registry=other_registry)
+    assert code == 0, err
+    assert [(r["repository"], r["tags"]) for r in json.loads(out)] == [
+        (f"{other_registry}/meeshy-web", ["latest"])
+    ]

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
+import json
 import os
 import subprocess
 import sys
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -24,7 +27,7 @@ from tests.integration.registry import (
 __all__ = ["example_images", "registry"]  # the fixtures, imported explicitly
 
 pytestmark = [pytest.mark.engine, pytest.mark.registry]
-PROJECT = Path(__file__).resolve().parents[2]
+PROJECT = Path(__file__).resolve().parents[3]
 SERVICES = ("gateway", "translator", "web")
 SCHEMA = "packages/shared/prisma/schema.prisma"
 
@@ -47,6 +50,32 @@ def image_id(sdk: Any, ref: str) -> str | None:
         return None
 
 
+def refs_under(sdk: Any, prefix: str) -> list[str]:
+    """Every local tag and digest reference starting with ``prefix``."""
+    found = []
+    for entry in sdk.api.images():
+        for ref in (entry.get("RepoTags") or []) + (entry.get("RepoDigests") or []):
+            if ref.startswith(prefix):
+                found.append(ref)
+    return sorted(found)
+
+
+@pytest.fixture(autouse=True)
+def private_state(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The record of temporary push tags goes to this test's own folder."""
+    monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path / "state"))
+
+
+@pytest.fixture
+def reg(registry: LocalRegistry, sdk: Any) -> Iterator[LocalRegistry]:
+    """The loopback registry; afterwards no local reference to it is left on the engine
+    (removed here also when a test fails, so the engine is left as it was found)."""
+    yield registry
+    for ref in refs_under(sdk, f"{registry.host}/"):
+        with contextlib.suppress(Exception):
+            sdk.images.remove(ref)
+
+
 @pytest.fixture
 def tags_cleanup(sdk: Any) -> Iterator[list[str]]:
     """Refs a test creates; removed afterwards."""
@@ -65,7 +94,7 @@ def test_tag_success_shows_the_images(
 ) -> None:
     ns = example_images
     tags_cleanup += [f"{ns}/meeshy-{s}:t4ok" for s in SERVICES]
-    code, out, err = call(staging.staging_tag, to="t4ok", root=str(EXAMPLE), registry=ns)
+    code, out, err = call(staging.tag, to="t4ok", root=str(EXAMPLE), registry=ns)
     assert code == 0, err
     for svc in SERVICES:
         assert image_id(sdk, f"{ns}/meeshy-{svc}:t4ok") == image_id(
@@ -77,14 +106,28 @@ def test_tag_success_shows_the_images(
     assert shown[0].rstrip().endswith("match")
 
 
+def test_tag_shows_the_images_of_the_registry_in_use(
+    call: Call, example_images: str, sdk: Any, tags_cleanup: list[str]
+) -> None:
+    ns = example_images
+    other = f"t4other{uuid.uuid4().hex[:8]}/meeshy-web:latest"
+    sdk.images.get("busybox:latest").tag(other)
+    tags_cleanup += [other, *(f"{ns}/meeshy-{s}:t4reg" for s in SERVICES)]
+    code, out, err = call(staging.tag, to="t4reg", root=str(EXAMPLE), registry=ns)
+    assert code == 0, err
+    lines = out.splitlines()
+    header = next(i for i, x in enumerate(lines) if x.startswith("REPOSITORY"))
+    listed = [x.split()[0] for x in lines[header + 1 :] if x.strip()]
+    assert f"{ns}/meeshy-web" in listed
+    assert all(r.startswith(f"{ns}/") for r in listed), listed
+
+
 def test_tag_dry_run_changes_nothing(
     call: Call, example_images: str, sdk: Any, tags_cleanup: list[str]
 ) -> None:
     ns = example_images
     tags_cleanup += [f"{ns}/meeshy-{s}:t4dry" for s in SERVICES]
-    code, out, err = call(
-        staging.staging_tag, to="t4dry", dry_run=True, root=str(EXAMPLE), registry=ns
-    )
+    code, out, err = call(staging.tag, to="t4dry", dry_run=True, root=str(EXAMPLE), registry=ns)
     assert code == 0, err
     assert f"{ns}/meeshy-gateway:latest -> {ns}/meeshy-gateway:t4dry" in out
     assert all(image_id(sdk, f"{ns}/meeshy-{s}:t4dry") is None for s in SERVICES)
@@ -98,19 +141,17 @@ def test_tag_partial_sources_change_nothing(
         sdk.images.get(f"{ns}/meeshy-{svc}:latest").tag(f"{ns}/meeshy-{svc}", "t4part")
         tags_cleanup.append(f"{ns}/meeshy-{svc}:t4part")
     tags_cleanup += [f"{ns}/meeshy-{s}:t4partdst" for s in SERVICES]
-    code, _, err = call(
-        staging.staging_tag, from_="t4part", to="t4partdst", root=str(EXAMPLE), registry=ns
-    )
+    code, _, err = call(staging.tag, from_="t4part", to="t4partdst", root=str(EXAMPLE), registry=ns)
     assert code == 1
     assert f"missing source image(s): {ns}/meeshy-translator:t4part" in err
     assert len(err.strip().splitlines()) == 1
     assert all(image_id(sdk, f"{ns}/meeshy-{s}:t4partdst") is None for s in SERVICES)
     # --only the two that exist works
     code, _, err = call(
-        staging.staging_tag,
+        staging.tag,
         from_="t4part",
         to="t4partdst",
-        only=["gateway", "web"],
+        service=["gateway", "web"],
         root=str(EXAMPLE),
         registry=ns,
     )
@@ -126,14 +167,14 @@ def test_tag_refuses_stale_images(
     schema = example_copy / SCHEMA
     schema.write_text(schema.read_text() + "\n// changed\n")
     tags_cleanup += [f"{ns}/meeshy-{s}:t4stale" for s in SERVICES]
-    code, _, err = call(staging.staging_tag, to="t4stale", root=str(example_copy), registry=ns)
+    code, _, err = call(staging.tag, to="t4stale", root=str(example_copy), registry=ns)
     assert code == 4
     assert "not built from the current schema" in err
     assert f"{ns}/meeshy-gateway:latest" in err
     assert "inv build.all" in err
     assert all(image_id(sdk, f"{ns}/meeshy-{s}:t4stale") is None for s in SERVICES)
     code, _, err = call(
-        staging.staging_tag, to="t4stale", allow_stale=True, root=str(example_copy), registry=ns
+        staging.tag, to="t4stale", allow_stale=True, root=str(example_copy), registry=ns
     )
     assert code == 0, err
     assert "--allow-stale" in err
@@ -152,7 +193,7 @@ def test_build_all_then_staging_tag_on_one_command_line(
         "from tasks import build, staging\n"
         "ns = Collection()\n"
         "ns.add_collection(build.ns)\n"
-        "ns.add_collection(Collection('staging', staging.staging_tag))\n"
+        "ns.add_collection(Collection('staging', staging.tag))\n"
         "ns.configure(tasks.ns.configuration())\n"
     )
     ns = "t4chain"
@@ -199,135 +240,139 @@ def test_build_all_then_staging_tag_on_one_command_line(
 
 
 def test_staging_push_to_registry(
-    call: Call, example_images: str, registry: LocalRegistry, tags_cleanup: list[str]
+    call: Call, example_images: str, reg: LocalRegistry, sdk: Any, tags_cleanup: list[str]
 ) -> None:
     ns = example_images
     tags_cleanup += [f"{ns}/meeshy-{s}:t4push" for s in SERVICES]
-    assert call(staging.staging_tag, to="t4push", root=str(EXAMPLE), registry=ns)[0] == 0
+    assert call(staging.tag, to="t4push", root=str(EXAMPLE), registry=ns)[0] == 0
     code, out, err = call(
-        staging.staging_push,
+        staging.push,
         to="t4push",
-        registry_url=registry.host,
+        registry_url=reg.host,
         root=str(EXAMPLE),
         registry=ns,
     )
     assert code == 0, err
     for svc in SERVICES:
-        assert registry.tags(f"{ns}/meeshy-{svc}") == ["t4push"]
-        assert f"pushed {registry.host}/{ns}/meeshy-{svc}:t4push sha256:" in out
+        assert reg.tags(f"{ns}/meeshy-{svc}") == ["t4push"]
+        row = next(x for x in out.splitlines() if x.startswith(f"{reg.host}/{ns}/meeshy-{svc}:"))
+        assert row.split()[1:4][1] == "pushed"
+        assert "sha256:" in row
+    assert "pushed 3 tag(s)" in out
+    # neither the temporary tags nor the digest references the push made are left
+    assert refs_under(sdk, f"{reg.host}/") == []
 
 
-def test_staging_push_dry_run(call: Call, example_images: str, registry: LocalRegistry) -> None:
+def test_staging_push_dry_run(call: Call, example_images: str, reg: LocalRegistry) -> None:
     code, out, _ = call(
-        staging.staging_push,
-        registry_url=registry.host,
+        staging.push,
+        registry_url=reg.host,
         dry_run=True,
         root=str(EXAMPLE),
         registry=example_images,
     )
     assert code == 0
-    assert f"push {registry.host}/{example_images}/meeshy-web:staging -> {registry.host}" in out
-    assert registry.tags(f"{example_images}/meeshy-web") == []
+    assert f"push {reg.host}/{example_images}/meeshy-web:staging -> {reg.host}" in out
+    assert reg.tags(f"{example_images}/meeshy-web") == []
 
 
 def test_push_to_stopped_registry_fails_then_rerun_completes(
-    call: Call, example_images: str, registry: LocalRegistry, sdk: Any, tags_cleanup: list[str]
+    call: Call, example_images: str, reg: LocalRegistry, sdk: Any, tags_cleanup: list[str]
 ) -> None:
     ns = example_images
     tags_cleanup += [f"{ns}/meeshy-{s}:t4down" for s in SERVICES]
-    assert call(staging.staging_tag, to="t4down", root=str(EXAMPLE), registry=ns)[0] == 0
-    registry.stop()
+    assert call(staging.tag, to="t4down", root=str(EXAMPLE), registry=ns)[0] == 0
+    reg.stop()
     code, _, err = call(
-        staging.staging_push,
+        staging.push,
         to="t4down",
-        registry_url=registry.host,
+        registry_url=reg.host,
         root=str(EXAMPLE),
         registry=ns,
     )
     assert code == 1
     lines = err.strip().splitlines()
     assert len(lines) == 1, err
-    assert f"push of {registry.host}/{ns}/meeshy-gateway:t4down" in lines[0]
-    assert f"to registry {registry.host} failed" in lines[0]
+    assert f"push of {reg.host}/{ns}/meeshy-gateway:t4down" in lines[0]
+    assert f"to registry {reg.host} failed" in lines[0]
     assert "connection refused" in lines[0]
+    assert "nothing was pushed" in lines[0]  # not "the images before it were pushed"
     # the temporary tags for the registry are gone again
-    assert image_id(sdk, f"{registry.host}/{ns}/meeshy-gateway:t4down") is None
-    registry.start()
+    assert image_id(sdk, f"{reg.host}/{ns}/meeshy-gateway:t4down") is None
+    reg.start()
     code, _, err = call(
-        staging.staging_push,
+        staging.push,
         to="t4down",
-        registry_url=registry.host,
+        registry_url=reg.host,
         root=str(EXAMPLE),
         registry=ns,
     )
     assert code == 0, err
-    assert all(registry.tags(f"{ns}/meeshy-{s}") == ["t4down"] for s in SERVICES)
+    assert all(reg.tags(f"{ns}/meeshy-{s}") == ["t4down"] for s in SERVICES)
 
 
 def test_push_missing_image_pushes_nothing(
-    call: Call, example_images: str, registry: LocalRegistry
+    call: Call, example_images: str, reg: LocalRegistry
 ) -> None:
     code, _, err = call(
-        staging.staging_push,
+        staging.push,
         to="t4-none",
-        registry_url=registry.host,
+        registry_url=reg.host,
         root=str(EXAMPLE),
         registry=example_images,
     )
     assert code == 1
     assert f"{example_images}/meeshy-gateway:t4-none" in err
     assert "nothing was pushed" in err
-    assert registry.get_json("_catalog") == {"repositories": []}
+    assert reg.get_json("_catalog") == {"repositories": []}
 
 
-def test_images_push_tag_sets(call: Call, example_images: str, registry: LocalRegistry) -> None:
+def test_images_push_tag_sets(call: Call, example_images: str, reg: LocalRegistry) -> None:
     ns = example_images
     code, out, err = call(
-        images.images_push,
+        images.push,
         service=["translator", "web"],
-        registry_url=registry.host,
+        registry_url=reg.host,
         root=str(EXAMPLE),
         registry=ns,
     )
     assert code == 0, err
-    assert registry.tags(f"{ns}/meeshy-translator") == ["cpu", "latest", "v1.0.0"]
-    assert registry.tags(f"{ns}/meeshy-web") == ["latest", "v1.0.41"]
-    assert registry.tags(f"{ns}/meeshy-gateway") == []
+    assert reg.tags(f"{ns}/meeshy-translator") == ["cpu", "latest", "v1.0.0"]
+    assert reg.tags(f"{ns}/meeshy-web") == ["latest", "v1.0.41"]
+    assert reg.tags(f"{ns}/meeshy-gateway") == []
     assert " layer " in out  # per-layer progress lines (plain output)
 
 
-def test_release_builds_then_pushes(
-    call: Call, example_copy: Path, registry: LocalRegistry
-) -> None:
+def test_release_builds_then_pushes(call: Call, example_copy: Path, reg: LocalRegistry) -> None:
     ns = "t4rel"
     remove_namespace(ns)
     try:
         code, out, err = call(
             release.release,
             dry_run=True,
-            registry_url=registry.host,
+            registry_url=reg.host,
             root=str(example_copy),
             registry=ns,
         )
         assert code == 0, err
         assert "buildx build" in out
-        assert f"push {registry.host}/{ns}/meeshy-translator:cpu" in out
-        assert registry.get_json("_catalog") == {"repositories": []}
+        assert f"push {reg.host}/{ns}/meeshy-translator:cpu" in out
+        assert reg.get_json("_catalog") == {"repositories": []}
 
         code, out, err = call(
-            release.release, registry_url=registry.host, root=str(example_copy), registry=ns
+            release.release, registry_url=reg.host, root=str(example_copy), registry=ns
         )
         assert code == 0, err
         assert out.index("Build summary") < out.index("pushed ")
-        assert registry.tags(f"{ns}/meeshy-gateway") == ["latest", "v1.0.40"]
-        assert registry.tags(f"{ns}/meeshy-translator") == ["cpu", "latest", "v1.0.0"]
-        assert registry.tags(f"{ns}/meeshy-web") == ["latest", "v1.0.41"]
+        assert reg.tags(f"{ns}/meeshy-gateway") == ["latest", "v1.0.40"]
+        assert reg.tags(f"{ns}/meeshy-translator") == ["cpu", "latest", "v1.0.0"]
+        assert reg.tags(f"{ns}/meeshy-web") == ["latest", "v1.0.41"]
     finally:
         remove_namespace(ns)
 
 
 def test_release_stops_before_pushing_when_the_gate_refuses(
-    call: Call, example_copy: Path, registry: LocalRegistry
+    call: Call, example_copy: Path, reg: LocalRegistry
 ) -> None:
     ns = "t4relbad"
     dockerfile = example_copy / "services/translator/Dockerfile"
@@ -337,93 +382,86 @@ def test_release_stops_before_pushing_when_the_gate_refuses(
     remove_namespace(ns)
     try:
         code, _, err = call(
-            release.release, registry_url=registry.host, root=str(example_copy), registry=ns
+            release.release, registry_url=reg.host, root=str(example_copy), registry=ns
         )
         assert code != 0
         assert "schema gate" in err
-        assert registry.get_json("_catalog") == {"repositories": []}
+        assert reg.get_json("_catalog") == {"repositories": []}
     finally:
         remove_namespace(ns)
 
 
 def test_push_retags_over_a_stale_registry_tag_and_restores_it(
-    call: Call, example_images: str, registry: LocalRegistry, sdk: Any, tags_cleanup: list[str]
+    call: Call, example_images: str, reg: LocalRegistry, sdk: Any, tags_cleanup: list[str]
 ) -> None:
     """A leftover local <registry>/…:tag of another image must not be what gets pushed."""
-    import json
     import urllib.request
 
     ns = example_images
-    tags_cleanup += [f"{ns}/meeshy-web:t4stale", f"{registry.host}/{ns}/meeshy-web:t4stale"]
-    assert (
-        call(staging.staging_tag, only=["web"], to="t4stale", root=str(EXAMPLE), registry=ns)[0]
-        == 0
-    )
-    leftover = f"{registry.host}/{ns}/meeshy-web:t4stale"
+    tags_cleanup += [f"{ns}/meeshy-web:t4stale", f"{reg.host}/{ns}/meeshy-web:t4stale"]
+    assert call(staging.tag, service=["web"], to="t4stale", root=str(EXAMPLE), registry=ns)[0] == 0
+    leftover = f"{reg.host}/{ns}/meeshy-web:t4stale"
     busybox = sdk.images.get("busybox:latest")
     busybox.tag(leftover)
     code, _, err = call(
-        staging.staging_push,
-        only=["web"],
+        staging.push,
+        service=["web"],
         to="t4stale",
-        registry_url=registry.host,
+        registry_url=reg.host,
         root=str(EXAMPLE),
         registry=ns,
     )
     assert code == 0, err
     req = urllib.request.Request(
-        f"{registry.url}/v2/{ns}/meeshy-web/manifests/t4stale",
+        f"{reg.url}/v2/{ns}/meeshy-web/manifests/t4stale",
         headers={"Accept": "application/vnd.docker.distribution.manifest.v2+json"},
     )
     with urllib.request.urlopen(req, timeout=10) as resp:
         manifest = json.load(resp)
     assert manifest["config"]["digest"] == sdk.images.get(f"{ns}/meeshy-web:t4stale").id
     assert sdk.images.get(leftover).id == busybox.id  # the leftover tag was put back
+    # and the web image keeps no digest reference to the registry (a dangling image later)
+    assert refs_under(sdk, f"{reg.host}/") == [leftover]
 
 
 def test_tag_and_push_json(
-    call: Call, example_images: str, registry: LocalRegistry, tags_cleanup: list[str]
+    call: Call, example_images: str, reg: LocalRegistry, tags_cleanup: list[str]
 ) -> None:
-    import json
-
     ns = example_images
     tags_cleanup += [f"{ns}/meeshy-{s}:t4json" for s in SERVICES]
-    code, out, err = call(
-        staging.staging_tag, to="t4json", root=str(EXAMPLE), registry=ns, json=True
-    )
+    code, out, err = call(staging.tag, to="t4json", root=str(EXAMPLE), registry=ns, json=True)
     assert code == 0, err
     data = json.loads(out)
     assert [t["target"] for t in data["tags"]] == [f"{ns}/meeshy-{s}:t4json" for s in SERVICES]
     listed = {f"{r['repository']}:{t}" for r in data["images"] for t in r["tags"]}
     assert listed >= {f"{ns}/meeshy-{s}:t4json" for s in SERVICES}
     code, out, err = call(
-        staging.staging_push,
+        staging.push,
         to="t4json",
-        registry_url=registry.host,
+        registry_url=reg.host,
         root=str(EXAMPLE),
         registry=ns,
         json=True,
     )
     assert code == 0, err
     pushes = json.loads(out)["pushes"]
-    assert [p["ref"] for p in pushes] == [
-        f"{registry.host}/{ns}/meeshy-{s}:t4json" for s in SERVICES
-    ]
+    assert [p["ref"] for p in pushes] == [f"{reg.host}/{ns}/meeshy-{s}:t4json" for s in SERVICES]
     assert all(p["digest"].startswith("sha256:") for p in pushes)
+    assert {p["status"] for p in pushes} == {"pushed"}
 
 
 def test_push_dry_run_says_which_sources_are_missing(
-    call: Call, example_images: str, registry: LocalRegistry
+    call: Call, example_images: str, reg: LocalRegistry
 ) -> None:
     code, _, err = call(
-        staging.staging_push,
-        only=["web"],
+        staging.push,
+        service=["web"],
         to="t4none",
-        registry_url=registry.host,
+        registry_url=reg.host,
         dry_run=True,
         root=str(EXAMPLE),
         registry=example_images,
     )
     assert code == 0, err
     assert f"{example_images}/meeshy-web:t4none does not exist here" in err
-    assert registry.tags(f"{example_images}/meeshy-web") == []
+    assert reg.tags(f"{example_images}/meeshy-web") == []
