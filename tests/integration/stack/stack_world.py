@@ -79,7 +79,11 @@ services:
     image: busybox:latest
     container_name: {n}-proxy
     init: true
-    entrypoint: ["sh", "-c", "mkdir -p /srv && echo ok > /srv/index.html && exec httpd -f -p 80 -h /srv", "traefik"]
+    entrypoint:
+      - sh
+      - -c
+      - mkdir -p /srv && echo ok > /srv/index.html && exec httpd -f -p 80 -h /srv
+      - traefik
     command: ["--entrypoints.web.address=:80", "--entrypoints.websecure.address=:443"]
     ports:
       - "127.0.0.1:{ports["proxy"]}:80"
@@ -93,7 +97,10 @@ services:
     image: busybox:latest
     container_name: {n}-database
     init: true
-    command: ["sh", "-c", "echo database starting {uid}; sleep 3; touch /ready; echo database ready {uid}; exec sleep 86400"]
+    command:
+      - sh
+      - -c
+      - echo starting {uid}; sleep 3; touch /ready; echo database ready {uid}; exec sleep 86400
     healthcheck:
       test: ["CMD", "test", "-f", "/ready"]
       interval: 1s
@@ -274,7 +281,7 @@ class StackWorld:
             name=f"{self.prefix}-digest-{uuid.uuid4().hex[:6]}",
             remove=True,
         )
-        return out.decode().split()[0]
+        return str(out.decode().split()[0])
 
     # -- cleanup --------------------------------------------------------------------------
 
