@@ -5,6 +5,7 @@ exact command the same client runs for it (what ``--dry-run`` prints)."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
@@ -15,6 +16,9 @@ from tasks.lib.stack.plan import ALL_PROFILES, ComposeCall, Stack
 
 if TYPE_CHECKING:
     import python_on_whales
+
+# compose writes terminal control sequences (erase line) even with --no-color
+_ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")
 
 
 def client(
@@ -98,10 +102,11 @@ def logs(stack: Stack, target: EngineTarget, call: ComposeCall) -> Iterator[tupl
             list(call.services),
             tail=tail,
             follow="--follow" in args,
+            no_log_prefix="--no-log-prefix" in args,
             since=since,
             stream=True,
         ):
-            yield source, raw.decode("utf-8", "replace").rstrip("\n")
+            yield source, _ANSI.sub("", raw.decode("utf-8", "replace").rstrip("\n"))
 
 
 def last_lines(stack: Stack, target: EngineTarget, service: str, n: int = 20) -> list[str]:
@@ -110,6 +115,7 @@ def last_lines(stack: Stack, target: EngineTarget, service: str, n: int = 20) ->
     from tasks.lib.stack.plan import logs_call
 
     try:
-        return [line for _, line in logs(stack, target, logs_call([service], tail=str(n)))]
+        call = logs_call([service], tail=str(n), prefix=False)
+        return [line for _, line in logs(stack, target, call)]
     except CommandFailed as exc:
         return [f"(could not read the logs: {exc.message})"]

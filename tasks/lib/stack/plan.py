@@ -97,13 +97,20 @@ def down_call(*, volumes: bool) -> ComposeCall:
 
 
 def logs_call(
-    services: Sequence[str] = (), *, follow: bool = False, since: str = "", tail: str = ""
+    services: Sequence[str] = (),
+    *,
+    follow: bool = False,
+    since: str = "",
+    tail: str = "",
+    prefix: bool = True,
 ) -> ComposeCall:
     args = ["logs", "--no-color"]
     if tail:
         args += ["--tail", tail]
     if follow:
         args.append("--follow")
+    if not prefix:
+        args.append("--no-log-prefix")
     if since:
         args += ["--since", since]
     return ComposeCall("logs", (*args, *services), ALL_PROFILES, tuple(services))

@@ -1,6 +1,8 @@
 """Wait for a stack after ``compose up``: every service with a healthcheck healthy, every other
-one running, a one-shot (restart ``no``/``on-failure``) done once it exited 0. A service that
-exits (any other way), restarts or turns unhealthy fails the wait at once.
+one running, a one-shot (restart ``no``/``on-failure``) done once it exited 0, and all of it
+still so a moment later (``settle``: a process that crashes a second after it started is
+caught). A service that exits (any other way), restarts or turns unhealthy fails the wait at
+once.
 
 :func:`judge` is the rule, a pure function; :func:`watch` polls about once a second, reports
 each service through the progress protocol (stage = state, text = health and restarts) and
@@ -34,7 +36,11 @@ def judge(c: ContainerState, baseline_restarts: int = 0) -> Readiness:
     """Where one container stands. ``baseline_restarts``: its RestartCount when first seen
     (a restart since then means it exited)."""
     if c.restarts > baseline_restarts:
-        return Readiness("failed", f"exited with code {c.exit_code} and was restarted")
+        n = c.restarts - baseline_restarts
+        times = "once" if n == 1 else f"{n} times"
+        if c.state == "running":  # the engine forgot the exit code when it restarted it
+            return Readiness("failed", f"exited and was restarted {times}")
+        return Readiness("failed", f"exited with code {c.exit_code}, restarted {times}")
     if c.state == "running":
         if c.health == "unhealthy":
             return Readiness("failed", "unhealthy")
@@ -184,10 +190,12 @@ def watch(
     timeout: float,
     up: Background | None = None,
     interval: float = 1.0,
+    settle: float = 2.0,
     clock: Callable[[], float] = time.monotonic,
     sleep: Callable[[float], None] = time.sleep,
 ) -> WaitResult:
-    """Poll until every service in ``services`` is ready (and ``up`` is done), one fails,
+    """Poll until every service in ``services`` is ready (and ``up`` is done) and stays so for
+    ``settle`` seconds (a process that crashes right after starting is caught), one fails,
     ``up`` fails, or ``timeout`` seconds pass."""
     start = clock()
     baselines: dict[str, int] = {}
@@ -195,6 +203,7 @@ def watch(
     for s in services:
         progress.start(s, text="waiting")
     rows: dict[str, ServiceWait] = {}
+    ready_since: float | None = None
     while True:
         up_done = up is None or up.done
         states = poll()
@@ -220,8 +229,12 @@ def watch(
             _finish(progress, ordered)
             return WaitResult(False, elapsed, ordered, up_error=up_error, up_output=_out(up))
         if up_done and all(r.kind == "ready" for r in ordered):
-            _finish(progress, ordered)
-            return WaitResult(True, elapsed, ordered, up_output=_out(up))
+            ready_since = elapsed if ready_since is None else ready_since
+            if elapsed - ready_since >= settle:
+                _finish(progress, ordered)
+                return WaitResult(True, elapsed, ordered, up_output=_out(up))
+        else:
+            ready_since = None
         if elapsed >= timeout:
             _finish(progress, ordered, timed_out=True)
             return WaitResult(False, elapsed, ordered, timed_out=True, up_output=_out(up))

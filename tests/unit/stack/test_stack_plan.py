@@ -89,6 +89,11 @@ def test_missing_env_file_is_noted_not_fatal(root: Path) -> None:
             ("logs", "--no-color", "--tail", "5", "--follow", "--since", "10m", "web", "gateway"),
             id="logs-all",
         ),
+        pytest.param(
+            logs_call(["web"], tail="20", prefix=False),
+            ("logs", "--no-color", "--tail", "20", "--no-log-prefix", "web"),
+            id="logs-no-prefix",
+        ),
         pytest.param(pull_call("web"), ("pull", "web"), id="pull"),
     ],
 )
@@ -161,6 +166,7 @@ def test_dry_run_argv_is_what_whales_runs(
     [
         pytest.param(logs_call(), id="logs"),
         pytest.param(logs_call(["web"], follow=True, since="10m", tail="20"), id="logs-all"),
+        pytest.param(logs_call(["web"], tail="20", prefix=False), id="logs-no-prefix"),
     ],
 )
 def test_logs_argv_is_what_whales_runs(

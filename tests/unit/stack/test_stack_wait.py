@@ -63,10 +63,16 @@ def _c(service: str = "s", **kw: Any) -> ContainerState:
             id="restarting",
         ),
         pytest.param(
-            _c(restarts=2, exit_code=1),
+            _c(restarts=2),
             1,
-            Readiness("failed", "exited with code 1 and was restarted"),
+            Readiness("failed", "exited and was restarted once"),
             id="restarted-between-polls",
+        ),
+        pytest.param(
+            _c(state="restarting", restarts=3, exit_code=1),
+            0,
+            Readiness("failed", "exited with code 1, restarted 3 times"),
+            id="restarting-again",
         ),
         pytest.param(_c(restarts=2), 2, Readiness("ready", "running"), id="old-restarts"),
         pytest.param(_c(state="paused"), 0, Readiness("failed", "paused"), id="paused"),
@@ -131,9 +137,12 @@ def _watch(
     *,
     timeout: float = 30,
     up: Any = None,
+    settle: float = 0,
 ) -> tuple[WaitResult, Recorder, Clock]:
     rec, clock = Recorder(), Clock()
-    result = watch(poll, services, rec, timeout=timeout, up=up, clock=clock, sleep=clock.sleep)
+    result = watch(
+        poll, services, rec, timeout=timeout, up=up, settle=settle, clock=clock, sleep=clock.sleep
+    )
     return result, rec, clock
 
 
@@ -223,3 +232,23 @@ def test_background_keeps_lines_and_error() -> None:
     bad = Background(lines).start()
     bad.join(5)
     assert isinstance(bad.error, CommandFailed)
+
+
+def test_ready_must_last_the_settle_window() -> None:
+    running = _c("web")
+    poll = _script([running], [running], [replace(running, restarts=1)])
+    result, rec, clock = _watch(poll, ["web"], settle=2)
+    assert not result.ok
+    assert clock.now == 2.0
+    assert rec.finished() == {"web": "failed|exited and was restarted once"}
+    result, _rec, clock = _watch(_script([running]), ["web"], settle=2)
+    assert result.ok
+    assert clock.now == 2.0
+
+
+def test_settle_restarts_when_a_service_is_not_ready_again() -> None:
+    ok, starting = _c("db", health="healthy"), _c("db", health="starting")
+    poll = _script([ok], [starting], [ok], [ok], [ok])
+    result, _rec, clock = _watch(poll, ["db"], settle=2)
+    assert result.ok
+    assert clock.now == 4.0
