@@ -254,3 +254,43 @@ def test_status_logs_and_a_failing_health(
         assert "translator" in out and "exited" in out
     finally:
         translator.start()
+
+
+def test_the_examples_dev_and_local_files_run_offline(
+    world: StackWorld, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The example's dev and local files (busybox stand-ins, app images under profile
+    ``full``), on this run's images and free ports."""
+    from tests.integration.stack.stack_world import free_ports
+
+    names = ("MONGODB", "REDIS", "GATEWAY", "TRANSLATOR", "WEB", "HTTP", "HTTPS")
+    ports = dict(zip(names, free_ports(len(names)), strict=True))
+    for name, port in ports.items():
+        monkeypatch.setenv(f"{name}_PORT", str(port))
+    for var, app in (("GATEWAY", "gateway"), ("TRANSLATOR", "translator"), ("FRONTEND", "web")):
+        monkeypatch.setenv(f"{var}_IMAGE", f"{world.ns}/meeshy-{app}:latest")
+
+    code, out, err = _run(world, stack_tasks.up, env="dev", profile=["full"], timeout=90)
+    assert code == 0, out + err
+    code, out, err = _run(world, stack_tasks.health, env="dev", json=True)
+    assert code == 0, out + err
+    checks = [c["check"] for c in json.loads(out)["checks"] if c["kind"] == "http"]
+    assert checks == [
+        f"http://localhost:{ports['GATEWAY']}/health",
+        f"http://localhost:{ports['WEB']}/",
+        f"http://localhost:{ports['TRANSLATOR']}/health",
+    ]
+    code, out, err = _run(world, stack_tasks.down, env="dev", volumes=True)
+    assert code == 0, out + err
+    assert _states(world.project("dev")) == {}
+
+    code, out, err = _run(world, stack_tasks.up, env="local", timeout=90)
+    assert code == 0, out + err
+    assert f"https://gate.meeshy.local:{ports['HTTPS']}" in out
+    assert set(_states(world.project("local"))) == {"traefik", "database", "redis"}
+    code, out, err = _run(world, stack_tasks.health, env="local")
+    assert code == 0, out + err
+    assert "not started (profile full)" in out
+    code, out, err = _run(world, stack_tasks.down, env="local")
+    assert code == 0, out + err
+    assert _states(world.project("local")) == {}
