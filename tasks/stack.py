@@ -74,11 +74,13 @@ class PullFlags(StackFlags, ServiceFlags, DryRunFlags, JsonFlags):
 # -- helpers shared by the tasks ------------------------------------------------------------------
 
 
-def _open(c: Context, flags: StackFlags, out: Output) -> tuple[Settings, Stack, EngineTarget]:
+def _open(
+    c: Context, flags: StackFlags, out: Output, *, missing_hint: str = ""
+) -> tuple[Settings, Stack, EngineTarget]:
     from tasks.lib.stack.plan import resolve_stack
 
     s = settings(c, flags)
-    stack = resolve_stack(s, flags.env)
+    stack = resolve_stack(s, flags.env, missing_hint=missing_hint)
     if stack.env_file_missing:
         out.warn(
             f"env file {stack.env_file_missing} not found under {s.root}: running compose "
@@ -205,10 +207,12 @@ def up(c: Context, flags: UpFlags) -> None:
                         f"stays up (take it down with `inv stack.down --env {stack.name}`)",
                     ) from None
                 if not result.ok:
-                    for row in result.failed or result.not_ready:
+                    rows = result.failed or (() if result.up_error else result.not_ready)
+                    for row in rows:
                         out.error(f"{row.service}: {row.reason}; its last log lines:")
                         out.tail(compose.last_lines(stack, target, row.service))
                     if result.up_error is not None:
+                        out.error("`docker compose up` said:")
                         out.tail(result.up_error_tail())
                     raise CommandFailed(
                         result.summary(stack.name, flags.timeout),
@@ -229,7 +233,14 @@ def down(c: Context, flags: DownFlags) -> None:
     from tasks.lib.stack.plan import PROD, down_call, resolve_stack
 
     with running(Output()) as out:
-        s, stack, target = _open(c, flags, out)
+        project = settings(c, flags).stack(flags.env).project
+        s, stack, target = _open(
+            c,
+            flags,
+            out,
+            missing_hint=f"without its file, `docker compose -p {project} down` takes the "
+            "project down (by its labels)",
+        )
         if flags.volumes and stack.is_prod:
             raise ConfigError(
                 "refused: `stack.down --env prod --volumes` would delete prod's data",

@@ -47,13 +47,15 @@ class Stack:
         }
 
 
-def resolve_stack(settings: Settings, name: str, *, must_exist: bool = True) -> Stack:
+def resolve_stack(
+    settings: Settings, name: str, *, must_exist: bool = True, missing_hint: str = ""
+) -> Stack:
     """The stack ``--env name``; ConfigError (unknown env, with did-you-mean, or a missing
     compose file) before anything runs."""
     cfg = settings.stack(name)
     file = (settings.root / cfg.file).resolve()
     if must_exist and not file.is_file():
-        hint = (
+        hint = missing_hint or (
             "generate it first: `inv staging.compose` (after `inv build.all staging.tag`)"
             if name == STAGING
             else f"set meeshy.stacks.{name}.file in invoke.yaml, or pass --root"

@@ -125,9 +125,10 @@ class WaitResult:
 
     def up_error_tail(self, n: int = 20) -> list[str]:
         """compose up's last output lines (with its error output when it failed)."""
-        extra = getattr(self.up_error, "output", "") or ""
-        lines = [*self.up_output, *(ln for ln in extra.splitlines() if ln not in self.up_output)]
-        return [ln for ln in lines if ln.strip()][-n:]
+        # the streamed lines hold stderr too; the error's own copy only when nothing streamed
+        extra = str(getattr(self.up_error, "output", "") or "")
+        lines = list(self.up_output) or extra.splitlines()
+        return [ln.strip() for ln in lines if ln.strip()][-n:]
 
     def to_json(self) -> dict[str, Any]:
         return {

@@ -231,6 +231,16 @@ def test_the_staging_plan_in_one_line(engine: SecondEngine, tmp_path: Path) -> N
         )
         assert copied.decode().strip() == "meeshy-gateway-uploads"
 
+        # --context reaches the same engine (compose through python-on-whales, the SDK)
+        by_context = {k: v for k, v in env.items() if k != "DOCKER_HOST"}
+        r = run_inv("stack.status", "--env", "prod", "--context", engine.context, "--json",
+                    env={**by_context, "DOCKER_HOST": ""})  # fmt: skip
+        assert r.code == 0, r
+        assert {row["state"] for row in json.loads(r.out)["services"]} == {
+            "running",
+            "exited (0)",  # mongo-init, the one-shot
+        }
+
         r = run_inv("stack.down", "--env", "staging", "--volumes", env=env)
         assert r.code == 0, r
         left = {c.name for c in client.containers.list(all=True)}

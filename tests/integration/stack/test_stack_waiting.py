@@ -257,3 +257,25 @@ def test_down_of_a_stack_named_like_prod_is_refused(fx: Fx) -> None:
     assert code == 2
     assert "has prod's project name meeshy-prod" in err
     subprocess.run(["true"], check=True)
+
+
+def test_compose_failing_is_reported_with_its_output(fx: Fx) -> None:
+    fx.write(
+        svc("a", "exec sleep 600")
+        + f"  gone:\n    image: stacktest{fx.uid}/gone:1\n    pull_policy: missing\n"
+    )
+    code, out, err = fx.run(stack_tasks.up, env="fx", timeout=60)
+    assert code == 1, out + err
+    assert "ERROR: `docker compose up` said:" in err
+    assert "its last log lines" not in err
+    assert (
+        err.strip()
+        .splitlines()[-1]
+        .startswith("ERROR: stack fx: `docker compose up` for " + fx.project + " failed:")
+    )
+
+
+def test_down_without_its_file_says_how(fx: Fx) -> None:
+    code, _out, err = fx.run(stack_tasks.down, env="fx")
+    assert code == 2
+    assert f"`docker compose -p {fx.project} down` takes the project down" in err

@@ -219,7 +219,9 @@ def test_up_error_fails() -> None:
     assert result.summary("dev", 9) == (
         "stack dev: `docker compose up` for p failed: dependency failed"
     )
-    assert result.up_error_tail() == ["Container x  Started", "boom"]
+    assert result.up_error_tail() == ["Container x  Started"]
+    nothing_streamed = replace(result, up_output=())
+    assert nothing_streamed.up_error_tail() == ["boom"]
 
 
 def test_background_keeps_lines_and_error() -> None:
