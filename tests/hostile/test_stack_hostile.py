@@ -126,3 +126,28 @@ def test_output_closed_early_is_quiet() -> None:
     _, err = proc.communicate(timeout=60)
     assert proc.returncode in (0, 141)
     assert "Traceback" not in err and "BrokenPipe" not in err
+
+
+@pytest.mark.engine
+def test_logs_follow_stops_on_sigint(slow_stack: dict[str, str], tmp_path: Path) -> None:
+    (tmp_path / DEV_FILE).write_text(
+        SLOW.replace('"exec sleep 600"', '"while :; do echo tick; sleep 0.2; done"'),
+        encoding="utf-8",
+    )
+    up = _inv("stack.up", "--no-wait", env=slow_stack)
+    out, err = up.communicate(timeout=120)
+    assert up.returncode == 0, (out, err)
+    proc = _inv("stack.logs", "--follow", "--tail", "1", env=slow_stack)
+    try:
+        assert proc.stdout is not None
+        first = proc.stdout.readline()
+        assert "tick" in first
+        os.kill(proc.pid, signal.SIGINT)
+        _, err = proc.communicate(timeout=30)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+    assert proc.returncode == 130, err
+    assert err.strip().splitlines()[-1] == "ERROR: interrupted by SIGINT"
+    assert "Traceback" not in err
