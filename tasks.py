@@ -25,14 +25,14 @@ if not os.environ.get("PYTHONDONTWRITEBYTECODE"):
 
 from invoke import Collection
 
-from tasks import build, docker, images, release, schema, staging, volumes
+from tasks import build, docker, images, release, schema, stack, staging, volumes
 from tasks.invoke_adapter import excepthook
 from tasks.lib.config import defaults
 
 sys.excepthook = excepthook
 
 ns = Collection()
-for module in (build, schema, staging, images, volumes, docker):
+for module in (build, schema, staging, images, volumes, docker, stack):
     ns.add_collection(module.ns)
 ns.add_task(release.release)
 ns.configure({"meeshy": defaults()})

@@ -35,6 +35,7 @@ _PORT = r"(?::\d{1,5})"
 # A first component is a registry host only with a dot, a port, or as localhost (as Docker).
 _DOMAIN = rf"(?:localhost{_PORT}?|{_LABEL}(?:\.{_LABEL})+{_PORT}?|{_LABEL}{_PORT})"
 REGISTRY_RE = re.compile(rf"^(?:{_DOMAIN}/)?{_COMPONENT}(?:/{_COMPONENT})*$|^{_DOMAIN}$")
+PROJECT_RE = re.compile(r"^[a-z0-9][a-z0-9_-]*$")  # compose's rule for project names
 TAG_RE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$")
 
 
@@ -180,11 +181,26 @@ TOP_KEYS: dict[str, tuple[Any, str]] = {
     "all": ("gateway,translator,web", "what build.all builds (comma-separated or a list)"),
 }
 
+# Named compose stacks (``stack.* --env NAME``): compose file, project name and env file, all
+# relative to root; the Makefile's three plus the staging file ``staging.compose`` writes.
+_COMPOSE_DIR = "infrastructure/docker/compose"
+_ENV_EXAMPLE = "infrastructure/envs/.env.example"
+DEFAULT_STACKS: dict[str, dict[str, str]] = {
+    env: {
+        "file": f"{_COMPOSE_DIR}/docker-compose.{env}.yml",
+        "project": f"meeshy-{env}",
+        "env_file": _ENV_EXAMPLE,
+    }
+    for env in ("dev", "local", "prod", "staging")
+}
+STACK_KEYS = ("file", "project", "env_file")
+
 
 def defaults() -> dict[str, Any]:
     """A fresh copy of the defaults (for ``Collection.configure``)."""
     data: dict[str, Any] = {k: copy.deepcopy(v[0]) for k, v in TOP_KEYS.items()}
     data["services"] = {s.name: s.to_config() for s in DEFAULT_SERVICES}
+    data["stacks"] = copy.deepcopy(DEFAULT_STACKS)
     return data
 
 
@@ -199,6 +215,16 @@ def did_you_mean(value: str, choices: Iterable[str]) -> str:
 
 
 @dataclass(frozen=True)
+class StackConfig:
+    """A compose stack ``stack.* --env NAME`` works on (paths relative to root)."""
+
+    name: str
+    file: str
+    project: str
+    env_file: str
+
+
+@dataclass(frozen=True)
 class Settings:
     root: Path
     registry: str
@@ -209,6 +235,16 @@ class Settings:
     builder: str
     all: tuple[str, ...]
     services: tuple[Service, ...]
+    stacks: tuple[StackConfig, ...] = ()
+
+    def stack(self, name: str) -> StackConfig:
+        for st in self.stacks:
+            if st.name == name:
+                return st
+        raise ConfigError(
+            f"unknown stack --env {name!r}",
+            hint=did_you_mean(name, [st.name for st in self.stacks]),
+        )
 
     def service(self, name: str) -> Service:
         for s in self.services:
@@ -376,6 +412,25 @@ def _service(name: str, raw: Any) -> Service:
     )
 
 
+def _stacks(value: Any) -> tuple[StackConfig, ...]:
+    out = []
+    for name, entry in _mapping(value, "meeshy.stacks").items():
+        where = f"meeshy.stacks.{name}"
+        raw = _mapping(entry, where)
+        _check_keys(raw, STACK_KEYS, where)
+        values = {k: _string(raw.get(k, ""), f"{where}.{k}") for k in STACK_KEYS}
+        for required in ("file", "project"):
+            if not values[required]:
+                raise ConfigError(f"{where}.{required} is not set", hint="add it to invoke.yaml")
+        if not PROJECT_RE.match(values["project"]):
+            raise ConfigError(
+                f"{where}.project {values['project']!r} is not a compose project name",
+                hint="lowercase letters, digits, - and _, starting with a letter or digit",
+            )
+        out.append(StackConfig(name=str(name), **values))
+    return tuple(out)
+
+
 def _names(value: Any, where: str) -> tuple[str, ...]:
     """A list of names, from a YAML list or a comma-separated string (env vars)."""
     if isinstance(value, str):
@@ -411,7 +466,7 @@ def resolve(
     one from ``--root`` or ``MEESHY_ROOT`` is relative to ``cwd``.
     """
     data = dict(_mapping(raw, "meeshy"))
-    _check_keys(data, [*TOP_KEYS, "services"], "meeshy")
+    _check_keys(data, [*TOP_KEYS, "services", "stacks"], "meeshy")
     merged = deep_merge(defaults(), data)
     top = {k: merged[k] for k in TOP_KEYS if k != "all"}
     for key, value in top.items():
@@ -460,6 +515,7 @@ def resolve(
         builder=builder if builder is not None else str(merged["builder"] or ""),
         all=all_,
         services=services,
+        stacks=_stacks(merged["stacks"]),
     )
 
 

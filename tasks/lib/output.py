@@ -53,6 +53,7 @@ _STYLE = {
     Status.TAGGED: "green",
     Status.COPIED: "green",
     Status.DONE: "green",
+    Status.UP: "green",
     Status.FAIL: "bold red",
     Status.FAILED: "bold red",
     Status.NOT_BUILT: "bold red",

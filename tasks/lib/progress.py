@@ -40,6 +40,7 @@ class Status(StrEnum):
     SKIPPED = "skipped"
     CANCELLED = "cancelled"
     NOT_BUILT = "not built"
+    UP = "up"
 
     @property
     def ok(self) -> bool:
@@ -59,6 +60,7 @@ _OK = frozenset(
         Status.COPIED,
         Status.DONE,
         Status.PASS,
+        Status.UP,
     }
 )
 _BAD = frozenset({Status.FAIL, Status.FAILED, Status.CANCELLED, Status.NOT_BUILT})

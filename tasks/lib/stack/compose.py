@@ -1,0 +1,121 @@
+"""The compose CLI through python-on-whales, for one stack: a client per stack (file, project,
+env file, profiles, and the engine of ``--context``), and the calls ``stack.*`` makes. Every
+changing call takes a :class:`~tasks.lib.stack.plan.ComposeCall`, and :func:`argv` shows the
+exact command the same client runs for it (what ``--dry-run`` prints)."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from typing import TYPE_CHECKING, Any
+
+from tasks.lib.engine import EngineTarget, translate, whales_client
+from tasks.lib.errors import CommandFailed, EngineUnavailable
+from tasks.lib.stack.plan import ALL_PROFILES, ComposeCall, Stack
+
+if TYPE_CHECKING:
+    import python_on_whales
+
+# compose writes terminal control sequences (erase line) even with --no-color
+_ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")
+
+
+def client(
+    stack: Stack, target: EngineTarget, profiles: Sequence[str] = ()
+) -> python_on_whales.DockerClient:
+    """A python-on-whales client whose ``compose`` talks to this stack on ``target``."""
+    from python_on_whales import DockerClient
+
+    base = whales_client(target)
+    return DockerClient(
+        context=base.client_config.context,
+        compose_files=[stack.file],
+        compose_profiles=list(profiles),
+        compose_env_files=[stack.env_file] if stack.env_file else [],
+        compose_project_name=stack.project,
+    )
+
+
+def argv(stack: Stack, target: EngineTarget, call: ComposeCall) -> list[str]:
+    """The exact argv python-on-whales runs for ``call`` (a unit test holds it to that)."""
+    prefix = client(stack, target, call.profiles).client_config.docker_compose_cmd
+    return [str(a) for a in prefix] + list(call.args)
+
+
+@contextmanager
+def failures(stack: Stack, what: str, target: EngineTarget) -> Iterator[None]:
+    """python-on-whales' DockerException -> CommandFailed naming the stack and the compose
+    error's last line (EngineUnavailable when the engine went away)."""
+    from python_on_whales.exceptions import DockerException
+
+    try:
+        yield
+    except DockerException as exc:
+        mapped = translate(exc, target)
+        if isinstance(mapped, EngineUnavailable):
+            raise mapped from exc
+        text = str(exc.stderr or exc.stdout or "").strip()
+        lines = [ln.strip() for ln in text.splitlines() if ln.strip()]
+        raise CommandFailed(
+            f"`docker compose {what}` for {stack.project} failed: "
+            + (lines[-1] if lines else f"exit {exc.return_code}"),
+            argv=[str(a) for a in exc.docker_command or ()],
+            return_code=exc.return_code,
+            output=text,
+        ) from None
+
+
+def config(stack: Stack, target: EngineTarget) -> dict[str, Any]:
+    """``docker compose config --format json`` over every profile: the normalised project
+    (interpolated with the stack's env file; needs no engine)."""
+    with failures(stack, "config", target):
+        data = client(stack, target, ALL_PROFILES).compose.config(return_json=True)
+    return dict(data)
+
+
+def stream(stack: Stack, target: EngineTarget, call: ComposeCall) -> Iterator[str]:
+    """Run a changing call (up, down, pull), yielding its output lines as they come; raises
+    CommandFailed at the end when compose fails."""
+    c = client(stack, target, call.profiles).compose
+    with failures(stack, call.op, target):
+        if call.op == "up":
+            lines = c.up(list(call.services) or None, detach=True, stream_logs=True)
+        elif call.op == "down":
+            lines = c.down(remove_orphans=True, volumes="--volumes" in call.args, stream_logs=True)
+        elif call.op == "pull":
+            lines = c.pull(list(call.services), stream_logs=True)
+        else:  # pragma: no cover - a programming error
+            raise ValueError(f"not a changing compose call: {call.op}")
+        for _source, raw in lines:
+            yield raw.decode("utf-8", "replace").rstrip("\n")
+
+
+def logs(stack: Stack, target: EngineTarget, call: ComposeCall) -> Iterator[tuple[str, str]]:
+    """``compose logs``: (stdout|stderr, line) as compose prints them."""
+    c = client(stack, target, call.profiles).compose
+    args = call.args
+    tail = args[args.index("--tail") + 1] if "--tail" in args else None
+    since = args[args.index("--since") + 1] if "--since" in args else None
+    with failures(stack, "logs", target):
+        for source, raw in c.logs(
+            list(call.services),
+            tail=tail,
+            follow="--follow" in args,
+            no_log_prefix="--no-log-prefix" in args,
+            since=since,
+            stream=True,
+        ):
+            yield source, _ANSI.sub("", raw.decode("utf-8", "replace").rstrip("\n"))
+
+
+def last_lines(stack: Stack, target: EngineTarget, service: str, n: int = 20) -> list[str]:
+    """A service's last ``n`` log lines (``compose logs --tail n SERVICE``); a failure to
+    read them is one line in their place, never an error over the error being reported."""
+    from tasks.lib.stack.plan import logs_call
+
+    try:
+        call = logs_call([service], tail=str(n), prefix=False)
+        return [line for _, line in logs(stack, target, call)]
+    except CommandFailed as exc:
+        return [f"(could not read the logs: {exc.message})"]

@@ -1,0 +1,183 @@
+"""``stack.health``: each service's compose health (running, healthy, or a one-shot done) and
+the Makefile's HTTP checks (gateway ``/health``, web ``/``, translator ``/health``), made
+through the host ports the stack's own containers publish, on the engine's host."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any, Literal
+from urllib.parse import urlsplit
+
+from tasks.lib.config import Settings
+from tasks.lib.engine import EngineTarget, context_host
+from tasks.lib.progress import Status
+from tasks.lib.stack.containers import ContainerState, by_service
+from tasks.lib.stack.spec import UNSPECIFIED_IPS, ProjectSpec, ServiceSpec, image_basename
+from tasks.lib.stack.wait import judge_service
+
+
+@dataclass(frozen=True)
+class HttpCheck:
+    app: str  # Meeshy service (meeshy.services key)
+    port: int  # in the container
+    path: str
+
+
+# The Makefile's `health`: curl -sf localhost:3000/health, localhost:3100, localhost:8000/health
+HTTP_CHECKS = (
+    HttpCheck("gateway", 3000, "/health"),
+    HttpCheck("web", 3100, "/"),
+    HttpCheck("translator", 8000, "/health"),
+)
+
+Fetch = Callable[[str, float], tuple[int | None, str]]
+
+
+@dataclass(frozen=True)
+class HealthRow:
+    kind: Literal["compose", "http"]
+    service: str
+    check: str
+    status: Status
+    detail: str
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "kind": self.kind,
+            "service": self.service,
+            "check": self.check,
+            "status": self.status.value,
+            "detail": self.detail,
+        }
+
+
+@dataclass(frozen=True)
+class HealthReport:
+    env: str
+    project: str
+    rows: tuple[HealthRow, ...]
+
+    @property
+    def ok(self) -> bool:
+        return not any(r.status.bad for r in self.rows)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "env": self.env,
+            "project": self.project,
+            "ok": self.ok,
+            "checks": [r.to_json() for r in self.rows],
+        }
+
+
+def engine_host(target: EngineTarget) -> str:
+    """The host published ports are reachable on: the engine's host for tcp:// and ssh://
+    engines, else ``localhost``."""
+    ctx = target.effective_context
+    url = (
+        context_host(ctx, target.env)
+        if ctx and ctx != "default"
+        else target.env.get("DOCKER_HOST", "")
+    )
+    parts = urlsplit(url)
+    if parts.scheme in ("tcp", "ssh", "http", "https") and parts.hostname:
+        return parts.hostname
+    return "localhost"
+
+
+def http_get(url: str, timeout: float) -> tuple[int | None, str]:
+    """GET ``url`` without following redirects (as ``curl -sf``): (status, "") or
+    (None, why it failed)."""
+    import http.client
+
+    parts = urlsplit(url)
+    conn = http.client.HTTPConnection(parts.hostname or "", parts.port, timeout=timeout)
+    try:
+        conn.request("GET", parts.path or "/")
+        resp = conn.getresponse()
+        resp.read(65536)
+        return resp.status, ""
+    except (OSError, http.client.HTTPException) as exc:
+        return None, str(exc) or type(exc).__name__
+    finally:
+        conn.close()
+
+
+def _not_started(spec: ServiceSpec) -> str:
+    return f"not started (profile {', '.join(spec.profiles)})"
+
+
+def compose_rows(spec: ProjectSpec, containers: Sequence[ContainerState]) -> list[HealthRow]:
+    grouped = by_service(list(containers))
+    rows: list[HealthRow] = []
+    for s in spec.services:
+        cs = grouped.get(s.name, [])
+        if not cs:
+            if s.profiles:
+                rows.append(HealthRow("compose", s.name, "state", Status.SKIPPED, _not_started(s)))
+            else:
+                rows.append(HealthRow("compose", s.name, "state", Status.FAIL, "not created"))
+            continue
+        verdict = judge_service(cs, {c.id: c.restarts for c in cs})
+        status = Status.PASS if verdict.kind == "ready" else Status.FAIL
+        rows.append(HealthRow("compose", s.name, "state", status, verdict.reason))
+    return rows
+
+
+def app_service(spec: ProjectSpec, settings: Settings, app: str) -> ServiceSpec | None:
+    """The compose service running Meeshy service ``app``: by image (``.../meeshy-web:tag``
+    runs in ``frontend``), else the service of that name."""
+    image = next((s.image for s in settings.services if s.name == app), "")
+    for s in spec.services:
+        if image and image_basename(s.image) == image:
+            return s
+    return spec.service(app)
+
+
+def http_rows(
+    spec: ProjectSpec,
+    containers: Sequence[ContainerState],
+    settings: Settings,
+    host: str,
+    *,
+    fetch: Fetch = http_get,
+    timeout: float = 5.0,
+    checks: Sequence[HttpCheck] = HTTP_CHECKS,
+) -> list[HealthRow]:
+    grouped = by_service(list(containers))
+    rows: list[HealthRow] = []
+    for check in checks:
+        svc = app_service(spec, settings, check.app)
+        what = f"{check.app} {check.path}"
+        if svc is None:
+            rows.append(HealthRow("http", check.app, what, Status.SKIPPED, "not in this stack"))
+            continue
+        cs = grouped.get(svc.name, [])
+        running = [c for c in cs if c.state == "running"]
+        if not running:
+            if not cs and svc.profiles:
+                rows.append(HealthRow("http", svc.name, what, Status.SKIPPED, _not_started(svc)))
+            else:
+                rows.append(HealthRow("http", svc.name, what, Status.FAIL, "not running"))
+            continue
+        bound = running[0].host_port(check.port)
+        if bound is None or bound.published is None:
+            rows.append(
+                HealthRow(
+                    "http", svc.name, what, Status.FAIL, f"port {check.port} is not published"
+                )
+            )
+            continue
+        addr = bound.host_ip if bound.host_ip not in UNSPECIFIED_IPS else host
+        if ":" in addr:
+            addr = f"[{addr}]"
+        url = f"http://{addr}:{bound.published}{check.path}"
+        code, error = fetch(url, timeout)
+        if code is not None and code < 400:
+            rows.append(HealthRow("http", svc.name, url, Status.PASS, f"HTTP {code}"))
+        else:
+            rows.append(
+                HealthRow("http", svc.name, url, Status.FAIL, f"HTTP {code}" if code else error)
+            )
+    return rows

@@ -1,0 +1,128 @@
+"""Which stack, and which compose commands: pure data that a dry run prints and a real run
+hands to python-on-whales (:mod:`tasks.lib.stack.compose`), so the two cannot differ.
+
+A stack is a compose file, a project name and an env file from config (``meeshy.stacks``;
+defaults as the Makefile: ``docker-compose.{dev,local,prod}.yml``, projects ``meeshy-<env>``,
+env file ``infrastructure/envs/.env.example``; plus ``staging``, the file ``staging.compose``
+writes). The env names ``prod`` and ``staging`` carry meaning: ``prod`` is the stack whose
+containers and volumes other stacks must never touch, ``staging`` is checked against it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from tasks.lib.config import Settings
+from tasks.lib.errors import ConfigError
+
+PROD = "prod"
+STAGING = "staging"
+DEFAULT_ENV = "dev"  # the Makefile's COMPOSE_FILE
+ALL_PROFILES = ("*",)  # compose >= 2.20: every profile (down, config, logs see every service)
+
+
+@dataclass(frozen=True)
+class Stack:
+    """A stack resolved against the monorepo root. ``env_file`` is None when none is
+    configured or the configured one is missing (``env_file_missing`` then names it)."""
+
+    name: str
+    file: Path
+    project: str
+    env_file: Path | None
+    env_file_missing: str = ""
+
+    @property
+    def is_prod(self) -> bool:
+        return self.name == PROD
+
+    def to_json(self) -> dict[str, str | None]:
+        return {
+            "env": self.name,
+            "file": str(self.file),
+            "project": self.project,
+            "env_file": str(self.env_file) if self.env_file else None,
+        }
+
+
+def resolve_stack(
+    settings: Settings, name: str, *, must_exist: bool = True, missing_hint: str = ""
+) -> Stack:
+    """The stack ``--env name``; ConfigError (unknown env, with did-you-mean, or a missing
+    compose file) before anything runs."""
+    cfg = settings.stack(name)
+    file = (settings.root / cfg.file).resolve()
+    if must_exist and not file.is_file():
+        hint = missing_hint or (
+            "generate it first: `inv staging.compose` (after `inv build.all staging.tag`)"
+            if name == STAGING
+            else f"set meeshy.stacks.{name}.file in invoke.yaml, or pass --root"
+        )
+        raise ConfigError(
+            f"stack {name}: no compose file {cfg.file} under {settings.root}", hint=hint
+        )
+    env_file: Path | None = None
+    missing = ""
+    if cfg.env_file:
+        candidate = (settings.root / cfg.env_file).resolve()
+        if candidate.is_file():
+            env_file = candidate
+        else:
+            missing = cfg.env_file
+    return Stack(name, file, cfg.project, env_file, missing)
+
+
+@dataclass(frozen=True)
+class ComposeCall:
+    """One ``docker compose`` subcommand: ``op`` names the python-on-whales method, ``args`` is
+    exactly what that method appends after the client's global compose flags, and
+    ``profiles`` are the ``--profile`` flags the client carries."""
+
+    op: str
+    args: tuple[str, ...]
+    profiles: tuple[str, ...] = ()
+    services: tuple[str, ...] = ()
+
+
+def up_call(services: Sequence[str] = (), profiles: Sequence[str] = ()) -> ComposeCall:
+    """``up --detach [SERVICE...]`` (the Makefile's ``up -d``)."""
+    return ComposeCall("up", ("up", "--detach", *services), tuple(profiles), tuple(services))
+
+
+def down_call(*, volumes: bool) -> ComposeCall:
+    """``down --remove-orphans [--volumes]`` over every profile (the Makefile's docker-stop
+    passes ``--profile full``: without it, profiled containers are left running)."""
+    args = ("down", "--remove-orphans", *(("--volumes",) if volumes else ()))
+    return ComposeCall("down", args, ALL_PROFILES)
+
+
+def logs_call(
+    services: Sequence[str] = (),
+    *,
+    follow: bool = False,
+    since: str = "",
+    tail: str = "",
+    prefix: bool = True,
+) -> ComposeCall:
+    args = ["logs", "--no-color"]
+    if tail:
+        args += ["--tail", tail]
+    if follow:
+        args.append("--follow")
+    if not prefix:
+        args.append("--no-log-prefix")
+    if since:
+        args += ["--since", since]
+    return ComposeCall("logs", (*args, *services), ALL_PROFILES, tuple(services))
+
+
+def pull_call(service: str) -> ComposeCall:
+    return ComposeCall("pull", ("pull", service), ALL_PROFILES, (service,))
+
+
+def check_tail(value: str) -> str:
+    if value and value != "all" and not value.isdigit():
+        raise ConfigError(f"--tail {value!r}", hint="a number of lines, or all")
+    return value

@@ -1,0 +1,205 @@
+"""A compose project as ``docker compose config --format json`` normalises it: services with
+their images, container names, published ports, labels, restart policy and dependencies, and
+the Docker names of its networks and volumes. Pure data, read from the JSON; no engine."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from tasks.lib.errors import ConfigError
+
+UNSPECIFIED_IPS = frozenset({"", "0.0.0.0", "::", "[::]"})
+
+
+@dataclass(frozen=True)
+class Port:
+    """One published port: ``host_ip:published -> target/protocol``. ``published`` is None
+    when the engine picks the host port (``"9229"``)."""
+
+    target: int
+    published: int | None
+    protocol: str = "tcp"
+    host_ip: str = ""
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "target": self.target,
+            "published": self.published,
+            "protocol": self.protocol,
+            "host_ip": self.host_ip,
+        }
+
+    def show(self) -> str:
+        host = f"{self.host_ip}:" if self.host_ip not in UNSPECIFIED_IPS else ""
+        pub = str(self.published) if self.published is not None else "?"
+        suffix = "" if self.protocol == "tcp" else f"/{self.protocol}"
+        return f"{host}{pub}->{self.target}{suffix}"
+
+
+@dataclass(frozen=True)
+class ServiceSpec:
+    name: str
+    image: str
+    container_name: str = ""
+    profiles: tuple[str, ...] = ()
+    ports: tuple[Port, ...] = ()
+    labels: Mapping[str, str] = field(default_factory=dict)
+    restart: str = ""
+    depends_on: tuple[str, ...] = ()
+    command: tuple[str, ...] = ()
+    entrypoint: tuple[str, ...] = ()
+    has_build: bool = False
+
+
+@dataclass(frozen=True)
+class ProjectSpec:
+    """``networks``/``volumes``: compose key -> (Docker name, external)."""
+
+    name: str
+    services: tuple[ServiceSpec, ...]
+    networks: Mapping[str, tuple[str, bool]] = field(default_factory=dict)
+    volumes: Mapping[str, tuple[str, bool]] = field(default_factory=dict)
+
+    def service(self, name: str) -> ServiceSpec | None:
+        for s in self.services:
+            if s.name == name:
+                return s
+        return None
+
+    @property
+    def service_names(self) -> tuple[str, ...]:
+        return tuple(s.name for s in self.services)
+
+    def with_dependencies(self, names: Iterable[str]) -> tuple[str, ...]:
+        """``names`` and everything they depend on, transitively (what ``up S`` starts)."""
+        wanted: list[str] = []
+        todo = list(names)
+        while todo:
+            n = todo.pop(0)
+            if n in wanted:
+                continue
+            wanted.append(n)
+            spec = self.service(n)
+            if spec is not None:
+                todo.extend(spec.depends_on)
+        order = {s: i for i, s in enumerate(self.service_names)}
+        return tuple(sorted(wanted, key=lambda s: order.get(s, len(order))))
+
+    def check_services(self, names: Iterable[str], stack: str) -> None:
+        """ConfigError naming the first ``--service`` this project does not define."""
+        from tasks.lib.config import did_you_mean
+
+        for n in names:
+            if self.service(n) is None:
+                raise ConfigError(
+                    f"stack {stack} has no service {n!r}",
+                    hint=did_you_mean(n, self.service_names),
+                )
+
+
+def _int(value: Any) -> int | None:
+    try:
+        return int(str(value))
+    except (TypeError, ValueError):
+        return None
+
+
+def _ports(raw: Any) -> tuple[Port, ...]:
+    out: list[Port] = []
+    for entry in raw or ():
+        if not isinstance(entry, Mapping):
+            continue
+        target = _int(entry.get("target"))
+        if target is None:
+            continue
+        published_raw = str(entry.get("published") or "")
+        protocol = str(entry.get("protocol") or "tcp")
+        host_ip = str(entry.get("host_ip") or "")
+        if "-" in published_raw:  # a range the normaliser left as is
+            lo, _, hi = published_raw.partition("-")
+            first, last = _int(lo), _int(hi)
+            if first is not None and last is not None:
+                out.extend(
+                    Port(target + i, first + i, protocol, host_ip) for i in range(last - first + 1)
+                )
+                continue
+        out.append(Port(target, _int(published_raw), protocol, host_ip))
+    return tuple(out)
+
+
+def _words(raw: Any) -> tuple[str, ...]:
+    if raw is None:
+        return ()
+    if isinstance(raw, str):
+        return tuple(raw.split())
+    return tuple(str(x) for x in raw)
+
+
+def _labels(raw: Any) -> dict[str, str]:
+    if isinstance(raw, Mapping):
+        return {str(k): "" if v is None else str(v) for k, v in raw.items()}
+    out: dict[str, str] = {}
+    for item in raw or ():
+        k, _, v = str(item).partition("=")
+        out[k] = v
+    return out
+
+
+def _named(raw: Any, project: str) -> dict[str, tuple[str, bool]]:
+    out: dict[str, tuple[str, bool]] = {}
+    for key, entry in (raw or {}).items():
+        spec = entry if isinstance(entry, Mapping) else {}
+        external = bool(spec.get("external"))
+        name = str(spec.get("name") or (key if external else f"{project}_{key}"))
+        out[str(key)] = (name, external)
+    return out
+
+
+def parse_config(data: Mapping[str, Any], project: str = "") -> ProjectSpec:
+    """A :class:`ProjectSpec` from ``docker compose config --format json``."""
+    name = str(data.get("name") or project)
+    services = []
+    for sname, entry in (data.get("services") or {}).items():
+        raw = entry if isinstance(entry, Mapping) else {}
+        depends = raw.get("depends_on") or {}
+        services.append(
+            ServiceSpec(
+                name=str(sname),
+                image=str(raw.get("image") or ""),
+                container_name=str(raw.get("container_name") or ""),
+                profiles=_words(raw.get("profiles")),
+                ports=_ports(raw.get("ports")),
+                labels=_labels(raw.get("labels")),
+                restart=str(raw.get("restart") or ""),
+                depends_on=tuple(str(d) for d in depends),
+                command=_words(raw.get("command")),
+                entrypoint=_words(raw.get("entrypoint")),
+                has_build=bool(raw.get("build")),
+            )
+        )
+    return ProjectSpec(
+        name=name,
+        services=tuple(services),
+        networks=_named(data.get("networks"), name),
+        volumes=_named(data.get("volumes"), name),
+    )
+
+
+def image_repository(ref: str) -> tuple[str, str]:
+    """``reg:5000/ns/meeshy-gateway:staging`` -> (``reg:5000/ns/meeshy-gateway``, ``staging``);
+    a digest reference keeps its digest as the tag part."""
+    if "@" in ref:
+        repo, _, digest = ref.partition("@")
+        return repo, digest
+    slash = ref.rfind("/")
+    colon = ref.rfind(":")
+    if colon > slash:
+        return ref[:colon], ref[colon + 1 :]
+    return ref, "latest"
+
+
+def image_basename(ref: str) -> str:
+    """The last path component of the repository: ``isopen/meeshy-web:latest`` -> ``meeshy-web``."""
+    return image_repository(ref)[0].rsplit("/", 1)[-1]

@@ -1,0 +1,70 @@
+"""``stack.status``: per service, its containers' state, health, published ports, image, and
+whether that image is still the build its reference names (and, for app images, the schema's)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from tasks.lib.config import Settings
+from tasks.lib.stack.containers import ContainerState, by_service
+from tasks.lib.stack.images import LocalImage, app_services, current_build, schema_state
+from tasks.lib.stack.spec import ProjectSpec
+
+
+@dataclass(frozen=True)
+class StatusRow:
+    service: str
+    container: str
+    state: str
+    health: str
+    ports: tuple[str, ...]
+    image: str
+    current_build: bool | None
+    schema: str  # current/stale/unlabelled/missing/unknown for app images, "" otherwise
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "service": self.service,
+            "container": self.container,
+            "state": self.state,
+            "health": self.health,
+            "ports": list(self.ports),
+            "image": self.image,
+            "current_build": self.current_build,
+            "schema": self.schema or None,
+        }
+
+
+def status_rows(
+    spec: ProjectSpec,
+    containers: Sequence[ContainerState],
+    found: Mapping[str, LocalImage],
+    settings: Settings,
+) -> list[StatusRow]:
+    """One row per container; a service without one gets a row in state ``not created``."""
+    grouped = by_service(list(containers))
+    apps = {svc: ref for svc, _app, ref in app_services(spec, settings)}
+    current = settings.schema_sha256
+    rows: list[StatusRow] = []
+    for s in spec.services:
+        schema = schema_state(found.get(s.image), current) if s.name in apps else ""
+        cs = grouped.get(s.name, [])
+        if not cs:
+            rows.append(StatusRow(s.name, "", "not created", "", (), s.image, None, schema))
+            continue
+        for c in cs:
+            rows.append(
+                StatusRow(
+                    service=s.name,
+                    container=c.name,
+                    state=c.state if c.state != "exited" else f"exited ({c.exit_code})",
+                    health=c.health,
+                    ports=tuple(p.show() for p in c.ports if ":" not in p.host_ip),
+                    image=c.image_ref or s.image,
+                    current_build=current_build(c.image_id, found.get(c.image_ref or s.image)),
+                    schema=schema,
+                )
+            )
+    return rows

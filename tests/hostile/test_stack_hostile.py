@@ -1,0 +1,153 @@
+"""stack.* under hostile conditions: a signal while stack.up waits (the stack stays up, one
+line says so and how to take it down), malformed stack config from the environment, and
+output closed early."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.cli import PROJECT
+from tests.integration.stack.stack_world import compose_ps, docker_sdk
+
+DEV_FILE = "infrastructure/docker/compose/docker-compose.dev.yml"
+
+SLOW = """\
+services:
+  slow:
+    image: busybox:latest
+    init: true
+    command: ["sh", "-c", "exec sleep 600"]
+    healthcheck:
+      test: ["CMD", "true"]
+      interval: 60s
+      start_period: 60s
+"""
+
+
+def _inv(*args: str, env: dict[str, str]) -> subprocess.Popen[str]:
+    return subprocess.Popen(
+        [sys.executable, "-m", "invoke", *args],
+        cwd=PROJECT,
+        env={**os.environ, "NO_COLOR": "1", **env},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    )
+
+
+@pytest.fixture
+def slow_stack(tmp_path: Path) -> Iterator[dict[str, str]]:
+    uid = uuid.uuid4().hex[:8]
+    project = f"stacktest-{uid}-dev"
+    (tmp_path / DEV_FILE).parent.mkdir(parents=True)
+    (tmp_path / DEV_FILE).write_text(SLOW, encoding="utf-8")
+    try:
+        yield {
+            "MEESHY_ROOT": str(tmp_path),
+            "INVOKE_MEESHY_STACKS_DEV_PROJECT": project,
+            "PROJECT": project,
+        }
+    finally:
+        with docker_sdk() as client:
+            for c in client.containers.list(
+                all=True, filters={"label": f"com.docker.compose.project={project}"}
+            ):
+                c.remove(force=True)
+            for n in client.networks.list(filters={"name": project}):
+                n.remove()
+
+
+@pytest.mark.engine
+@pytest.mark.parametrize(
+    ("sig", "code"), [(signal.SIGINT, 130), (signal.SIGTERM, 143)], ids=["SIGINT", "SIGTERM"]
+)
+def test_signal_while_waiting_leaves_the_stack_up_and_says_so(
+    slow_stack: dict[str, str], sig: signal.Signals, code: int
+) -> None:
+    project = slow_stack["PROJECT"]
+    proc = _inv("stack.up", "--timeout", "120", env=slow_stack)
+    try:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            if [r for r in compose_ps(project) if r.get("State") == "running"]:
+                break
+            assert proc.poll() is None, proc.communicate()
+            time.sleep(0.3)
+        time.sleep(1.0)  # inside the waiting loop
+        os.kill(proc.pid, sig)  # the main process only, as CI runners and `timeout` do
+        out, err = proc.communicate(timeout=30)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+    assert proc.returncode == code, (out, err)
+    lines = err.strip().splitlines()
+    assert lines[-1] == (
+        f"ERROR: interrupted by {sig.name}: stopped waiting for {project}; what started "
+        "stays up (take it down with `inv stack.down --env dev`)"
+    ), err
+    assert "Traceback" not in err
+    assert [r["State"] for r in compose_ps(project)] == ["running"]
+
+
+@pytest.mark.parametrize(
+    ("env", "message"),
+    [
+        (
+            {"INVOKE_MEESHY_STACKS_DEV_PROJECT": "Not A Project"},
+            "ERROR: meeshy.stacks.dev.project 'Not A Project' is not a compose project name",
+        ),
+        ({"INVOKE_MEESHY_STACKS_PROD_FILE": ""}, "ERROR: meeshy.stacks.prod.file is not set"),
+    ],
+)
+def test_malformed_stack_config_from_env_is_one_line(env: dict[str, str], message: str) -> None:
+    proc = _inv("stack.urls", env=env)
+    out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 2, (out, err)
+    assert len(err.strip().splitlines()) == 1
+    assert err.startswith(message), err
+
+
+def test_output_closed_early_is_quiet() -> None:
+    proc = _inv("stack.urls", "--env", "prod", env={})
+    assert proc.stdout is not None
+    proc.stdout.readline()
+    proc.stdout.close()
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode in (0, 141)
+    assert "Traceback" not in err and "BrokenPipe" not in err
+
+
+@pytest.mark.engine
+def test_logs_follow_stops_on_sigint(slow_stack: dict[str, str], tmp_path: Path) -> None:
+    (tmp_path / DEV_FILE).write_text(
+        SLOW.replace('"exec sleep 600"', '"while :; do echo tick; sleep 0.2; done"'),
+        encoding="utf-8",
+    )
+    up = _inv("stack.up", "--no-wait", env=slow_stack)
+    out, err = up.communicate(timeout=120)
+    assert up.returncode == 0, (out, err)
+    proc = _inv("stack.logs", "--follow", "--tail", "1", env=slow_stack)
+    try:
+        assert proc.stdout is not None
+        first = proc.stdout.readline()
+        assert "tick" in first
+        os.kill(proc.pid, signal.SIGINT)
+        _, err = proc.communicate(timeout=30)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+    assert proc.returncode == 130, err
+    assert err.strip().splitlines()[-1] == "ERROR: interrupted by SIGINT"
+    assert "Traceback" not in err

@@ -1,0 +1,281 @@
+"""stack.up's waiting on the real engine: a service that exits, turns unhealthy or keeps
+restarting fails the task at once with its last log lines; one-shots that exit 0 are done;
+a timeout names what is not ready; --no-wait, --service, and one-line refusals. Also
+stack.pull: what is missing, what is a local build and how to build it."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import time
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tasks import stack as stack_tasks
+from tasks.lib.config import deep_merge, defaults
+from tests.integration.stack.stack_run import run_task
+from tests.integration.stack.stack_world import compose_ps, docker_sdk
+
+pytestmark = pytest.mark.engine
+
+
+@dataclass
+class Fx:
+    """One small stack of one test: its own compose file and project."""
+
+    root: Path
+    uid: str
+
+    @property
+    def project(self) -> str:
+        return f"stacktest-{self.uid}-fx"
+
+    @property
+    def file(self) -> Path:
+        return self.root / "fx.yml"
+
+    def write(self, services: str) -> None:
+        self.file.write_text(f"services:\n{services}", encoding="utf-8")
+
+    def config(self) -> dict[str, Any]:
+        return deep_merge(
+            defaults(),
+            {
+                "root": str(self.root),
+                "stacks": {
+                    "fx": {"file": str(self.file), "project": self.project, "env_file": ""},
+                    "staging": {"project": f"stacktest-{self.uid}-staging"},
+                },
+            },
+        )
+
+    def run(self, task: Any, **flags: Any) -> tuple[int, str, str]:
+        return run_task(self.config(), task, **flags)
+
+    def states(self) -> dict[str, str]:
+        return {r["Service"]: r["State"] for r in compose_ps(self.project)}
+
+
+@pytest.fixture
+def fx(tmp_path: Path) -> Iterator[Fx]:
+    f = Fx(tmp_path, uuid.uuid4().hex[:8])
+    (tmp_path / "packages/shared/prisma").mkdir(parents=True)
+    (tmp_path / "packages/shared/prisma/schema.prisma").write_text("// schema\n")
+    try:
+        yield f
+    finally:
+        with docker_sdk() as client:
+            for c in client.containers.list(
+                all=True, filters={"label": f"com.docker.compose.project={f.project}"}
+            ):
+                c.remove(force=True, v=True)
+            for n in client.networks.list(filters={"name": f.uid}):
+                n.remove()
+            for v in client.volumes.list(filters={"name": f.uid}):
+                v.remove(force=True)
+            left = client.containers.list(all=True, filters={"name": f.uid})
+            assert not left
+
+
+def svc(name: str, command: str, extra: str = "") -> str:
+    return (
+        f"  {name}:\n    image: busybox:latest\n    init: true\n"
+        f'    command: ["sh", "-c", {json.dumps(command)}]\n{extra}'
+    )
+
+
+HEALTHY_AFTER_2S = svc(
+    "slow",
+    "sleep 2; touch /ready; exec sleep 600",
+    '    healthcheck:\n      test: ["CMD", "test", "-f", "/ready"]\n'
+    "      interval: 1s\n      retries: 30\n",
+)
+
+
+def test_healthy_running_and_one_shot(fx: Fx) -> None:
+    fx.write(
+        HEALTHY_AFTER_2S
+        + svc("plain", "exec sleep 600")
+        + svc("once", f"echo once {fx.uid}", '    restart: "no"\n')
+    )
+    started = time.monotonic()
+    code, out, err = fx.run(stack_tasks.up, env="fx", timeout=60)
+    assert code == 0, out + err
+    assert time.monotonic() - started >= 2
+    assert "[slow] up in" in out and "healthy" in out
+    assert "[once] up in" in out and "completed (exit 0)" in out
+    assert fx.states() == {"slow": "running", "plain": "running", "once": "exited"}
+
+
+def test_a_service_that_exits_fails_at_once_with_its_logs(fx: Fx) -> None:
+    fx.write(
+        svc("steady", "exec sleep 600")
+        + svc("job", f"echo boom {fx.uid}; exit 3", '    restart: "no"\n')
+        + svc(
+            "never",
+            "exec sleep 600",
+            '    healthcheck:\n      test: ["CMD", "false"]\n      interval: 60s\n',
+        )
+    )
+    started = time.monotonic()
+    code, out, err = fx.run(stack_tasks.up, env="fx", timeout=120)
+    elapsed = time.monotonic() - started
+    assert code == 1, out + err
+    assert elapsed < 30  # at once, not at the 120 s timeout
+    assert f"ERROR: job: exited with code 3; its last log lines:\n  | boom {fx.uid}" in err
+    last = err.strip().splitlines()[-1]
+    assert last.startswith("ERROR: stack fx: job exited with code 3: what started stays up")
+    assert "inv stack.down --env fx" in last
+    assert fx.states()["steady"] == "running"  # the stack stays up
+
+
+def test_a_service_that_turns_unhealthy_fails_at_once(fx: Fx) -> None:
+    fx.write(
+        svc(
+            "sick",
+            f"echo sick {fx.uid}; exec sleep 600",
+            '    healthcheck:\n      test: ["CMD", "false"]\n'
+            "      interval: 1s\n      retries: 2\n",
+        )
+    )
+    code, out, err = fx.run(stack_tasks.up, env="fx", timeout=120)
+    assert code == 1, out + err
+    assert "ERROR: sick: unhealthy; its last log lines:" in err
+    assert f"  | sick {fx.uid}" in err
+    assert "[sick] FAILED in" in out
+
+
+def test_a_restart_loop_fails(fx: Fx) -> None:
+    fx.write(svc("loop", f"echo loop {fx.uid}; sleep 1; exit 1", "    restart: always\n"))
+    code, out, err = fx.run(stack_tasks.up, env="fx", timeout=60)
+    assert code == 1, out + err
+    assert "ERROR: loop: exited" in err and "restarted" in err
+    assert f"  | loop {fx.uid}" in err
+
+
+def test_timeout_names_what_is_not_ready(fx: Fx) -> None:
+    fx.write(
+        svc(
+            "slow",
+            "exec sleep 600",
+            '    healthcheck:\n      test: ["CMD", "true"]\n      interval: 60s\n'
+            "      start_period: 60s\n",
+        )
+    )
+    started = time.monotonic()
+    code, _out, err = fx.run(stack_tasks.up, env="fx", timeout=3)
+    assert code == 1
+    assert 3 <= time.monotonic() - started < 20
+    assert "stack fx: not ready after 3s: slow (health: starting)" in err
+
+
+def test_no_wait_and_service_selection(fx: Fx) -> None:
+    fx.write(
+        svc("db", "exec sleep 600")
+        + svc("web", "exec sleep 600", "    depends_on: [db]\n")
+        + svc("other", "exec sleep 600")
+    )
+    code, out, err = fx.run(stack_tasks.up, env="fx", service=["web"], dry_run=True)
+    assert code == 0, err
+    assert out.splitlines()[1].endswith(f"--project-name {fx.project} up --detach web")
+    assert "then wait up to 180s for: db, web" in out
+    code, out, err = fx.run(stack_tasks.up, env="fx", service=["web"], wait=False)
+    assert code == 0, out + err
+    assert fx.states() == {"db": "running", "web": "running"}
+    code, _out, err = fx.run(stack_tasks.up, env="fx", service=["wbe"])
+    assert code == 2
+    assert "stack fx has no service 'wbe': did you mean 'web'?" in err
+
+
+def test_one_line_refusals(fx: Fx) -> None:
+    fx.write(svc("a", "exec sleep 600"))
+    code, _out, err = fx.run(stack_tasks.up, env="stagign")
+    assert code == 2
+    assert err.strip() == (
+        "ERROR: unknown stack --env 'stagign': did you mean 'staging'? "
+        "(known: dev, local, prod, staging, fx)"
+    )
+    code, _out, err = fx.run(stack_tasks.up, env="staging")
+    assert code == 2
+    assert len(err.strip().splitlines()) == 1
+    assert "stack staging: no compose file" in err and "inv staging.compose" in err
+    code, _out, err = fx.run(stack_tasks.up, env="fx", timeout=-1)
+    assert code == 2
+
+
+def test_pull_says_what_is_a_local_build(fx: Fx) -> None:
+    fx.write(
+        "  present:\n    image: busybox:latest\n"
+        f"  web:\n    image: stacktest{fx.uid}/meeshy-web:staging\n"
+        f"  thing:\n    image: stacktest{fx.uid}/thing:1\n"
+        f"  built:\n    image: stacktest{fx.uid}/built:1\n    build: {{context: .}}\n"
+    )
+    code, out, err = fx.run(stack_tasks.pull, env="fx", dry_run=True)
+    assert code == 0, err
+    pulls = [ln for ln in out.splitlines() if " pull " in ln]
+    assert [ln.rsplit(" ", 1)[-1] for ln in pulls] == ["thing", "web"]
+    assert f"# built: stacktest{fx.uid}/built:1 is built by compose, not pulled" in out
+
+    code, out, err = fx.run(stack_tasks.pull, env="fx", json=True)
+    assert code == 1
+    images = {i["service"]: i for i in json.loads(out)["images"]}
+    assert images["present"]["status"] == "up to date"
+    assert images["web"]["status"] == "not built"
+    assert images["web"]["hint"] == (
+        f"a local build: `inv build.web --registry stacktest{fx.uid} "
+        f"staging.tag --registry stacktest{fx.uid}`"
+    )
+    assert images["thing"]["status"] == "failed"
+    assert images["built"]["hint"].startswith("built by compose: `docker compose -f")
+    assert "3 image(s) still missing" in err
+
+
+def test_logs_since_and_tail(fx: Fx) -> None:
+    fx.write(svc("talk", f"for i in 1 2 3 4 5; do echo line$$i {fx.uid}; done; exec sleep 600"))
+    assert fx.run(stack_tasks.up, env="fx", timeout=30)[0] == 0
+    deadline = time.monotonic() + 10
+    out = ""
+    while time.monotonic() < deadline and "line5" not in out:
+        code, out, err = fx.run(stack_tasks.logs, env="fx", tail="2", since="10m")
+        assert code == 0, err
+    lines = [ln for ln in out.splitlines() if fx.uid in ln]
+    assert [ln.split("|", 1)[1].split()[0] for ln in lines] == ["line4", "line5"]
+    code, _out, err = fx.run(stack_tasks.logs, env="fx", tail="x")
+    assert code == 2
+
+
+def test_down_of_a_stack_named_like_prod_is_refused(fx: Fx) -> None:
+    fx.write(svc("a", "exec sleep 600"))
+    cfg = fx.config()
+    cfg["stacks"]["fx"]["project"] = cfg["stacks"]["prod"]["project"]
+    code, _out, err = run_task(cfg, stack_tasks.down, env="fx")
+    assert code == 2
+    assert "has prod's project name meeshy-prod" in err
+    subprocess.run(["true"], check=True)
+
+
+def test_compose_failing_is_reported_with_its_output(fx: Fx) -> None:
+    fx.write(
+        svc("a", "exec sleep 600")
+        + f"  gone:\n    image: stacktest{fx.uid}/gone:1\n    pull_policy: missing\n"
+    )
+    code, out, err = fx.run(stack_tasks.up, env="fx", timeout=60)
+    assert code == 1, out + err
+    assert "ERROR: `docker compose up` said:" in err
+    assert "its last log lines" not in err
+    assert (
+        err.strip()
+        .splitlines()[-1]
+        .startswith("ERROR: stack fx: `docker compose up` for " + fx.project + " failed:")
+    )
+
+
+def test_down_without_its_file_says_how(fx: Fx) -> None:
+    code, _out, err = fx.run(stack_tasks.down, env="fx")
+    assert code == 2
+    assert f"`docker compose -p {fx.project} down` takes the project down" in err
