@@ -21,21 +21,10 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Literal
 
-from tasks.lib.dockerfile import (
-    Dockerfile,
-    Heredoc,
-    Instruction,
-    Scope,
-    Stage,
-    base_stages,
-    expand,
-    mount_options,
-    parse,
-    required_stages,
-    stage_refs,
-    walk,
-)
 from tasks.lib.errors import ConfigError, DockerfileError
+from tasks.lib.gate.dockerfile import Dockerfile, Heredoc, Instruction, Stage, mount_options, parse
+from tasks.lib.gate.expand import expand
+from tasks.lib.gate.stages import Scope, base_stages, required_stages, stage_refs, walk
 
 Policy = Literal["generate", "copy", "none"]
 Verdict = Literal["pass", "fail", "skip"]
