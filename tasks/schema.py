@@ -45,7 +45,7 @@ def check(
                 targets.append(Target(name))
         reports = build_flow.run_gate(build_flow.gate_for_targets(s, targets))
         if json:
-            out.json([r.to_dict() for r in reports])
+            out.json([r.to_json() for r in reports])
             if any(r.verdict == "fail" for r in reports):
                 raise SchemaGateError("schema gate failed")
             return

@@ -10,8 +10,8 @@ from tasks.lib.build_plan import BuildOptions, BuildPlan, ImageBuild, Target, pl
 from tasks.lib.config import Settings
 from tasks.lib.engine import EngineTarget
 from tasks.lib.errors import CommandFailed, SchemaGateError
+from tasks.lib.gate import GateInput, GateReport, check
 from tasks.lib.output import Output
-from tasks.lib.schemagate import GateInput, GateReport, check
 
 
 def gate_inputs(settings: Settings, images: Sequence[ImageBuild]) -> list[GateInput]:

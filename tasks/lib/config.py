@@ -171,7 +171,7 @@ class Settings:
 
     def schema_sha256(self) -> str | None:
         """The sha256 of the monorepo's shared schema; None when the file is missing."""
-        from tasks.lib.schemagate import schema_sha256
+        from tasks.lib.gate import schema_sha256
 
         path = self.root / self.schema
         return schema_sha256(path) if path.is_file() else None

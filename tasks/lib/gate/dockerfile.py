@@ -440,7 +440,11 @@ def _instructions(text: str, path: str) -> tuple[str, list[tuple[str, str]], lis
         if keyword == "ONBUILD":
             heredoc_kw, heredoc_rest = _split_keyword(rest.strip())
             keyword = heredoc_kw.upper()
-        if keyword in _HEREDOC_KEYWORDS and _json_list(_split_rest_for_json(heredoc_rest)) is None:
+        if (
+            keyword in _HEREDOC_KEYWORDS
+            and "<<" in heredoc_rest
+            and _json_list(_split_rest_for_json(heredoc_rest)) is None
+        ):
             for name, strip_tabs, quoted in _heredoc_markers(heredoc_rest, escape):
                 body: list[str] = []
                 while True:
@@ -493,10 +497,12 @@ def parse(text: str, path: str = "Dockerfile") -> Dockerfile:
     current: list[Instruction] | None = None
     header: Instruction | None = None
 
+    seen_names: set[str] = set()
+
     def close() -> None:
         if header is None or current is None:
             return
-        stages.append(_make_stage(len(stages), header, tuple(current), path, stages))
+        stages.append(_make_stage(len(stages), header, tuple(current), path, seen_names))
 
     for ins in instructions:
         if ins.keyword == "FROM":
@@ -527,7 +533,7 @@ def parse(text: str, path: str = "Dockerfile") -> Dockerfile:
 
 
 def _make_stage(
-    index: int, ins: Instruction, body: tuple[Instruction, ...], path: str, before: list[Stage]
+    index: int, ins: Instruction, body: tuple[Instruction, ...], path: str, names: set[str]
 ) -> Stage:
     args = ins.args
     if not args:
@@ -541,8 +547,9 @@ def _make_stage(
                 ins.line,
                 f"invalid stage name {args[2]!r}: use letters, digits, '.', '_' or '-'",
             )
-        if any(s.name == name for s in before):
+        if name in names:
             raise _error(path, ins.line, f"duplicate stage name {name!r}")
+        names.add(name)
     elif len(args) != 1:
         raise _error(path, ins.line, "FROM takes <image> [AS <name>]")
     return Stage(index, name, args[0], ins.flag("platform"), ins.line, body, ins)

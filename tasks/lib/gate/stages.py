@@ -6,7 +6,6 @@ from __future__ import annotations
 import posixpath
 import re
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass, field
 
 from tasks.lib.errors import ConfigError, DockerfileError
 from tasks.lib.gate.dockerfile import Dockerfile, Instruction, Stage, find_stage, mount_options
@@ -83,41 +82,62 @@ def base_stages(df: Dockerfile, build_args: Mapping[str, str]) -> list[Stage | N
     ]
 
 
-@dataclass
 class Scope:
-    """What is in force before an instruction: ARG and ENV values and the working directory."""
+    """What is in force before an instruction: ARG and ENV values and the working directory.
 
-    args: dict[str, str] = field(default_factory=dict)
-    env: dict[str, str] = field(default_factory=dict)
-    workdir: str = "/"
+    :func:`walk` hands out one live scope per stage and updates it in place: read it before
+    the next step, copy what must outlive it.
+    """
 
-    def vars(self) -> dict[str, str]:
-        """Values for expansion: ENV wins over ARG of the same name."""
-        return {**self.args, **self.env}
+    def __init__(
+        self,
+        args: Mapping[str, str] | None = None,
+        env: Mapping[str, str] | None = None,
+        workdir: str = "/",
+    ) -> None:
+        self.args: dict[str, str] = dict(args or {})
+        self.env: dict[str, str] = dict(env or {})
+        self.workdir = workdir
+        self._vars: dict[str, str] = {**self.args, **self.env}
+
+    def vars(self) -> Mapping[str, str]:
+        """Values for expansion: ENV wins over ARG of the same name (a live view)."""
+        return self._vars
+
+    def set_arg(self, name: str, value: str) -> None:
+        """Set ARG ``name`` (an ENV of the same name still wins)."""
+        self.args[name] = value
+        if name not in self.env:
+            self._vars[name] = value
+
+    def set_env(self, name: str, value: str) -> None:
+        """Set ENV ``name``."""
+        self.env[name] = value
+        self._vars[name] = value
 
     def copy(self) -> Scope:
         """An independent copy."""
-        return Scope(dict(self.args), dict(self.env), self.workdir)
+        return Scope(self.args, self.env, self.workdir)
 
 
 def walk(
-    df: Dockerfile, build_args: Mapping[str, str]
+    df: Dockerfile, build_args: Mapping[str, str], parents: list[Stage | None] | None = None
 ) -> Iterator[tuple[Stage, Instruction, Scope]]:
-    """Each instruction of each stage with the scope in force before it.
+    """Each instruction of each stage with the scope in force before it (a live object).
 
     ENV and WORKDIR are inherited from the stage a stage is FROM; ARGs are per stage.
     """
     genv = global_env(df, build_args)
-    parents = base_stages(df, build_args)
+    if parents is None:
+        parents = base_stages(df, build_args)
     ends: list[Scope] = []
     for stage, parent in zip(df.stages, parents, strict=True):
         scope = Scope()
         if parent is not None:
             inherited = ends[parent.index]
-            scope.env = dict(inherited.env)
-            scope.workdir = inherited.workdir
+            scope = Scope(env=inherited.env, workdir=inherited.workdir)
         for ins in stage.instructions:
-            yield stage, ins, scope.copy()
+            yield stage, ins, scope
             _apply(df, ins, scope, genv, build_args)
         ends.append(scope)
 
@@ -133,16 +153,16 @@ def _apply(
         if ins.keyword == "ARG":
             for name, default in _arg_pairs(ins):
                 if name in build_args:
-                    scope.args[name] = build_args[name]
+                    scope.set_arg(name, build_args[name])
                 elif default is not None:
-                    scope.args[name] = expand(default, scope.vars(), escape=df.escape)
+                    scope.set_arg(name, expand(default, scope.vars(), escape=df.escape))
                 elif name in genv:
-                    scope.args[name] = genv[name]
+                    scope.set_arg(name, genv[name])
         elif ins.keyword == "ENV":
-            values = scope.vars()
+            values = dict(scope.vars()) if len(ins.args) > 2 else scope.vars()
             pairs = list(zip(ins.args[0::2], ins.args[1::2], strict=True))
             for key, value in pairs:
-                scope.env[key] = expand(value, values, escape=df.escape)
+                scope.set_env(key, expand(value, values, escape=df.escape))
         elif ins.keyword == "WORKDIR" and ins.args:
             target = expand(ins.args[0], scope.vars(), escape=df.escape)
             scope.workdir = posixpath.normpath(posixpath.join(scope.workdir, target))
@@ -152,14 +172,17 @@ def _apply(
         raise _error(df.path, ins.line, exc.message) from None
 
 
-def stage_refs(df: Dockerfile, build_args: Mapping[str, str]) -> list[list[tuple[Stage, int]]]:
+def stage_refs(
+    df: Dockerfile, build_args: Mapping[str, str], parents: list[Stage | None] | None = None
+) -> list[list[tuple[Stage, int]]]:
     """For each stage, the earlier stages it uses and the line that uses each."""
-    parents = base_stages(df, build_args)
+    if parents is None:
+        parents = base_stages(df, build_args)
     refs: list[list[tuple[Stage, int]]] = [[] for _ in df.stages]
     for stage, parent in zip(df.stages, parents, strict=True):
         if parent is not None:
             refs[stage.index].append((parent, stage.line))
-    for stage, ins, scope in walk(df, build_args):
+    for stage, ins, scope in walk(df, build_args, parents):
         names: list[str] = []
         if ins.keyword in ("COPY", "ADD"):
             ref = ins.flag("from")
@@ -183,22 +206,21 @@ def stage_refs(df: Dockerfile, build_args: Mapping[str, str]) -> list[list[tuple
     return refs
 
 
-def required_stages(
-    df: Dockerfile, build_args: Mapping[str, str], target: str | None = None
-) -> list[Stage]:
-    """The stages the final stage (or ``target``) depends on, itself included, in file order."""
-    if target is not None:
-        final = find_stage(df.stages, target, len(df.stages)) if not target.isdigit() else None
-        if final is None:
-            known = ", ".join(s.label for s in df.stages)
-            raise _error(
-                df.path,
-                df.stages[-1].line,
-                f"target stage {target!r} not found; stages are: {known}",
-            )
-    else:
-        final = df.stages[-1]
-    refs = stage_refs(df, build_args)
+def _final_stage(df: Dockerfile, target: str | None) -> Stage:
+    if target is None:
+        return df.stages[-1]
+    final = find_stage(df.stages, target, len(df.stages)) if not target.isdigit() else None
+    if final is None:
+        known = ", ".join(s.label for s in df.stages)
+        raise _error(
+            df.path,
+            df.stages[-1].line,
+            f"target stage {target!r} not found; stages are: {known}",
+        )
+    return final
+
+
+def _closure(refs: list[list[tuple[Stage, int]]], final: Stage) -> set[int]:
     seen: set[int] = set()
     todo = [final.index]
     while todo:
@@ -207,4 +229,62 @@ def required_stages(
             continue
         seen.add(idx)
         todo.extend(dep.index for dep, _line in refs[idx])
+    return seen
+
+
+def required_stages(
+    df: Dockerfile, build_args: Mapping[str, str], target: str | None = None
+) -> list[Stage]:
+    """The stages the final stage (or ``target``) depends on, itself included, in file order."""
+    final = _final_stage(df, target)
+    seen = _closure(stage_refs(df, build_args), final)
     return [s for s in df.stages if s.index in seen]
+
+
+class StageGraph:
+    """The stages of one Dockerfile for one set of build args: each stage's base stage, which
+    stages each one uses (and on which line), and the stages the built image needs."""
+
+    def __init__(
+        self, df: Dockerfile, build_args: Mapping[str, str], target: str | None = None
+    ) -> None:
+        self.df = df
+        self.build_args = dict(build_args)
+        self.bases = resolve_bases(df, build_args)
+        self.parents: list[Stage | None] = [
+            find_stage(df.stages, base, stage.index)
+            for stage, base in zip(df.stages, self.bases, strict=True)
+        ]
+        self.final = _final_stage(df, target)
+        self.refs = stage_refs(df, build_args, self.parents)
+        closure = _closure(self.refs, self.final)
+        self.required: list[Stage] = [s for s in df.stages if s.index in closure]
+        self.required_set = frozenset(closure)
+
+    def label(self, index: int) -> str:
+        """The name (or index) of stage ``index``."""
+        return self.df.stages[index].label
+
+    def uses(self, user: int, dep: int) -> bool:
+        """Whether stage ``user`` is stage ``dep`` or depends on it, directly or not."""
+        if user == dep:
+            return True
+        return dep in _closure(self.refs, self.df.stages[user])
+
+    def chain(self, dep: int) -> list[tuple[int, int, int]]:
+        """How the final stage reaches stage ``dep``: (user, used, line) links, final first."""
+        previous: dict[int, tuple[int, int]] = {}
+        todo = [self.final.index]
+        while todo:
+            idx = todo.pop(0)
+            for used, line in self.refs[idx]:
+                if used.index not in previous and used.index != self.final.index:
+                    previous[used.index] = (idx, line)
+                    todo.append(used.index)
+        links: list[tuple[int, int, int]] = []
+        idx = dep
+        while idx in previous:
+            user, line = previous[idx]
+            links.append((user, idx, line))
+            idx = user
+        return links[::-1]
