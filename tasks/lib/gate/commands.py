@@ -205,6 +205,11 @@ class _Run:
             return
         env = dict(env)
         for k, cmd in enumerate(commands):
+            if cmd.loop:  # for NAME in WORDS: the body is read for the first word
+                local = {"HOME": "/root", **env, "PWD": cwd}
+                values = [shell.substitute(w, local) for w in cmd.words[1:]]
+                env[cmd.words[0]] = next((v for w in values for v in w.split()), "")
+                continue
             words = list(cmd.words)
             redirects = list(cmd.redirects)
             if any("$" in w for w in words) or any("$" in r.target for r in redirects):
@@ -221,7 +226,7 @@ class _Run:
                 assigns[name] = value
             if not words:
                 env.update(assigns)
-                self.add(fileops.file_ops([], redirects, cwd, self.stage, self.line))
+                self.add(fileops.redirect_ops([], redirects, cwd, self.stage, self.line))
                 continue
             head = words[0]
             if head == "cd":
@@ -254,7 +259,7 @@ class _Run:
     ) -> None:
         if depth > _MAX_DEPTH or not words:
             return
-        self.add(fileops.file_ops([], redirects, cwd, self.stage, self.line))
+        self.add(fileops.redirect_ops(words, redirects, cwd, self.stage, self.line))
         words = _strip_prefixes(words)
         if not words:
             return

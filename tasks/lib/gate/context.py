@@ -94,6 +94,7 @@ class BuildContext:
         self._kinds: dict[str, Kind | None] = {}
         self._lists: dict[str, list[str]] = {}
         self._texts: dict[str, str | None] = {}
+        self._dirs: dict[str, bool] = {}
 
     def _lstat_kind(self, rel: str) -> Kind | None:
         try:
@@ -125,13 +126,23 @@ class BuildContext:
             return self._kinds[rel]
         found = self._lstat_kind(rel)
         if found is not None and rel:
+            # below a symlink the path does not exist in the context (it is not followed);
+            # an excluded parent folder is still sent when this entry is
             parent = posixpath.dirname(rel)
-            parent_sent = not parent or self.kind(parent) == "dir"
             kept = not self.ignore.excluded(rel) or (found == "dir" and self._keeps_some(rel))
-            if not (parent_sent and kept):
+            if not kept or (parent and not self._real_dir(parent)):
                 found = None
         self._kinds[rel] = found
         return found
+
+    def _real_dir(self, rel: str) -> bool:
+        """Whether ``rel`` and every folder above it are folders, not symlinks."""
+        if rel in self._dirs:
+            return self._dirs[rel]
+        parent = posixpath.dirname(rel)
+        real = self._lstat_kind(rel) == "dir" and (not parent or self._real_dir(parent))
+        self._dirs[rel] = real
+        return real
 
     def _keeps_some(self, folder: str) -> bool:
         """Whether excluded directory ``folder`` still sends something a ``!`` re-includes."""

@@ -31,7 +31,7 @@ HARMLESS = frozenset(
     | {"bun", "npx", "bunx", "corepack", "update-ca-certificates", "ldconfig", "locale-gen"}
     | {"useradd", "source", ".", "eval", "wait", "trap", "ulimit", "umask", "git", "curl"}
     | {"wget", "tar", "unzip", "gzip", "gunzip", "xargs", "sort", "uniq", "cut", "tr", "awk"}
-    | {"jq", "sed", "perl", "env", "exec", "time", "nice", "nohup", "command", "sudo", "su"}
+    | {"jq", "env", "exec", "time", "nice", "nohup", "command", "sudo", "su"}
     | {"prisma", "next", "vite", "webpack", "esbuild", "rollup", "turbo", "nx", "eslint"}
 )
 #: Commands whose own handling is elsewhere (cd, shells, runners) or below.
@@ -116,24 +116,31 @@ def _find(args: Sequence[str], cwd: str, stage: int, line: int, text: str) -> li
     return [Op(stage, line, text, "prune", (s,), dest=pattern) for s in starts]
 
 
-def file_ops(
+def redirect_ops(
     words: Sequence[str], redirects: Sequence[Redirect], cwd: str, stage: int, line: int
 ) -> list[Op]:
-    """The file operations of one simple command (words expanded, runners unwrapped)."""
+    """The files the redirections of a simple command write."""
     ops: list[Op] = []
-    if not redirects and (not words or words[0].rsplit("/", 1)[-1] in HARMLESS):
-        return ops
-    text = shown(words)
     for redirect in redirects:
         target = redirect.target
         writes = redirect.op in _WRITE_REDIRECTS or (
             redirect.op == ">&" and not (target.isdigit() or target == "-")
         )
         if writes and not target.startswith("/dev/"):
-            redirect_text = f"{text} {redirect.op} {target}".strip()
-            ops.append(Op(stage, line, redirect_text, "write", (_path(cwd, target),)))
-    if not words:
+            text = f"{shown(words)} {redirect.op} {target}".strip()
+            ops.append(Op(stage, line, text, "write", (_path(cwd, target),)))
+    return ops
+
+
+def file_ops(
+    words: Sequence[str], redirects: Sequence[Redirect], cwd: str, stage: int, line: int
+) -> list[Op]:
+    """The file operations of one simple command (words expanded, runners unwrapped); its
+    redirections are :func:`redirect_ops`."""
+    ops: list[Op] = []
+    if not words or words[0].rsplit("/", 1)[-1] in HARMLESS:
         return ops
+    text = shown(words)
     name = words[0].rsplit("/", 1)[-1]
     args = list(words[1:])
 

@@ -280,8 +280,8 @@ class Policies:
                     line = _last_line(blocker, final.label, final.line)
                     problem = problem or (
                         f"{self.where(line)}: the final stage '{final.label}' takes {shown} from "
-                        f"{_origin(blocker)}, not from stage '{label}' where prisma generate runs "
-                        f"(line {gen.line}); COPY --from={label} {shown} instead"
+                        f"{self._carrier(blocker)}, not from stage '{label}' where prisma "
+                        f"generate runs (line {gen.line}); COPY --from={label} {shown} instead"
                     )
                     continue
             for spot in self.paths.locations(final.index, ("op", op)):
@@ -343,7 +343,7 @@ class Policies:
                 out.problems.append(
                     f"{self.where(line)}: the final stage '{final.label}' takes {ref.rel} from "
                     f"{self._carrier(entry)}, not through stage '{builder}' that builds the app "
-                    f"(line {last.line}); COPY --from={builder} it instead"
+                    f"(line {last.line}); take it from '{builder}' (COPY --from={builder}) instead"
                 )
                 return out
         out.add_evidence(_hops(reached[0]))
@@ -352,10 +352,12 @@ class Policies:
         return out
 
     def _carrier(self, entry: Entry) -> str:
-        stages = [self.graph.label(s) for s in entry.stages]
-        if len(stages) <= 1:
-            return "the build context"
-        return "stage " + " -> ".join(f"'{s}'" for s in stages[:-1])
+        """Where the final stage got ``entry`` from: a stage, or the build context."""
+        if len(entry.stages) > 1:
+            return f"stage '{self.graph.label(entry.stages[-2])}'"
+        if entry.origin == "context":
+            return f"the build context ({entry.context_path})"
+        return _origin(entry)
 
     def _copy_missing(self, names: str) -> str:
         graph, ref = self.graph, self.ref

@@ -17,7 +17,7 @@ import functools
 import re
 import shlex
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from tasks.lib.errors import ConfigError
 from tasks.lib.gate.expand import expand
@@ -54,6 +54,7 @@ class Command:
     last_in_list: bool  # nothing runs after it in its list (end of text or of a block)
     condition: bool  # the condition of an if/while/until
     group: int  # the { } or ( ) group it belongs to (0: none)
+    loop: bool = False  # a ``for NAME in WORDS`` header: words are (NAME, WORDS...)
 
 
 def _matching(text: str, start: int, open_ch: str, close_ch: str) -> int:
@@ -173,10 +174,7 @@ class _Splitter:
     def finish(self, op: str | None) -> None:
         if not self.words and not self.redirects:
             if op in ("&&", "||", "|", "|&") and self.commands:
-                last = self.commands[-1]
-                self.commands[-1] = Command(
-                    last.words, last.redirects, op, False, last.condition, last.group
-                )
+                self.commands[-1] = replace(self.commands[-1], next_op=op, last_in_list=False)
             return
         self.commands.append(
             Command(
@@ -190,13 +188,18 @@ class _Splitter:
         )
         self.words, self.redirects = [], []
 
+    def finish_loop(self) -> None:
+        """A ``for`` header: its variable and words, for the analysis to bind."""
+        if self.words:
+            self.commands.append(
+                Command(tuple(self.words), (), ";", False, False, self.groups[-1], loop=True)
+            )
+        self.words = []
+
     def close_list(self) -> None:
         """What came before ends its list: its last command runs last."""
         if self.commands and self.commands[-1].next_op in (None, *_LIST_ENDS):
-            last = self.commands[-1]
-            self.commands[-1] = Command(
-                last.words, last.redirects, last.next_op, True, last.condition, last.group
-            )
+            self.commands[-1] = replace(self.commands[-1], last_in_list=True)
 
     def operator(self, op: str) -> None:
         if op in REDIRECTS:
@@ -219,12 +222,14 @@ class _Splitter:
             if len(self.groups) > 1:
                 self.groups.pop()
             return
+        if self.mode == "for" and op == ";":
+            self.finish_loop()
+            self.mode = "command"
+            return
         self.finish(op)
         if op in (";;", ";&", ";;&"):
             self.close_list()
             self.mode = "case-pattern"
-        elif self.mode == "for" and op == ";":
-            self.mode = "command"
 
     def word(self, word: str) -> None:
         if self.pending is not None:
@@ -233,7 +238,10 @@ class _Splitter:
             return
         if self.mode == "for":
             if word == "do":
+                self.finish_loop()
                 self.mode = "command"
+            elif word != "in" or not self.words or len(self.words) > 1:
+                self.words.append(word)
             return
         if self.mode == "case-word":
             self.mode = "case-in" if word != "in" else "case-pattern"
@@ -261,6 +269,7 @@ class _Splitter:
                 return
             if word in ("for", "select"):
                 self.mode = "for"
+                self.words = []
                 return
             if word == "case":
                 self.mode = "case-word"
