@@ -22,7 +22,6 @@ POLICIES: dict[str, Policy] = {"gateway": "generate", "translator": "generate", 
 #: Meeshy's web image: deps installs, builder takes the packages from deps and builds, the final
 #: stage takes the built app and the shared package from builder (copy policy).
 WEB_DOCKERFILE = """\
-# syntax=docker/dockerfile:1
 ARG PACKAGE_MANAGER=bun
 
 FROM busybox AS base

@@ -275,9 +275,9 @@ MUTATIONS = [
         (Replace(WEB, "EXPOSE 3100", "RUN rm -rf packages/shared/prisma\nEXPOSE 3100"),),
         "breaking",
         (
-            "apps/web/Dockerfile:28: packages/shared/prisma/schema.prisma is copied to "
+            "apps/web/Dockerfile:27: packages/shared/prisma/schema.prisma is copied to "
             "/app/packages/shared/prisma/schema.prisma in stage 'runner', but the RUN at line "
-            "28 removes it (`rm -rf packages/shared/prisma`); the final image would not hold it"
+            "27 removes it (`rm -rf packages/shared/prisma`); the final image would not hold it"
         ),
         issue=1,
     ),
@@ -461,7 +461,7 @@ MUTATIONS = [
         ),
         "breaking",
         (
-            "apps/web/Dockerfile:22: no COPY in the stages the final image depends on (base, "
+            "apps/web/Dockerfile:21: no COPY in the stages the final image depends on (base, "
             "deps, builder, runner) brings packages/shared/prisma/schema.prisma; add COPY "
             "packages/shared/prisma ./packages/shared/prisma/"
         ),
@@ -509,7 +509,7 @@ MUTATIONS = [
         (Replace(WEB, "COPY --from=deps /app/packages ./packages\n", ""),),
         "breaking",
         (
-            "apps/web/Dockerfile:8: packages/shared/prisma/schema.prisma is copied only into "
+            "apps/web/Dockerfile:7: packages/shared/prisma/schema.prisma is copied only into "
             "stage 'deps', which the final stage 'runner' does not depend on; COPY it in one "
             "of: base, builder, runner"
         ),
@@ -527,9 +527,9 @@ MUTATIONS = [
         ),
         "breaking",
         (
-            "apps/web/Dockerfile:27: the final stage 'runner' takes "
+            "apps/web/Dockerfile:26: the final stage 'runner' takes "
             "packages/shared/prisma/schema.prisma from stage 'deps', not through stage "
-            "'builder' that builds the app (line 20); take it from 'builder' (COPY "
+            "'builder' that builds the app (line 19); take it from 'builder' (COPY "
             "--from=builder) instead"
         ),
         issue=3,
@@ -547,7 +547,7 @@ MUTATIONS = [
         ),
         "breaking",
         (
-            "apps/web/Dockerfile:20: stage 'builder' builds the app (`next build`) without "
+            "apps/web/Dockerfile:19: stage 'builder' builds the app (`next build`) without "
             "packages/shared/prisma/schema.prisma; COPY it into 'builder' before that line"
         ),
         issue=3,
@@ -561,7 +561,7 @@ MUTATIONS = [
         ),
         "breaking",
         (
-            "apps/web/Dockerfile:19: stage 'builder' builds the app (`next build`) without "
+            "apps/web/Dockerfile:18: stage 'builder' builds the app (`next build`) without "
             "packages/shared/prisma/schema.prisma; COPY it into 'builder' before that line"
         ),
         issue=3,
@@ -572,7 +572,7 @@ MUTATIONS = [
         (Replace(WEB, "COPY --from=builder /app/packages/shared ./packages/shared\n", ""),),
         "breaking",
         (
-            "apps/web/Dockerfile:22: packages/shared/prisma/schema.prisma reaches stage "
+            "apps/web/Dockerfile:21: packages/shared/prisma/schema.prisma reaches stage "
             "'builder' (/app/packages/shared/prisma/schema.prisma) but not the final stage "
             "'runner'; carry it through the stage that builds the app into the final stage "
             "(COPY --from=...)"
@@ -594,7 +594,7 @@ MUTATIONS = [
         ),
         "equivalent",
         (
-            "L26 runner: COPY --from=builder /app -> /app/ "
+            "L25 runner: COPY --from=builder /app -> /app/ "
             "(/app/packages/shared/prisma/schema.prisma -> "
             "/app/packages/shared/prisma/schema.prisma)"
         ),
@@ -610,7 +610,7 @@ MUTATIONS = [
         ),
         "equivalent",
         (
-            "L27 runner: COPY --from=builder /app/packages/shared -> /app/packages/shared "
+            "L26 runner: COPY --from=builder /app/packages/shared -> /app/packages/shared "
             "(/app/packages/shared/prisma/schema.prisma -> "
             "/app/packages/shared/prisma/schema.prisma)"
         ),
@@ -622,7 +622,7 @@ MUTATIONS = [
         (Replace(WEB, "FROM base AS runner", "FROM builder AS runner"),),
         "equivalent",
         (
-            "L27 runner: COPY --from=builder /app/packages/shared -> /app/packages/shared "
+            "L26 runner: COPY --from=builder /app/packages/shared -> /app/packages/shared "
             "(/app/packages/shared/prisma/schema.prisma -> "
             "/app/packages/shared/prisma/schema.prisma)"
         ),
@@ -640,7 +640,7 @@ MUTATIONS = [
         ),
         "equivalent",
         (
-            "L27 runner: COPY --from=builder /app/packages/shared -> /app/packages/shared "
+            "L26 runner: COPY --from=builder /app/packages/shared -> /app/packages/shared "
             "(/app/packages/shared/prisma/schema.prisma -> "
             "/app/packages/shared/prisma/schema.prisma)"
         ),
@@ -658,7 +658,7 @@ MUTATIONS = [
         ),
         "equivalent",
         (
-            "L28 runner: COPY --from=builder /app/packages/shared -> /app/packages/shared "
+            "L27 runner: COPY --from=builder /app/packages/shared -> /app/packages/shared "
             "(/app/packages/shared/prisma/schema.prisma -> "
             "/app/packages/shared/prisma/schema.prisma)"
         ),
@@ -1398,7 +1398,7 @@ MUTATIONS = [
         (Write(".dockerignore", "packages/\n!packages/shared/\n", append=True),),
         "equivalent",
         (
-            "L27 runner: COPY --from=builder /app/packages/shared -> /app/packages/shared "
+            "L26 runner: COPY --from=builder /app/packages/shared -> /app/packages/shared "
             "(/app/packages/shared/prisma/schema.prisma -> "
             "/app/packages/shared/prisma/schema.prisma)"
         ),
@@ -1479,9 +1479,9 @@ MUTATIONS = [
             "'!packages/shared/prisma/schema.prisma' after it or narrow the pattern"
         ),
         warning=(
-            "services/gateway/.dockerignore is not read by a build with context '.' (Docker "
-            "reads services/gateway/Dockerfile.dockerignore); move its patterns there or into "
-            "services/gateway/Dockerfile.dockerignore"
+            "services/gateway/.dockerignore is not read by a build with context '.' "
+            "(Docker reads services/gateway/Dockerfile.dockerignore); move its "
+            "patterns there or into services/gateway/Dockerfile.dockerignore"
         ),
         issue=9,
     ),
@@ -1505,7 +1505,7 @@ MUTATIONS = [
         ),
         "equivalent",
         (
-            "L27 runner: COPY --from=builder /app/packages/shared -> /app/packages/shared "
+            "L26 runner: COPY --from=builder /app/packages/shared -> /app/packages/shared "
             "(/app/packages/shared/prisma/v2.prisma -> /app/packages/shared/prisma/v2.prisma)"
         ),
         warning=(
