@@ -16,7 +16,7 @@ import functools
 import json
 import posixpath
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -133,7 +133,7 @@ class RunAnalyzer:
         """Analyse RUN ``ins`` of ``stage`` (with its bind ``mounts``), recording its file
         operations; returns what it found."""
         run = _Run(self.paths, self.df_path, stage, ins.line, tuple(mounts))
-        env = dict(scope.vars())
+        env = scope.vars()
         cwd = scope.workdir
         if ins.json_form:
             run.command(list(ins.args), [], cwd, env, 0, None, None, "")
@@ -203,17 +203,17 @@ class _Run:
                 "the build's shell will likely refuse it too"
             )
             return
-        env = dict(env)
+        env = _Env(env)  # assignments of this shell, over what it inherits
         for k, cmd in enumerate(commands):
             if cmd.loop:  # for NAME in WORDS: the body is read for the first word
-                local = {"HOME": "/root", **env, "PWD": cwd}
+                local = _ShellVars(env, cwd)
                 values = [shell.substitute(w, local) for w in cmd.words[1:]]
-                env[cmd.words[0]] = next((v for w in values for v in w.split()), "")
+                env.own[cmd.words[0]] = next((v for w in values for v in w.split()), "")
                 continue
             words = list(cmd.words)
             redirects = list(cmd.redirects)
             if any("$" in w for w in words) or any("$" in r.target for r in redirects):
-                local = {"HOME": "/root", **env, "PWD": cwd}
+                local = _ShellVars(env, cwd)
                 words = [shell.substitute(w, local) for w in words]
                 redirects = [
                     shell.Redirect(r.op, shell.substitute(r.target, local)) for r in redirects
@@ -225,7 +225,7 @@ class _Run:
                 name, _, value = words.pop(0).partition("=")
                 assigns[name] = value
             if not words:
-                env.update(assigns)
+                env.own.update(assigns)
                 self.add(fileops.redirect_ops([], redirects, cwd, self.stage, self.line))
                 continue
             head = words[0]
@@ -241,10 +241,10 @@ class _Run:
                 for word in words[1:]:
                     name, eq, value = word.partition("=")
                     if eq and _ASSIGN_RE.match(word):
-                        env[name] = value
+                        env.own[name] = value
                 continue
             why = masked or _masked(commands, k, errexit)
-            self.command(words, redirects, cwd, {**env, **assigns}, depth, via, why, "")
+            self.command(words, redirects, cwd, _Env(env, assigns), depth, via, why, "")
 
     def command(
         self,
@@ -454,6 +454,52 @@ class _Run:
         text = _read_text(self.paths, entry)
         found = parse_generators(text) if text is not None else []
         return [g for g in found if not wanted or g.name in wanted]
+
+
+class _Env(Mapping[str, str]):
+    """Variables set in a shell (``own``) over those it inherits; a view, not a copy."""
+
+    def __init__(self, parent: Mapping[str, str], own: dict[str, str] | None = None) -> None:
+        self.parent = parent
+        self.own: dict[str, str] = own if own is not None else {}
+
+    def __getitem__(self, name: str) -> str:
+        if name in self.own:
+            return self.own[name]
+        return self.parent[name]
+
+    def __contains__(self, name: object) -> bool:
+        return name in self.own or name in self.parent
+
+    def __iter__(self) -> Iterator[str]:
+        yield from {*self.own, *self.parent}
+
+    def __len__(self) -> int:
+        return len({*self.own, *self.parent})
+
+
+class _ShellVars(Mapping[str, str]):
+    """The variables a command sees: the shell's, ``PWD`` (the current folder) and ``HOME``
+    (root's) unless set; a view, not a copy."""
+
+    def __init__(self, env: Mapping[str, str], cwd: str) -> None:
+        self.env = env
+        self.cwd = cwd
+
+    def __getitem__(self, name: str) -> str:
+        if name == "PWD":
+            return self.cwd
+        if name in self.env:
+            return self.env[name]
+        if name == "HOME":
+            return "/root"
+        raise KeyError(name)
+
+    def __iter__(self) -> Iterator[str]:
+        yield from {*self.env, "PWD", "HOME"}
+
+    def __len__(self) -> int:
+        return len({*self.env, "PWD", "HOME"})
 
 
 def _errexit(args: Sequence[str], current: bool) -> bool:

@@ -55,6 +55,7 @@ _KNOWN_DIRECTIVES = frozenset({"escape", "syntax", "check"})
 _HEREDOC_RE = re.compile(r"^(\d*)<<(-?)([^<].*)$")
 _STAGE_NAME_RE = re.compile(r"^[a-z][a-z0-9._-]*$")
 _WS_RE = re.compile(r"[ \t\v\f\r]+")
+_KEYWORD_RE = re.compile(r"(\S+)\s*(.*)\Z", re.S)
 
 
 @dataclass(frozen=True)
@@ -478,7 +479,7 @@ def _instructions(text: str, path: str) -> tuple[str, list[tuple[str, str]], lis
 
 
 def _split_keyword(text: str) -> tuple[str, str]:
-    m = re.match(r"(\S+)\s*(.*)\Z", text, re.S)
+    m = _KEYWORD_RE.match(text)
     return (m.group(1), m.group(2)) if m else (text, "")
 
 

@@ -13,6 +13,7 @@ at or below it says so instead of guessing.
 from __future__ import annotations
 
 import posixpath
+import re
 import shlex
 from collections.abc import Sequence
 
@@ -38,11 +39,14 @@ HARMLESS = frozenset(
 _SPECIAL = frozenset({"rm", "rmdir", "mv", "cp", "ln", "mkdir", "tee", "truncate", "dd"})
 _WRITE_REDIRECTS = frozenset({">", ">>", ">|", "<>", "&>", "&>>"})
 _SHOWN_MAX = 120
+_SAFE_RE = re.compile(r"[\w@%+=:,./ -]*")
 
 
 def shown(words: Sequence[str]) -> str:
     """A command as one short line of text."""
-    text = shlex.join(w.replace(UNKNOWN, "$(...)") for w in words)
+    text = " ".join(words)
+    if not _SAFE_RE.fullmatch(text):  # quote what needs it
+        text = shlex.join(w.replace(UNKNOWN, "$(...)") for w in words)
     return text if len(text) <= _SHOWN_MAX else text[: _SHOWN_MAX - 3] + "..."
 
 

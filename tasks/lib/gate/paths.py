@@ -364,22 +364,38 @@ class PathMap:
         return self._lookup(stage, path, start, (), None, depth + 1)
 
     def _lookup_in(self, stage: int, path: str, end: int, depth: int) -> Entry | None:
+        """The lookup proper, reusing what an earlier lookup of the same path found: the
+        answer before event ``p`` is memoized for every touching event passed on the way, so
+        a later lookup stops where the previous one started (linear over a Dockerfile)."""
         made: Entry | None = None
         events = self.events[stage]
+        passed: list[tuple[int, str, int]] = []
+        found: Entry | None = None
         for position in reversed(self._positions(stage, path, end)):
+            key = (stage, path, position + 1)
+            if made is None and key in self._memo and passed:
+                found = self._memo[key]
+                break
+            passed.append(key)
             hit = self._apply(events[position], position, path, depth)
             if hit is None:
                 continue
             if hit.origin == "made":
                 made = made or hit
                 continue  # mkdir -p keeps what is already there
-            return _through(hit, stage)
-        parent = self.graph.parents[stage]
-        if parent is not None:
-            inherited = self._lookup(parent.index, path, None, (), None, depth + 1)
-            if inherited is not None:
-                return _through(inherited, stage)
-        return _through(made, stage) if made is not None else None
+            found = _through(hit, stage)
+            break
+        else:
+            parent = self.graph.parents[stage]
+            if parent is not None:
+                inherited = self._lookup(parent.index, path, None, (), None, depth + 1)
+                found = _through(inherited, stage) if inherited is not None else None
+        if found is None and made is not None:
+            return _through(made, stage)
+        if made is None:
+            for key in passed[1:]:
+                self._memo[key] = found
+        return found
 
     def _apply(self, event: Event, position: int, path: str, depth: int) -> Entry | None:
         if isinstance(event, Copy):

@@ -86,6 +86,7 @@ def _substitution(inner: str) -> str:
 
 
 _PLAIN_RE = re.compile(r"[^'\"\\$`#\n]*")
+_OPERATOR_TOKEN_RE = re.compile(r"[();<>|&]+")
 _SIMPLE_TOKEN_RE = re.compile(r"[();<>|&]+|[^\s();<>|&]+")
 
 
@@ -199,7 +200,9 @@ class _Splitter:
     def close_list(self) -> None:
         """What came before ends its list: its last command runs last."""
         if self.commands and self.commands[-1].next_op in (None, *_LIST_ENDS):
-            self.commands[-1] = replace(self.commands[-1], last_in_list=True)
+            last = self.commands[-1]
+            if not last.last_in_list:
+                self.commands[-1] = replace(last, last_in_list=True)
 
     def operator(self, op: str) -> None:
         if op in REDIRECTS:
@@ -282,7 +285,7 @@ def commands(text: str) -> tuple[Command, ...]:
     """The simple commands of shell ``text``, in order (raises ValueError on a bad quote)."""
     splitter = _Splitter()
     for token in tokens(prepare(text)):
-        if token and all(c in "();<>|&" for c in token):
+        if _OPERATOR_TOKEN_RE.fullmatch(token):
             for op in _OP_RE.findall(token):
                 splitter.operator(op)
         else:
