@@ -1029,3 +1029,28 @@ def test_missing_bind_mount_source_is_a_warning(repo: Path) -> None:
         "services/x/Dockerfile:2: RUN --mount source packages/nope is not in the context; "
         "the build will fail there",
     )
+
+
+# ---------------------------------------------------------------------------------------------
+# The gate's messages are plain text: no module of it prints or uses rich
+
+
+def test_gate_modules_neither_print_nor_import_rich() -> None:
+    import ast
+
+    package = Path(__file__).resolve().parents[3] / "tasks/lib/gate"
+    offenders: list[str] = []
+    for module in sorted(package.glob("*.py")):
+        tree = ast.parse(module.read_text(encoding="utf-8"))
+        for node in ast.walk(tree):
+            line = getattr(node, "lineno", 0)
+            names: list[str] = []
+            if isinstance(node, ast.Import):
+                names = [a.name for a in node.names]
+            elif isinstance(node, ast.ImportFrom):
+                names = [node.module or ""]
+            if any(n == "rich" or n.startswith("rich.") for n in names):
+                offenders.append(f"{module.name}:{line} imports rich")
+            if isinstance(node, ast.Call) and getattr(node.func, "id", None) == "print":
+                offenders.append(f"{module.name}:{line} prints")
+    assert offenders == []
