@@ -30,13 +30,16 @@ HARMLESS = frozenset(
     | {"groupadd", "usermod", "deluser", "apk", "apt-get", "apt", "dpkg", "yum", "dnf"}
     | {"microdnf", "pip", "pip3", "python", "python3", "node", "tsc", "npm", "pnpm", "yarn"}
     | {"bun", "npx", "bunx", "corepack", "update-ca-certificates", "ldconfig", "locale-gen"}
-    | {"useradd", "source", ".", "eval", "wait", "trap", "ulimit", "umask", "git", "curl"}
-    | {"wget", "tar", "unzip", "gzip", "gunzip", "xargs", "sort", "uniq", "cut", "tr", "awk"}
+    | {"useradd", "source", ".", "eval", "wait", "trap", "ulimit", "umask", "git"}
+    | {"xargs", "sort", "uniq", "cut", "tr", "awk"}
     | {"jq", "env", "exec", "time", "nice", "nohup", "command", "sudo", "su"}
     | {"prisma", "next", "vite", "webpack", "esbuild", "rollup", "turbo", "nx", "eslint"}
 )
 #: Commands whose own handling is elsewhere (cd, shells, runners) or below.
-_SPECIAL = frozenset({"rm", "rmdir", "mv", "cp", "ln", "mkdir", "tee", "truncate", "dd"})
+_SPECIAL = frozenset(
+    {"rm", "rmdir", "mv", "cp", "ln", "mkdir", "tee", "truncate", "dd", "tar", "unzip"}
+    | {"curl", "wget", "sed", "perl", "find"}
+)
 _WRITE_REDIRECTS = frozenset({">", ">>", ">|", "<>", "&>", "&>>"})
 _SHOWN_MAX = 120
 _SAFE_RE = re.compile(r"[\w@%+=:,./ -]*")
@@ -99,6 +102,29 @@ def _path(cwd: str, word: str) -> str:
         word = word.split(UNKNOWN, 1)[0]
         word = posixpath.dirname(word) if not word.endswith("/") else word
     return join(cwd, word or ".")
+
+
+def _extract(
+    name: str, args: Sequence[str], cwd: str, stage: int, line: int, text: str
+) -> list[Op]:
+    """``tar -x``/``unzip``: what they unpack into (their ``-C``/``-d`` folder, else the working
+    folder) is changed in a way the gate cannot follow; ``tar -c``/``-t`` only read."""
+    if name == "tar":
+        first = args[0] if args else ""
+        bundled = not first.startswith("-") and "x" in first
+        extracts = bundled or any(
+            a in ("--extract", "--get")
+            or (a.startswith("-") and not a.startswith("--") and "x" in a)
+            for a in args
+        )
+        if not extracts:
+            return []
+        _, flags = _operands(args, frozenset({"-C", "--directory", "-f", "--file"}))
+        folder = _option_value(flags, "-C", "--directory")
+    else:
+        _, flags = _operands(args, frozenset({"-d"}))
+        folder = _option_value(flags, "-d")
+    return [Op(stage, line, text, "opaque", (_path(cwd, folder or "."),))]
 
 
 def _find(args: Sequence[str], cwd: str, stage: int, line: int, text: str) -> list[Op]:
@@ -237,6 +263,15 @@ def file_ops(
             ops.extend(op("write", [_path(cwd, w)]) for w in files)
     elif name == "find":
         ops.extend(_find(args, cwd, stage, line, text))
+    elif name in ("tar", "unzip"):
+        ops.extend(_extract(name, args, cwd, stage, line, text))
+    elif name in ("curl", "wget"):
+        _, flags = _operands(args, frozenset({"-o", "--output", "-O", "--output-document"}))
+        out = _option_value(flags, "-o", "--output", "--output-document")
+        if name == "wget":
+            out = _option_value(flags, "-O", "--output-document")
+        if out is not None and out != "-":
+            ops.append(op("write", [_path(cwd, out)]))
     elif name not in HARMLESS and name not in _SPECIAL:
         for word in args:
             if word.startswith("-") or ("=" in word and not word.startswith(("/", "."))):

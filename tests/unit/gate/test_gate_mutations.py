@@ -270,6 +270,53 @@ MUTATIONS = [
         issue=1,
     ),
     Mutation(
+        "tar-extract-over-packages",
+        "gateway",
+        (Replace(GATEWAY, GENERATE, "RUN tar -xzf /tmp/vendor.tgz -C packages\n" + GENERATE),),
+        "breaking",
+        (
+            "services/gateway/Dockerfile:20: npx prisma generate reads "
+            "/app/packages/shared/prisma/schema.prisma, but the RUN at line 19 runs `tar -xzf "
+            "/tmp/vendor.tgz -C packages` on /app/packages, which the gate cannot follow; run "
+            "prisma generate before that, or copy packages/shared/prisma/schema.prisma again "
+            "after it"
+        ),
+        issue=1,
+    ),
+    Mutation(
+        "curl-download-over-schema",
+        "translator",
+        (
+            Replace(
+                TRANSLATOR,
+                TR_GEN,
+                "RUN curl -fsSL -o shared/prisma/schema.prisma https://example.com/schema.prisma\n"
+                + TR_GEN,
+            ),
+        ),
+        "breaking",
+        (
+            "services/translator/Dockerfile:13: prisma generate reads "
+            "/workspace/shared/prisma/schema.prisma, but the RUN at line 12 overwrites it "
+            "(`curl -fsSL -o shared/prisma/schema.prisma https://example.com/schema.prisma`); "
+            "run prisma generate before that, or copy packages/shared/prisma/schema.prisma "
+            "again after it"
+        ),
+        issue=1,
+    ),
+    Mutation(
+        "tar-archive-of-packages-read-only",
+        "gateway",
+        (Replace(GATEWAY, GENERATE, "RUN tar -czf /tmp/packages.tgz packages\n" + GENERATE),),
+        "equivalent",
+        (
+            "L20 builder: RUN npx prisma generate reads "
+            "/app/packages/shared/prisma/schema.prisma (from "
+            "packages/shared/prisma/schema.prisma)"
+        ),
+        issue=1,
+    ),
+    Mutation(
         "rm-schema-after-copy-in-final-web",
         "web",
         (Replace(WEB, "EXPOSE 3100", "RUN rm -rf packages/shared/prisma\nEXPOSE 3100"),),
