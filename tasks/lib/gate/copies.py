@@ -43,8 +43,8 @@ class CopyReader:
         except ConfigError as exc:
             raise DockerfileError(self.df.path, line, exc.message) from None
 
-    def _missing(self, source: str, rel: str) -> str:
-        """Why context path ``rel`` (written ``source``) cannot be copied."""
+    def _missing(self, rel: str) -> str:
+        """Why context path ``rel`` cannot be copied."""
         if not self.context.on_disk(rel):
             return "is not in the context"
         culprit = self.context.culprit(rel)
@@ -140,9 +140,7 @@ class CopyReader:
             followed = self.context.resolve(match)
             kind = self.context.kind(followed) if followed is not None else None
             if followed is None or kind is None:
-                out.warnings.append(
-                    f"{where} {self._missing(source, match)}; the build will fail there"
-                )
+                out.warnings.append(f"{where} {self._missing(match)}; the build will fail there")
                 continue
             out.copies.append(
                 replace(template, src=match, followed=followed, src_kind=kind, shown_src=source)
@@ -205,7 +203,7 @@ class CopyReader:
             if followed is None or kind is None:
                 out.warnings.append(
                     f"{self.df.path}:{ins.line}: RUN --mount source {source} "
-                    f"{self._missing(source or '.', rel)}; the build will fail there"
+                    f"{self._missing(rel)}; the build will fail there"
                 )
                 out.copies.append(replace(template, src=rel))  # still hides the image there
                 continue

@@ -130,7 +130,6 @@ class IgnoreRules:
         self.source = source
         compiled = (_compile(number, raw, source) for number, raw in lines)
         self.patterns: tuple[IgnorePattern, ...] = tuple(p for p in compiled if p is not None)
-        self.has_exclusions = any(p.exclusion for p in self.patterns)
         self._info: dict[str, tuple[IgnorePattern | None, MatchInfo]] = {}
 
     @classmethod

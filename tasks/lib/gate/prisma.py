@@ -1,7 +1,8 @@
 """Recognising a Prisma CLI command and the schema it is told to use.
 
 ``prisma`` is the command when its name (a path's last part, a ``@version`` dropped) is
-``prisma``, or when ``node`` runs Prisma's own entry point (``.../prisma/build/index.js``).
+``prisma``, when ``node`` runs Prisma's own entry point (``.../prisma/build/index.js``), or
+``python -m prisma`` (Prisma Client Python's CLI).
 Where Prisma looks for the schema when ``--schema`` is not given is the caller's business
 (:mod:`tasks.lib.gate.commands`): ``package.json``'s ``prisma.schema``, then
 ``./prisma/schema.prisma``, then ``./schema.prisma``.
@@ -50,6 +51,8 @@ def parse_prisma(words: Sequence[str]) -> PrismaCommand | None:
     args: list[str]
     if is_prisma(words[0]):
         args = list(words[1:])
+    elif words[0].rsplit("/", 1)[-1].startswith("python") and list(words[1:3]) == ["-m", "prisma"]:
+        args = list(words[3:])  # Prisma Client Python's CLI
     elif words[0].rsplit("/", 1)[-1] == "node" and len(words) > 1:
         script = words[1]
         if not script.endswith(("prisma/build/index.js", "/.bin/prisma")):

@@ -7,8 +7,9 @@ Followed: ``npx``, ``bunx``, ``pnpx``, ``npm exec``/``npm x``, ``pnpm exec``/``p
 scripts run by ``npm run``/``run-script``, ``pnpm run``, ``yarn run``, ``bun run`` and the short
 forms ``pnpm NAME``, ``yarn NAME``, ``bun NAME`` (a script of that name, else a binary);
 folders chosen by ``npm --prefix DIR``/``--workspace DIR``/``-w DIR``, ``pnpm -C DIR``/``--dir``,
-``yarn --cwd DIR``, ``bun --cwd DIR``. Not followed (reported as such): workspaces named by
-package name, ``--filter``, ``--recursive``.
+``yarn --cwd DIR``, ``bun --cwd DIR``; ``uv run``, ``poetry run``, ``pipenv run``, ``pdm run``,
+``hatch run`` (their leading options skipped). Not followed (reported as such): workspaces
+named by package name, ``--filter``, ``--recursive``.
 """
 
 from __future__ import annotations
@@ -54,6 +55,8 @@ _BUILTINS = {
 _RUN = frozenset({"run", "run-script", "rum", "urn"})
 _EXEC = frozenset({"exec", "x", "dlx"})
 _DIRECT = {"npx": "npm", "bunx": "bun", "pnpx": "pnpm"}
+#: Python tools whose ``run`` runs a command in the project's environment.
+_PYTHON_RUNNERS = frozenset({"uv", "poetry", "pipenv", "pdm", "hatch"})
 
 
 @dataclass(frozen=True)
@@ -149,6 +152,11 @@ def unwrap(words: Sequence[str], cwd: str) -> Invocation | None:
     if not words:
         return None
     head = words[0].rsplit("/", 1)[-1]
+    if head in _PYTHON_RUNNERS and len(words) > 2 and words[1] == "run":
+        rest = list(words[2:])
+        while rest and rest[0].startswith("-"):
+            rest.pop(0)
+        return Exec(tuple(rest), cwd, (head, "run")) if rest else None
     if head in _DIRECT:
         return _exec_after(_DIRECT[head], words[1:], cwd, (head,))
     if head not in _VALUES:

@@ -265,12 +265,6 @@ class StageGraph:
         """The name (or index) of stage ``index``."""
         return self.df.stages[index].label
 
-    def uses(self, user: int, dep: int) -> bool:
-        """Whether stage ``user`` is stage ``dep`` or depends on it, directly or not."""
-        if user == dep:
-            return True
-        return dep in _closure(self.refs, self.df.stages[user])
-
     def chain(self, dep: int) -> list[tuple[int, int, int]]:
         """How the final stage reaches stage ``dep``: (user, used, line) links, final first."""
         previous: dict[int, tuple[int, int]] = {}

@@ -1172,6 +1172,40 @@ MUTATIONS = [
         issue=6,
     ),
     Mutation(
+        "python-m-prisma-generate",
+        "translator",
+        (
+            Replace(
+                TRANSLATOR,
+                TR_GEN,
+                "RUN python3 -m prisma generate --schema=./shared/prisma/schema.prisma",
+            ),
+        ),
+        "equivalent",
+        (
+            "L12 base: RUN prisma generate reads /workspace/shared/prisma/schema.prisma (from "
+            "packages/shared/prisma/schema.prisma)"
+        ),
+        issue=6,
+    ),
+    Mutation(
+        "uv-run-prisma-generate",
+        "translator",
+        (
+            Replace(
+                TRANSLATOR,
+                TR_GEN,
+                "RUN uv run --frozen prisma generate --schema=./shared/prisma/schema.prisma",
+            ),
+        ),
+        "equivalent",
+        (
+            "L12 base: RUN uv run prisma generate reads /workspace/shared/prisma/schema.prisma "
+            "(from packages/shared/prisma/schema.prisma)"
+        ),
+        issue=6,
+    ),
+    Mutation(
         "npx-prisma-validate-only",
         "gateway",
         (
