@@ -38,7 +38,7 @@ HARMLESS = frozenset(
 #: Commands whose own handling is elsewhere (cd, shells, runners) or below.
 _SPECIAL = frozenset(
     {"rm", "rmdir", "mv", "cp", "ln", "mkdir", "tee", "truncate", "dd", "tar", "unzip"}
-    | {"curl", "wget", "sed", "perl", "find"}
+    | {"curl", "wget", "sed", "perl", "find", "rsync"}
 )
 _WRITE_REDIRECTS = frozenset({">", ">>", ">|", "<>", "&>", "&>>"})
 _SHOWN_MAX = 120
@@ -184,6 +184,18 @@ def file_ops(
     ) -> Op:
         return Op(stage, line, text, action, tuple(paths), dest, into_dir, follow)
 
+    if name == "install":  # install [-D] [-m MODE] SOURCE... DEST copies; -d makes folders
+        kept: list[str] = []
+        skip = False
+        for word in args:
+            if skip:
+                skip = False
+            elif word in ("-m", "-o", "-g", "--mode", "--owner", "--group"):
+                skip = True
+            elif not word.startswith(("--mode=", "--owner=", "--group=")) and word != "-D":
+                kept.append(word)
+        name = "mkdir" if {"-d", "--directory"} & set(kept) else "cp"
+        args = [w for w in kept if w not in ("-d", "--directory")]
     if name in ("rm", "rmdir"):
         operands, _ = _operands(args, frozenset())
         known = [_path(cwd, w) for w in operands if UNKNOWN not in w]
@@ -263,6 +275,10 @@ def file_ops(
             ops.extend(op("write", [_path(cwd, w)]) for w in files)
     elif name == "find":
         ops.extend(_find(args, cwd, stage, line, text))
+    elif name == "rsync":
+        operands, _ = _operands(args, frozenset({"-e", "--rsh", "--exclude", "--include"}))
+        if len(operands) >= 2:  # the sources are only read
+            ops.append(op("opaque", [_path(cwd, operands[-1])]))
     elif name in ("tar", "unzip"):
         ops.extend(_extract(name, args, cwd, stage, line, text))
     elif name in ("curl", "wget"):
