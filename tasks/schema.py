@@ -37,7 +37,7 @@ def check(c: Context, flags: CheckFlags) -> None:
         reports = flow.run_gate([gate_input(s, s.service(t.service), t.variant) for t in targets])
         refused = flow.refusal(reports)
         if flags.json:
-            out.json([r.to_dict() for r in reports])
+            out.json([r.to_json() for r in reports])
         else:
             view.gate_table(out, reports)
         if refused:

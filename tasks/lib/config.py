@@ -263,7 +263,7 @@ class Settings:
     @functools.cached_property
     def schema_sha256(self) -> str | None:
         """The sha256 of the monorepo's shared schema (read once); None when it is missing."""
-        from tasks.lib.schemagate import schema_sha256
+        from tasks.lib.gate import schema_sha256
 
         path = self.root / self.schema
         return schema_sha256(path) if path.is_file() else None

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from tasks.lib.build.inputs import (
@@ -17,7 +16,6 @@ from tasks.lib.build.inputs import (
     compute,
     judge,
     label,
-    sent_files,
 )
 from tasks.lib.build.plan import BuildOptions, BuildPlan, ImageBuild, Target, plan_builds
 from tasks.lib.build.runner import BuildResult
@@ -25,7 +23,7 @@ from tasks.lib.config import Settings
 from tasks.lib.errors import CommandFailed, EngineUnavailable, Interrupted, SchemaGateError
 from tasks.lib.processes import stop_children
 from tasks.lib.progress import Progress, Status
-from tasks.lib.schemagate import GateInput, GateReport, check
+from tasks.lib.gate import GateInput, GateReport, build_inputs, check
 
 if TYPE_CHECKING:
     import docker
@@ -69,19 +67,11 @@ def refusal(reports: Sequence[GateReport]) -> SchemaGateError | None:
 
 def sources_of(image: ImageBuild) -> Sources:
     """What the image takes from the context and which external images, from the gate's
-    reading of the Dockerfile (the whole context when the gate cannot say)."""
-    try:
-        from tasks.lib.gate import build_inputs  # type: ignore[import-not-found,unused-ignore]
-    except ImportError:
-        return Sources()
+    reading of the Dockerfile (the whole context when the gate was skipped)."""
     if image.gate is None:
         return Sources()
     bi = build_inputs(image.gate)
-    return Sources(
-        paths=tuple(bi.paths) or (".",),
-        excludes=tuple(getattr(bi, "excludes", ())),
-        images=tuple(bi.images),
-    )
+    return Sources(paths=bi.sources, images=bi.images)
 
 
 def _normal(ref: str) -> str:
@@ -121,20 +111,10 @@ def freshness(plan_: BuildPlan, client: docker.DockerClient | None) -> Freshness
     tags = sorted({t for i in plan_.images for t in i.tags})
     on_engine = engine_images(client, [*refs, *tags]) if client is not None else {}
     ids = {r: (on_engine[r]["Id"] if r in on_engine else None) for r in refs}
-    files_cache: dict[tuple[str, str], list[str]] = {}
     keys: dict[str, InputKey] = {}
     verdicts: dict[str, Freshness] = {}
     for img in plan_.images:
-        ck = (img.context, img.dockerfile)
-        if ck not in files_cache:
-            files_cache[ck] = sent_files(Path(img.context), Path(img.dockerfile))
-        key = compute(
-            img,
-            sources[img.name],
-            local_ids=ids,
-            schema_sha256=plan_.schema_sha256,
-            files=files_cache[ck],
-        )
+        key = compute(img, sources[img.name], local_ids=ids, schema_sha256=plan_.schema_sha256)
         keys[img.name] = key
         if client is None:
             verdicts[img.name] = Freshness(img.name, False, "no engine answered: not checked")

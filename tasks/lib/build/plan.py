@@ -20,7 +20,7 @@ from tasks.lib.config import (
 )
 from tasks.lib.engine import EngineTarget
 from tasks.lib.errors import ConfigError
-from tasks.lib.schemagate import GateInput
+from tasks.lib.gate import GateInput
 
 INPUTS_LABEL = "me.meeshy.inputs.sha256"
 BUILDKIT_PROGRESS = "plain"  # the engine parses plain progress to drive the live view

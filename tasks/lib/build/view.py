@@ -9,7 +9,7 @@ from collections.abc import Sequence
 from tasks.lib.build.flow import BuildRun, Freshnesses
 from tasks.lib.build.plan import BuildPlan
 from tasks.lib.output import Output, size
-from tasks.lib.schemagate import GateReport
+from tasks.lib.gate import GateReport
 
 
 def _name(r: GateReport) -> str:

@@ -7,17 +7,12 @@ from pathlib import Path
 
 import pytest
 
-from tasks.lib.dockerfile import (
-    Heredoc,
-    Instruction,
-    expand,
-    parse,
-    required_stages,
-    resolve_bases,
-)
 from tasks.lib.errors import ConfigError, DockerfileError
+from tasks.lib.gate.dockerfile import Heredoc, Instruction, parse
+from tasks.lib.gate.expand import expand
+from tasks.lib.gate.stages import required_stages, resolve_bases
 
-EXAMPLE = Path(__file__).resolve().parents[2] / "example"
+EXAMPLE = Path(__file__).resolve().parents[3] / "example"
 
 
 def _one(text: str) -> Instruction:

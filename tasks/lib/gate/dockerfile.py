@@ -2,19 +2,18 @@
 
 Handles parser directives (``# escape=``, ``# syntax=``), line continuations with the escape
 character, comments and blank lines inside continuations, JSON (exec) versus shell form,
-heredocs, instruction flags, ``ONBUILD``, stages, ARG/ENV expansion and stage dependencies.
+heredocs, instruction flags, ``ONBUILD`` and stages. Word expansion is in
+:mod:`tasks.lib.gate.expand`, the stage graph in :mod:`tasks.lib.gate.stages`.
 """
 
 from __future__ import annotations
 
-import fnmatch
 import json
-import posixpath
 import re
-from collections.abc import Iterator, Mapping
-from dataclasses import dataclass, field
+from collections.abc import Mapping
+from dataclasses import dataclass
 
-from tasks.lib.errors import ConfigError, DockerfileError
+from tasks.lib.errors import DockerfileError
 
 KEYWORDS: frozenset[str] = frozenset(
     {
@@ -55,20 +54,8 @@ _DIRECTIVE_RE = re.compile(r"^#[ \t]*([A-Za-z][A-Za-z0-9]*)[ \t]*=[ \t]*(.*?)[ \
 _KNOWN_DIRECTIVES = frozenset({"escape", "syntax", "check"})
 _HEREDOC_RE = re.compile(r"^(\d*)<<(-?)([^<].*)$")
 _STAGE_NAME_RE = re.compile(r"^[a-z][a-z0-9._-]*$")
-_NAME_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 _WS_RE = re.compile(r"[ \t\v\f\r]+")
-
-#: Platform ARGs BuildKit defines in the global scope.
-DEFAULT_PLATFORM_ARGS: Mapping[str, str] = {
-    "BUILDPLATFORM": "linux/amd64",
-    "BUILDOS": "linux",
-    "BUILDARCH": "amd64",
-    "BUILDVARIANT": "",
-    "TARGETPLATFORM": "linux/amd64",
-    "TARGETOS": "linux",
-    "TARGETARCH": "amd64",
-    "TARGETVARIANT": "",
-}
+_KEYWORD_RE = re.compile(r"(\S+)\s*(.*)\Z", re.S)
 
 
 @dataclass(frozen=True)
@@ -142,7 +129,7 @@ class Dockerfile:
 
     def stage(self, ref: str) -> Stage | None:
         """The stage named ``ref`` (case-insensitive) or with index ``ref``."""
-        return _find_stage(self.stages, ref, len(self.stages))
+        return find_stage(self.stages, ref, len(self.stages))
 
 
 # --------------------------------------------------------------------------------------------
@@ -454,7 +441,11 @@ def _instructions(text: str, path: str) -> tuple[str, list[tuple[str, str]], lis
         if keyword == "ONBUILD":
             heredoc_kw, heredoc_rest = _split_keyword(rest.strip())
             keyword = heredoc_kw.upper()
-        if keyword in _HEREDOC_KEYWORDS and _json_list(_split_rest_for_json(heredoc_rest)) is None:
+        if (
+            keyword in _HEREDOC_KEYWORDS
+            and "<<" in heredoc_rest
+            and _json_list(_split_rest_for_json(heredoc_rest)) is None
+        ):
             for name, strip_tabs, quoted in _heredoc_markers(heredoc_rest, escape):
                 body: list[str] = []
                 while True:
@@ -488,7 +479,7 @@ def _instructions(text: str, path: str) -> tuple[str, list[tuple[str, str]], lis
 
 
 def _split_keyword(text: str) -> tuple[str, str]:
-    m = re.match(r"(\S+)\s*(.*)\Z", text, re.S)
+    m = _KEYWORD_RE.match(text)
     return (m.group(1), m.group(2)) if m else (text, "")
 
 
@@ -507,10 +498,12 @@ def parse(text: str, path: str = "Dockerfile") -> Dockerfile:
     current: list[Instruction] | None = None
     header: Instruction | None = None
 
+    seen_names: set[str] = set()
+
     def close() -> None:
         if header is None or current is None:
             return
-        stages.append(_make_stage(len(stages), header, tuple(current), path, stages))
+        stages.append(_make_stage(len(stages), header, tuple(current), path, seen_names))
 
     for ins in instructions:
         if ins.keyword == "FROM":
@@ -541,7 +534,7 @@ def parse(text: str, path: str = "Dockerfile") -> Dockerfile:
 
 
 def _make_stage(
-    index: int, ins: Instruction, body: tuple[Instruction, ...], path: str, before: list[Stage]
+    index: int, ins: Instruction, body: tuple[Instruction, ...], path: str, names: set[str]
 ) -> Stage:
     args = ins.args
     if not args:
@@ -555,8 +548,9 @@ def _make_stage(
                 ins.line,
                 f"invalid stage name {args[2]!r}: use letters, digits, '.', '_' or '-'",
             )
-        if any(s.name == name for s in before):
+        if name in names:
             raise _error(path, ins.line, f"duplicate stage name {name!r}")
+        names.add(name)
     elif len(args) != 1:
         raise _error(path, ins.line, "FROM takes <image> [AS <name>]")
     return Stage(index, name, args[0], ins.flag("platform"), ins.line, body, ins)
@@ -599,194 +593,8 @@ def _check_from_ref(
     )
 
 
-# --------------------------------------------------------------------------------------------
-# Expansion
-
-
-class _Expander:
-    def __init__(self, text: str, env: Mapping[str, str], escape: str) -> None:
-        self.text = text
-        self.env = env
-        self.escape = escape
-        self.pos = 0
-
-    def fail(self, message: str) -> ConfigError:
-        return ConfigError(f"cannot expand {self.text!r}: {message}")
-
-    def process(self, stop: str | None = None) -> str:
-        out: list[str] = []
-        text, n = self.text, len(self.text)
-        while self.pos < n:
-            c = text[self.pos]
-            if stop is not None and c == stop:
-                self.pos += 1
-                return "".join(out)
-            if c == self.escape:
-                self.pos += 1
-                if self.pos < n:
-                    out.append(text[self.pos])
-                    self.pos += 1
-                else:
-                    out.append(c)
-            elif c == "'":
-                end = text.find("'", self.pos + 1)
-                if end < 0:
-                    raise self.fail("unterminated single quote")
-                out.append(text[self.pos + 1 : end])
-                self.pos = end + 1
-            elif c == '"':
-                out.append(self.double_quoted())
-            elif c == "$":
-                out.append(self.dollar())
-            else:
-                out.append(c)
-                self.pos += 1
-        if stop is not None:
-            raise self.fail("missing '}'")
-        return "".join(out)
-
-    def double_quoted(self) -> str:
-        text, n = self.text, len(self.text)
-        self.pos += 1
-        out: list[str] = []
-        while self.pos < n:
-            c = text[self.pos]
-            if c == '"':
-                self.pos += 1
-                return "".join(out)
-            if c == self.escape and self.pos + 1 < n and text[self.pos + 1] in ('"', "$", c):
-                out.append(text[self.pos + 1])
-                self.pos += 2
-            elif c == "$":
-                out.append(self.dollar())
-            else:
-                out.append(c)
-                self.pos += 1
-        raise self.fail("unterminated double quote")
-
-    def dollar(self) -> str:
-        text, n = self.text, len(self.text)
-        self.pos += 1
-        if self.pos >= n:
-            return "$"
-        if text[self.pos] != "{":
-            m = _NAME_RE.match(text, self.pos)
-            if not m:
-                return "$"
-            self.pos = m.end()
-            return self.env.get(m.group(0), "")
-        self.pos += 1
-        m = _NAME_RE.match(text, self.pos)
-        if not m:
-            raise self.fail("bad substitution")
-        name = m.group(0)
-        self.pos = m.end()
-        if self.pos >= n:
-            raise self.fail("missing '}'")
-        if text[self.pos] == "}":
-            self.pos += 1
-            return self.env.get(name, "")
-        colon = text[self.pos] == ":"
-        if colon:
-            self.pos += 1
-        if self.pos >= n:
-            raise self.fail("missing '}'")
-        op = text[self.pos]
-        self.pos += 1
-        if not colon and op in "#%" and self.pos < n and text[self.pos] == op:
-            op += op
-            self.pos += 1
-        if op not in ("-", "+", "?", "#", "##", "%", "%%") or (colon and op[0] in "#%"):
-            raise self.fail(f"unsupported modifier in ${{{name}...}}")
-        word = self.process(stop="}")
-        value = self.env.get(name)
-        is_set = value is not None and (value != "" or not colon)
-        if op == "-":
-            return value if is_set and value is not None else word
-        if op == "+":
-            return word if is_set else ""
-        if op == "?":
-            if not is_set or value is None:
-                raise self.fail(f"{name}: {word or 'is not set'}")
-            return value
-        return _trim(value or "", op, word)
-
-
-def _trim(value: str, op: str, pattern: str) -> str:
-    size = len(value)
-    if op in ("#", "##"):
-        order = range(size + 1) if op == "#" else range(size, -1, -1)
-        for i in order:
-            if fnmatch.fnmatchcase(value[:i], pattern):
-                return value[i:]
-        return value
-    order = range(size, -1, -1) if op == "%" else range(size + 1)
-    for i in order:
-        if fnmatch.fnmatchcase(value[i:], pattern):
-            return value[:i]
-    return value
-
-
-def expand(word: str, env: Mapping[str, str], *, escape: str = "\\") -> str:
-    """Expand ``$VAR``/``${VAR...}`` in ``word`` and remove quotes and escapes, as Docker does.
-
-    Supports ``${VAR:-x}``, ``${VAR-x}``, ``${VAR:+x}``, ``${VAR+x}``, ``${VAR:?msg}``,
-    ``${VAR#p}``/``##``/``%``/``%%``. Unset variables expand to nothing. Raises
-    :class:`ConfigError` on a malformed word.
-    """
-    return _Expander(word, env, escape).process()
-
-
-# --------------------------------------------------------------------------------------------
-# Scopes, bases and stage dependencies
-
-
-def _arg_pairs(ins: Instruction) -> list[tuple[str, str | None]]:
-    pairs: list[tuple[str, str | None]] = []
-    for word in ins.args:
-        name, eq, default = word.partition("=")
-        pairs.append((name, default if eq else None))
-    return pairs
-
-
-def global_env(df: Dockerfile, build_args: Mapping[str, str]) -> dict[str, str]:
-    """The global ARG values: defaults overridden by ``build_args``, platform ARGs included."""
-    env: dict[str, str] = dict(DEFAULT_PLATFORM_ARGS)
-    env.update({k: v for k, v in build_args.items() if k in DEFAULT_PLATFORM_ARGS})
-    for ins in df.global_args:
-        for name, default in _arg_pairs(ins):
-            if name in build_args:
-                env[name] = build_args[name]
-            elif default is not None:
-                try:
-                    env[name] = expand(default, env, escape=df.escape)
-                except ConfigError as exc:
-                    raise _error(df.path, ins.line, exc.message) from None
-    return env
-
-
-def resolve_bases(df: Dockerfile, build_args: Mapping[str, str]) -> list[str]:
-    """Each stage's FROM image, expanded with global ARG defaults overridden by build args."""
-    env = global_env(df, build_args)
-    bases: list[str] = []
-    for stage in df.stages:
-        try:
-            base = expand(stage.base, env, escape=df.escape)
-        except ConfigError as exc:
-            raise _error(df.path, stage.line, exc.message) from None
-        if not base.strip():
-            names = ", ".join(sorted(set(re.findall(r"\$\{?([A-Za-z_][A-Za-z0-9_]*)", stage.base))))
-            raise _error(
-                df.path,
-                stage.line,
-                f"FROM {stage.base} resolves to an empty image name; set {names or 'the ARG'} "
-                "with a global ARG default or --build-arg",
-            )
-        bases.append(base)
-    return bases
-
-
-def _find_stage(stages: tuple[Stage, ...], ref: str, before: int) -> Stage | None:
+def find_stage(stages: tuple[Stage, ...], ref: str, before: int) -> Stage | None:
+    """The stage named ``ref`` (any case) or with index ``ref`` among the first ``before``."""
     if ref.isdigit():
         idx = int(ref)
         return stages[idx] if idx < before else None
@@ -797,84 +605,6 @@ def _find_stage(stages: tuple[Stage, ...], ref: str, before: int) -> Stage | Non
     return None
 
 
-def base_stages(df: Dockerfile, build_args: Mapping[str, str]) -> list[Stage | None]:
-    """For each stage, the earlier stage its FROM names, or ``None`` for an image."""
-    bases = resolve_bases(df, build_args)
-    return [
-        _find_stage(df.stages, base, stage.index)
-        for stage, base in zip(df.stages, bases, strict=True)
-    ]
-
-
-@dataclass
-class Scope:
-    """What is in force before an instruction: ARG and ENV values and the working directory."""
-
-    args: dict[str, str] = field(default_factory=dict)
-    env: dict[str, str] = field(default_factory=dict)
-    workdir: str = "/"
-
-    def vars(self) -> dict[str, str]:
-        """Values for expansion: ENV wins over ARG of the same name."""
-        return {**self.args, **self.env}
-
-    def copy(self) -> Scope:
-        """An independent copy."""
-        return Scope(dict(self.args), dict(self.env), self.workdir)
-
-
-def walk(
-    df: Dockerfile, build_args: Mapping[str, str]
-) -> Iterator[tuple[Stage, Instruction, Scope]]:
-    """Each instruction of each stage with the scope in force before it.
-
-    ENV and WORKDIR are inherited from the stage a stage is FROM; ARGs are per stage.
-    """
-    genv = global_env(df, build_args)
-    parents = base_stages(df, build_args)
-    ends: list[Scope] = []
-    for stage, parent in zip(df.stages, parents, strict=True):
-        scope = Scope()
-        if parent is not None:
-            inherited = ends[parent.index]
-            scope.env = dict(inherited.env)
-            scope.workdir = inherited.workdir
-        for ins in stage.instructions:
-            yield stage, ins, scope.copy()
-            _apply(df, ins, scope, genv, build_args)
-        ends.append(scope)
-
-
-def _apply(
-    df: Dockerfile,
-    ins: Instruction,
-    scope: Scope,
-    genv: Mapping[str, str],
-    build_args: Mapping[str, str],
-) -> None:
-    try:
-        if ins.keyword == "ARG":
-            for name, default in _arg_pairs(ins):
-                if name in build_args:
-                    scope.args[name] = build_args[name]
-                elif default is not None:
-                    scope.args[name] = expand(default, scope.vars(), escape=df.escape)
-                elif name in genv:
-                    scope.args[name] = genv[name]
-        elif ins.keyword == "ENV":
-            values = scope.vars()
-            pairs = list(zip(ins.args[0::2], ins.args[1::2], strict=True))
-            for key, value in pairs:
-                scope.env[key] = expand(value, values, escape=df.escape)
-        elif ins.keyword == "WORKDIR" and ins.args:
-            target = expand(ins.args[0], scope.vars(), escape=df.escape)
-            scope.workdir = posixpath.normpath(posixpath.join(scope.workdir, target))
-            if scope.workdir.startswith("//"):
-                scope.workdir = "/" + scope.workdir.lstrip("/")
-    except ConfigError as exc:
-        raise _error(df.path, ins.line, exc.message) from None
-
-
 def mount_options(value: str) -> dict[str, str]:
     """``type=cache,target=/x`` as a dict (bare keys map to ``"true"``)."""
     out: dict[str, str] = {}
@@ -883,61 +613,3 @@ def mount_options(value: str) -> dict[str, str]:
         if key:
             out[key.lower()] = val if eq else "true"
     return out
-
-
-def stage_refs(df: Dockerfile, build_args: Mapping[str, str]) -> list[list[tuple[Stage, int]]]:
-    """For each stage, the earlier stages it uses and the line that uses each."""
-    parents = base_stages(df, build_args)
-    refs: list[list[tuple[Stage, int]]] = [[] for _ in df.stages]
-    for stage, parent in zip(df.stages, parents, strict=True):
-        if parent is not None:
-            refs[stage.index].append((parent, stage.line))
-    for stage, ins, scope in walk(df, build_args):
-        names: list[str] = []
-        if ins.keyword in ("COPY", "ADD"):
-            ref = ins.flag("from")
-            if ref is not None:
-                names.append(ref)
-        elif ins.keyword == "RUN":
-            for value in ins.flag_values("mount"):
-                src = mount_options(value or "").get("from")
-                if src:
-                    names.append(src)
-        for name in names:
-            try:
-                ref = expand(name, scope.vars(), escape=df.escape)
-            except ConfigError as exc:
-                raise _error(df.path, ins.line, exc.message) from None
-            target = _find_stage(df.stages, ref, len(df.stages))
-            if target is not None and target.index != stage.index:
-                refs[stage.index].append((target, ins.line))
-            elif target is None and ref.isdigit():
-                raise _error(df.path, ins.line, f"--from={ref}: there is no stage {ref}")
-    return refs
-
-
-def required_stages(
-    df: Dockerfile, build_args: Mapping[str, str], target: str | None = None
-) -> list[Stage]:
-    """The stages the final stage (or ``target``) depends on, itself included, in file order."""
-    if target is not None:
-        final = _find_stage(df.stages, target, len(df.stages)) if not target.isdigit() else None
-        if final is None:
-            known = ", ".join(s.label for s in df.stages)
-            raise _error(
-                df.path,
-                df.stages[-1].line,
-                f"target stage {target!r} not found; stages are: {known}",
-            )
-    else:
-        final = df.stages[-1]
-    refs = stage_refs(df, build_args)
-    seen: set[int] = set()
-    todo = [final.index]
-    while todo:
-        idx = todo.pop()
-        if idx in seen:
-            continue
-        seen.add(idx)
-        todo.extend(dep.index for dep, _line in refs[idx])
-    return [s for s in df.stages if s.index in seen]

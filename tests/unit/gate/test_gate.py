@@ -8,17 +8,10 @@ from pathlib import Path
 
 import pytest
 
-from tasks.lib.schemagate import (
-    Evidence,
-    GateInput,
-    GateReport,
-    IgnoreRules,
-    Policy,
-    check,
-    schema_sha256,
-)
+from tasks.lib.gate import Evidence, GateInput, GateReport, Policy, Verdict, check, schema_sha256
+from tasks.lib.gate.dockerignore import IgnoreRules
 
-EXAMPLE = Path(__file__).resolve().parents[2] / "example"
+EXAMPLE = Path(__file__).resolve().parents[3] / "example"
 SCHEMA = "packages/shared/prisma/schema.prisma"
 GATEWAY = "services/gateway/Dockerfile"
 TRANSLATOR = "services/translator/Dockerfile"
@@ -109,6 +102,12 @@ def test_translator_passes_for_every_variant(backend: str) -> None:
             RUNTIME_LINES[backend],
             f"stage runtime-{backend} depends on base (FROM)",
         ),
+        Evidence(
+            "runtime",
+            28,
+            "final stage runtime holds the client generated at line 12 (base) at "
+            "/workspace/shared/prisma/client",
+        ),
     )
     assert report.variant == backend
 
@@ -131,6 +130,12 @@ def test_gateway_passes_with_the_per_service_ignore_warning() -> None:
             "(from packages/shared/prisma/schema.prisma)",
         ),
         Evidence("runner", 34, "stage runner depends on builder (COPY --from/RUN --mount)"),
+        Evidence(
+            "runner",
+            35,
+            "final stage runner holds the client generated at line 19 (builder) at "
+            "/app/packages/shared/prisma/client",
+        ),
     )
 
 
@@ -154,9 +159,10 @@ def test_web_passes_with_copy_policy() -> None:
     )
 
 
-def test_report_to_dict_is_json_ready() -> None:
+def test_report_to_json_is_json_ready() -> None:
     report = _gate(EXAMPLE, WEB, "copy")
-    data = json.loads(json.dumps(report.to_dict()))
+    assert report.verdict is Verdict.PASS
+    data = json.loads(json.dumps(report.to_json()))
     assert data == {
         "service": "web",
         "variant": None,
@@ -452,7 +458,8 @@ def test_empty_from_after_build_args(repo: Path) -> None:
 )
 def test_ignore_rules(patterns: list[str], path: str, culprit: tuple[int, str] | None) -> None:
     rules = IgnoreRules(list(enumerate(patterns, 1)), ".dockerignore")
-    assert rules.culprit(path) == culprit
+    found = rules.culprit(path)
+    assert ((found.line, found.text) if found else None) == culprit
     assert rules.excluded(path) is (culprit is not None)
 
 
@@ -698,6 +705,9 @@ def test_generate_evidence_chains_copy_from(repo: Path) -> None:
             "(from packages/shared/prisma/schema.prisma)",
         ),
         Evidence("2", 7, "stage 2 depends on gen (FROM)"),
+        Evidence(
+            "2", 7, "final stage 2 holds the client generated at line 6 (gen) at /out/db/client"
+        ),
     )
 
 
@@ -745,6 +755,30 @@ def test_missing_copy_source_is_a_warning(repo: Path) -> None:
 # RUN --mount=type=bind: mapped for the commands of that RUN only
 
 GENERATE_SCH = "npx prisma generate --schema=/sch/schema.prisma"
+
+
+def _default_client_output(repo: Path) -> None:
+    """The schema's JS client goes to Prisma's default place (node_modules), not next to the
+    schema: with the schema in a bind mount, ``output = "./client"`` would be lost with it."""
+    _edit(repo, SCHEMA, '  output   = "./client"\n', "")
+
+
+def test_client_written_into_a_bind_mount_is_lost(repo: Path) -> None:
+    _write(
+        repo,
+        X,
+        "FROM busybox\nRUN --mount=type=bind,source=packages/shared/prisma,target=/sch,rw "
+        + GENERATE_SCH
+        + "\n",
+    )
+    report = _gate(repo, X)
+    assert report.problems == (
+        "services/x/Dockerfile:2: npx prisma generate writes its client to /sch/client, inside "
+        "the bind mount at /sch, which the image does not keep; mount only the schema file, or "
+        "COPY the schema instead",
+    )
+
+
 READS_SCH = (
     "RUN npx prisma generate reads /sch/schema.prisma (from packages/shared/prisma/schema.prisma)"
 )
@@ -864,6 +898,7 @@ READS_SCH = (
 def test_bind_mount_maps_the_schema_for_its_run(
     repo: Path, body: str, evidence: list[tuple[str, int, str]]
 ) -> None:
+    _default_client_output(repo)
     _write(repo, X, "FROM busybox\n" + body + "\n")
     report = _gate(repo, X)
     assert (report.verdict, report.problems, report.warnings) == ("pass", (), ())
@@ -871,6 +906,7 @@ def test_bind_mount_maps_the_schema_for_its_run(
 
 
 def test_bind_mount_from_a_stage_makes_it_required(repo: Path) -> None:
+    _default_client_output(repo)
     _write(
         repo,
         X,
@@ -962,6 +998,7 @@ def test_bind_mount_of_an_ignored_source_names_the_pattern(repo: Path) -> None:
 
 
 def test_bind_mount_of_the_context_is_filtered_by_the_dockerignore(repo: Path) -> None:
+    _default_client_output(repo)
     _write(
         repo,
         X,
@@ -992,3 +1029,28 @@ def test_missing_bind_mount_source_is_a_warning(repo: Path) -> None:
         "services/x/Dockerfile:2: RUN --mount source packages/nope is not in the context; "
         "the build will fail there",
     )
+
+
+# ---------------------------------------------------------------------------------------------
+# The gate's messages are plain text: no module of it prints or uses rich
+
+
+def test_gate_modules_neither_print_nor_import_rich() -> None:
+    import ast
+
+    package = Path(__file__).resolve().parents[3] / "tasks/lib/gate"
+    offenders: list[str] = []
+    for module in sorted(package.glob("*.py")):
+        tree = ast.parse(module.read_text(encoding="utf-8"))
+        for node in ast.walk(tree):
+            line = getattr(node, "lineno", 0)
+            names: list[str] = []
+            if isinstance(node, ast.Import):
+                names = [a.name for a in node.names]
+            elif isinstance(node, ast.ImportFrom):
+                names = [node.module or ""]
+            if any(n == "rich" or n.startswith("rich.") for n in names):
+                offenders.append(f"{module.name}:{line} imports rich")
+            if isinstance(node, ast.Call) and getattr(node.func, "id", None) == "print":
+                offenders.append(f"{module.name}:{line} prints")
+    assert offenders == []

@@ -1,0 +1,198 @@
+"""build_inputs() and context_files(): what an image's build reads, for a content-addressed
+cache; and the ignore-file rules they rest on."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+
+from tasks.lib.gate import BuildInputs, ContextSource, GateInput, build_inputs, context_files
+from tasks.lib.gate.dockerignore import IgnoreRules, clean
+
+EXAMPLE = Path(__file__).resolve().parents[3] / "example"
+
+
+@pytest.fixture
+def repo(tmp_path: Path) -> Path:
+    dest = tmp_path / "repo"
+    shutil.copytree(EXAMPLE, dest)
+    return dest
+
+
+def _inputs(root: Path, dockerfile: str, **build_args: str) -> BuildInputs:
+    return build_inputs(GateInput("x", None, "none", root, dockerfile, build_args=build_args))
+
+
+def test_gateway_inputs() -> None:
+    inputs = _inputs(EXAMPLE, "services/gateway/Dockerfile")
+    assert inputs.to_json() == {
+        "dockerfile": "services/gateway/Dockerfile",
+        "final": "runner",
+        "stages": ["base", "deps", "builder", "runner"],
+        "sources": [
+            {
+                "stage": "base",
+                "line": 7,
+                "keyword": "COPY",
+                "path": "tools/fake-bin",
+                "excludes": [],
+            },
+            {
+                "stage": "deps",
+                "line": 12,
+                "keyword": "COPY",
+                "path": "packages/shared",
+                "excludes": [],
+            },
+            {
+                "stage": "deps",
+                "line": 13,
+                "keyword": "COPY",
+                "path": "services/gateway/package.json",
+                "excludes": [],
+            },
+            {
+                "stage": "builder",
+                "line": 18,
+                "keyword": "COPY",
+                "path": "services/gateway/src",
+                "excludes": [],
+            },
+        ],
+        "images": ["busybox"],
+        "remote": [],
+        "frontend": None,
+    }
+
+
+def test_translator_inputs_follow_the_variant() -> None:
+    gpu = _inputs(EXAMPLE, "services/translator/Dockerfile", TORCH_BACKEND="gpu")
+    assert gpu.stages == ("base", "runtime-gpu", "runtime")
+    assert [s.path for s in gpu.sources] == [
+        "tools/fake-bin",
+        "services/translator/requirements.txt",
+        "packages/shared/prisma",
+        "services/translator/src",
+        "services/translator/entrypoint.sh",
+    ]
+    assert _inputs(EXAMPLE, "services/translator/Dockerfile", TORCH_BACKEND="tpu").stages == (
+        "runtime",
+    )
+
+
+def test_images_mounts_excludes_and_unused_stages(repo: Path) -> None:
+    (repo / "Dockerfile").write_text(
+        "# syntax=docker/dockerfile:1.7\n"
+        "ARG NODE=node:22-alpine\n"
+        "FROM ${NODE} AS deps\n"
+        "ARG SHARED=packages/shared\n"
+        "COPY --exclude=*.md --exclude=prisma/client ${SHARED}/ ./shared/\n"
+        "RUN --mount=type=bind,source=tools/fake-bin,target=/t "
+        "--mount=type=cache,target=/c --mount=type=bind,from=alpine:3.20,target=/a ls\n"
+        "FROM scratch AS unused\n"
+        "COPY apps/web /web\n"
+        "FROM deps\n"
+        "COPY --from=ghcr.io/acme/tools:1 /bin/tool /usr/bin/\n"
+        "COPY --from=deps /shared /shared\n"
+        "ADD https://example.com/a.tgz /opt/\n"
+        "COPY <<EOF /etc/x.conf\nkey=value\nEOF\n"
+        "RUN --mount=target=/ctx ls /ctx\n",
+        encoding="utf-8",
+    )
+    inputs = _inputs(repo, "Dockerfile", NODE="node:20")
+    assert inputs.stages == ("deps", "2")
+    assert inputs.images == ("node:20", "alpine:3.20", "ghcr.io/acme/tools:1")
+    assert inputs.remote == ("https://example.com/a.tgz",)
+    assert inputs.frontend == "docker/dockerfile:1.7"
+    assert inputs.sources == (
+        ContextSource("deps", 5, "COPY", "packages/shared", ("*.md", "prisma/client")),
+        ContextSource("deps", 6, "RUN --mount=type=bind", "tools/fake-bin"),
+        ContextSource("2", 16, "RUN --mount=type=bind", ""),
+    )
+
+
+def test_context_files_after_the_dockerignore() -> None:
+    sources = _inputs(EXAMPLE, "services/translator/Dockerfile").sources
+    assert context_files(EXAMPLE, EXAMPLE / "services/translator/Dockerfile", sources) == [
+        "packages/shared/prisma/schema.prisma",
+        "services/translator/entrypoint.sh",  # **/*.sh excluded, this one re-included
+        "services/translator/requirements.txt",
+        "services/translator/src/main.py",
+        "tools/fake-bin/bun",
+        "tools/fake-bin/bunx",
+        "tools/fake-bin/npx",
+        "tools/fake-bin/prisma",
+    ]
+
+
+def test_context_files_whole_context_leaves_out_what_is_ignored(repo: Path) -> None:
+    files = context_files(repo, repo / "services/gateway/Dockerfile", ["."])
+    assert "packages/shared/prisma/schema.prisma" in files
+    assert not [f for f in files if f.endswith(("Dockerfile", ".md")) or f.startswith("infra")]
+    assert files == sorted(files)
+
+
+def test_dockerfile_dockerignore_wins(repo: Path) -> None:
+    (repo / "services/gateway/Dockerfile.dockerignore").write_text("**/*.ts\n", encoding="utf-8")
+    files = context_files(repo, repo / "services/gateway/Dockerfile", ["packages", "services"])
+    assert "packages/shared/index.ts" not in files
+    assert "services/gateway/Dockerfile" in files  # the root .dockerignore is not read
+
+
+def test_context_files_globs_excludes_and_symlinks(repo: Path) -> None:
+    os.symlink("prisma/schema.prisma", repo / "packages/shared/schema-link.prisma")
+    files = context_files(
+        repo,
+        repo / "apps/web/Dockerfile",
+        [
+            ContextSource("s", 1, "COPY", "packages/*/schema-link.prisma"),
+            ContextSource("s", 2, "COPY", "packages/shared", ("prisma", "*.json")),
+        ],
+    )
+    assert files == [
+        "packages/shared/index.ts",
+        "packages/shared/prisma/schema.prisma",  # through the symlink
+        "packages/shared/schema-link.prisma",
+    ]
+    every = context_files(
+        repo,
+        repo / "apps/web/Dockerfile",
+        [ContextSource("s", 2, "COPY", "packages/shared", ("prisma",))],
+        apply_excludes=False,
+    )
+    assert "packages/shared/prisma/schema.prisma" in every
+
+
+@pytest.mark.parametrize(
+    ("lines", "path", "excluded"),
+    [
+        # a parent match that only comes after an earlier re-include loses (BuildKit's
+        # MatchesUsingParentResults; checked on a real engine)
+        (["packages", "!packages/shared/prisma/schema.prisma", "packages/shared"], "x", None),
+        (["**/prisma", "!packages/shared/prisma/*.prisma"], "y", None),
+        (["Packages/"], "case", None),
+        (["# packages"], "comment", None),
+        ([" # packages"], "not-a-comment", None),
+        (["\ufeffpackages"], "bom", "packages"),
+        (["! packages/shared/prisma/schema.prisma", "packages"], "space-after-bang", "packages"),
+        (["/packages/./shared/../shared"], "cleaned", "/packages/./shared/../shared"),
+    ],
+)
+def test_ignore_matching(lines: list[str], path: str, excluded: str | None) -> None:
+    rules = IgnoreRules.parse("\n".join(lines) + "\n", ".dockerignore")
+    culprit = rules.culprit("packages/shared/prisma/schema.prisma")
+    assert (culprit.text if culprit else None) == excluded
+
+
+def test_clean_is_go_filepath_clean_without_leading_slash() -> None:
+    assert [clean(p) for p in ["/a/b/", "a//b", "./a/../b", "/", "", "../x"]] == [
+        "a/b",
+        "a/b",
+        "b",
+        "/",
+        ".",
+        "../x",
+    ]
