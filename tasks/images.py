@@ -95,8 +95,10 @@ def validate(c: Context, flags: ValidateFlags) -> None:
         services = refs.select_services(s, flags.service)
         checks.image_refs(s, services, flags.tag)  # names refused before the engine is asked
         checks.require_schema_sha256(s)
-        rules = freshness.default_rules(s)
         with connect(EngineTarget(context=s.docker_context)) as client:
+            # the input key is the default variant's; --tag may name another variant
+            names = [] if flags.tag else [svc.name for svc in services]
+            rules = freshness.default_rules(s, client, names)
             result = checks.validate_images(
                 client, s, services, tag=flags.tag, expected_revision=vcs_ref(s.root), rules=rules
             )

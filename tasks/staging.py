@@ -93,9 +93,9 @@ def tag(c: Context, flags: TagFlags) -> None:
         s = adapter.settings(c, flags)
         services = refs.select_services(s, flags.service)
         wanted = tags.staging_refs(s, services, flags.from_, flags.to)
-        rules = freshness.default_rules(s)
         engine = EngineTarget(context=s.docker_context)
         with connect(engine) as client:
+            rules = freshness.default_rules(s, client, [svc.name for svc in services])
             found = store.find_images(client, [r for _, src, dst in wanted for r in (src, dst)])
             plan = tags.plan_staging_tags(wanted, found, rules, allow_stale=flags.allow_stale)
             view.stale_warnings(out, plan)

@@ -23,6 +23,7 @@ import tempfile
 import time
 import urllib.error
 import urllib.request
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from types import TracebackType
@@ -167,7 +168,8 @@ def registry() -> Iterator[LocalRegistry]:
 
 # --------------------------------------------------------------------------- example images
 
-SESSION_NAMESPACE = "t4reg"
+# one namespace per test session: two sessions on one engine (developers, CI) never share it
+SESSION_NAMESPACE = f"t4reg{uuid.uuid4().hex[:8]}"
 EXAMPLE = Path(__file__).resolve().parents[2] / "example"
 _BUILT: dict[str, Any] = {}
 

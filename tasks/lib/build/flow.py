@@ -128,6 +128,15 @@ def freshness(plan_: BuildPlan, client: docker.DockerClient | None) -> Freshness
     return Freshnesses(keys=keys, verdicts=verdicts)
 
 
+def expected_keys(
+    settings: Settings, services: Sequence[str], client: docker.DockerClient
+) -> dict[str, InputKey]:
+    """Service -> the input key the checkout would build now (its default variant): what
+    ``staging.tag`` and ``images.validate`` judge freshness by."""
+    plan_ = plan(settings, [Target(s) for s in services], BuildOptions())
+    return {i.service: k for i, k in zip(plan_.images, freshness(plan_, client).keys.values(), strict=True)}
+
+
 def labelled(plan_: BuildPlan, fresh: Freshnesses) -> BuildPlan:
     """The plan with each image's input key as a label (the claim a later run checks)."""
     return plan_.with_labels({n: label(k) for n, k in fresh.keys.items()})

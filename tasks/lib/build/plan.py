@@ -23,6 +23,7 @@ from tasks.lib.errors import ConfigError
 from tasks.lib.gate import GateInput
 
 INPUTS_LABEL = "me.meeshy.inputs.sha256"
+INPUTS_PARTS_LABEL = "me.meeshy.inputs.parts"
 BUILDKIT_PROGRESS = "plain"  # the engine parses plain progress to drive the live view
 
 

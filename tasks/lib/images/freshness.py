@@ -12,13 +12,18 @@ the labels come with the one list call, so such a rule needs no further engine c
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
+from tasks.lib.build.inputs import InputKey, changed_part
+from tasks.lib.build.plan import INPUTS_LABEL, INPUTS_PARTS_LABEL
 from tasks.lib.config import SCHEMA_LABEL, Settings
 from tasks.lib.images.store import LocalImage
+
+if TYPE_CHECKING:
+    import docker
 
 
 class SchemaState(StrEnum):
@@ -97,10 +102,52 @@ class SchemaLabel:
         )
 
 
-def default_rules(settings: Settings) -> list[Freshness]:
-    """The rules ``staging.tag`` and ``images.validate`` apply. The input-key rule of issue 8
-    goes here once the build side writes ``me.meeshy.inputs.sha256``."""
-    return [SchemaLabel(settings.schema_sha256)]
+@dataclass(frozen=True)
+class InputKeyLabel:
+    """The image's input key equals the key the checkout would build now: "this image is what
+    ``inv build.*`` would make of the current files". A docs-only commit leaves it fresh; a
+    changed source file, Dockerfile, build arg, base image or schema does not, and the
+    verdict names which (the image records a digest per part of its key)."""
+
+    expected: Mapping[str, InputKey]
+
+    @property
+    def problem(self) -> str | None:
+        return None
+
+    def __call__(self, service: str, image: LocalImage) -> Verdict:
+        key = self.expected.get(service)
+        label = image.label(INPUTS_LABEL)
+        if key is None:
+            return Verdict(True, INPUTS_LABEL, "-", label[:12] or "-", "", "")
+        fresh = label == key.sha256
+        if fresh:
+            detail = ""
+        elif not label:
+            detail = "the label is missing (built before input keys, or by another tool)"
+        else:
+            detail = changed_part(key, image.label(INPUTS_PARTS_LABEL))
+        return Verdict(
+            fresh=fresh,
+            check=INPUTS_LABEL,
+            expected=key.sha256[:12],
+            actual=label[:12] or "-",
+            detail=detail,
+            state="current inputs" if fresh else f"stale: {detail}",
+        )
+
+
+def default_rules(
+    settings: Settings, client: docker.DockerClient | None = None, services: Sequence[str] = ()
+) -> list[Freshness]:
+    """The rules ``staging.tag`` and ``images.validate`` apply: the schema label, and (with
+    an engine to resolve base images) the input key the checkout would build now."""
+    rules: list[Freshness] = [SchemaLabel(settings.schema_sha256)]
+    if client is not None and services:
+        from tasks.lib.build.flow import expected_keys
+
+        rules.append(InputKeyLabel(expected_keys(settings, services, client)))
+    return rules
 
 
 def judge(service: str, image: LocalImage, rules: Sequence[Freshness]) -> list[Verdict]:

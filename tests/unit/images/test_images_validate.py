@@ -62,6 +62,14 @@ def test_all_pass() -> None:
     assert ValidationResult((report,)).error() is None
 
 
+def test_another_revision_is_a_note_not_a_failure() -> None:
+    """A docs-only commit after the build: the input key decides, not the revision."""
+    report = judge(img(GOOD_SHA, **{**GOOD_LABELS, REVISION_LABEL: "def5678"}))
+    assert report.ok
+    (rev,) = [c for c in report.checks if c.name == REVISION_LABEL]
+    assert "the input key decides" in rev.detail
+
+
 def test_missing_image() -> None:
     report = judge(None)
     assert not report.ok
@@ -82,12 +90,12 @@ def test_missing_image() -> None:
             {REVISION_LABEL: "abc1234"}, GOOD_SHA, {}, [VERSION_LABEL], 1, id="no-version"
         ),
         pytest.param(
-            {**GOOD_LABELS, REVISION_LABEL: "def5678"},
+            {VERSION_LABEL: GOOD_LABELS[VERSION_LABEL]},
             GOOD_SHA,
             {},
             [REVISION_LABEL],
             1,
-            id="other-revision",
+            id="no-revision",
         ),
         pytest.param(GOOD_LABELS, OTHER, {}, [SCHEMA_LABEL], 4, id="stale-label"),
         pytest.param(GOOD_LABELS, None, {}, [SCHEMA_LABEL], 4, id="no-schema-label"),
@@ -117,9 +125,9 @@ def test_failures_and_exit_codes(
     [
         ("abc1234", "abc1234", True),
         ("abc1234", "abc1234def", True),  # a longer abbreviation of the same commit
-        ("abc1234", "abc9999", False),
+        ("abc1234", "abc9999", True),  # a docs-only commit since: the input key decides
         ("abc1234", "", False),
-        ("abc1234", "local", False),
+        ("abc1234", "local", True),
         ("local", "anything", True),
         ("local", "", False),
     ],
