@@ -27,8 +27,8 @@ from typing import Any, TypeVar, get_type_hints
 
 from invoke import Context, Exit, Task, task
 
-from tasks.lib.config import Settings, resolve
-from tasks.lib.engine import EngineTarget
+from tasks.lib.config import Settings, resolve, ssh_options
+from tasks.lib.engine import EngineTarget, engine_session, use_ssh_options
 from tasks.lib.errors import Interrupted, TaskError
 from tasks.lib.output import Output
 
@@ -152,8 +152,9 @@ def settings(
     builder: str | None = None,
 ) -> Settings:
     """Settings from Invoke's config, the environment and whichever of ``--root``,
-    ``--registry``, ``--context`` and ``--builder`` the flags object has."""
-    return resolve(
+    ``--registry``, ``--context`` and ``--builder`` the flags object has. Also tells the engine
+    module how to reach ``ssh://`` engines (``meeshy.ssh``)."""
+    s = resolve(
         meeshy_config(c),
         env=os.environ,
         project_dir=PROJECT_DIR,
@@ -162,20 +163,27 @@ def settings(
         docker_context=getattr(flags, "context", "") or None,
         builder=builder or getattr(flags, "builder", "") or None,
     )
+    use_ssh_options(s.ssh)
+    return s
 
 
 def engine_target(c: Context, context: str = "") -> EngineTarget:
     """The engine for tasks that need no monorepo (volumes, docker.ensure): ``--context``,
     else config ``meeshy.docker_context``, else DOCKER_HOST / DOCKER_CONTEXT / current."""
     raw = meeshy_config(c)
-    configured = raw.get("docker_context") if isinstance(raw, Mapping) else None
-    return EngineTarget(context=context or str(configured or ""))
+    raw = raw if isinstance(raw, Mapping) else {}
+    ssh = ssh_options(raw.get("ssh") or {})
+    use_ssh_options(ssh)
+    return EngineTarget(context=context or str(raw.get("docker_context") or ""), ssh=ssh)
 
 
 # -- errors, signals, closed pipes ----------------------------------------------------------------
 
 
 def _raise_interrupted(signum: int, _frame: FrameType | None) -> None:
+    # Stop what runs under us first (docker CLI, the SSH link): worker threads waiting on their
+    # output then return, so the exception is not held up until a build or copy ends.
+    stop_children(timeout=0)
     raise Interrupted(signum)
 
 
@@ -216,6 +224,8 @@ def stop_children(timeout: float = 5.0) -> list[int]:
     for p in kids:
         with suppress(psutil.Error):
             p.terminate()
+    if timeout <= 0:
+        return [p.pid for p in kids]
     _, alive = psutil.wait_procs(kids, timeout=timeout)
     for p in alive:
         with suppress(psutil.Error):
@@ -235,10 +245,11 @@ def _quiet_stdout() -> None:
 @contextmanager
 def running(out: Output | None = None) -> Iterator[Output]:
     """Run a task body: TaskError -> its line and exit code; a signal -> children stopped,
-    a line, 128+N; stdout closed early -> 141 quietly. No traceback reaches the user."""
+    a line, 128+N; stdout closed early -> 141 quietly. No traceback reaches the user. The
+    engine links the body opened (an SSH forward) are closed on the way out, however it ends."""
     out = out or Output()
     try:
-        with stop_on_signals():
+        with stop_on_signals(), engine_session():
             yield out
     except Interrupted as exc:
         stop_children()

@@ -1,9 +1,10 @@
 """Configuration in one place, resolved once into frozen dataclasses.
 
 Override order (lowest first): :func:`defaults` (``TOP_KEYS``, ``DEFAULT_SERVICES``) -> the
-project's ``invoke.yaml`` (or any Invoke config file) -> ``INVOKE_MEESHY_*`` env vars -> ``MEESHY_ROOT`` / ``DOCKER_REGISTRY`` ->
-task flags. Invoke merges the first three into ``c.config.meeshy``; :func:`resolve` applies the
-rest and validates. The defaults equal the Makefile's (``../shared/spec/meeshy.md``).
+project's ``invoke.yaml`` (or any Invoke config file) -> ``INVOKE_MEESHY_*`` env vars ->
+``MEESHY_ROOT`` / ``DOCKER_REGISTRY`` -> task flags. Invoke merges the first three into
+``c.config.meeshy``; :func:`resolve` applies the rest and validates. The defaults equal the
+Makefile's (``../shared/spec/meeshy.md``).
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from tasks.lib.errors import ConfigError
+from tasks.lib.ssh import SshOptions
 
 Policy = Literal["generate", "copy", "none"]
 POLICIES: tuple[str, ...] = ("generate", "copy", "none")
@@ -177,6 +179,11 @@ TOP_KEYS: dict[str, tuple[Any, str]] = {
     "docker_context": ("", "a Docker context name; or --context"),
     "builder": ("", "a buildx builder; or --builder"),
     "all": ("gateway,translator,web", "what build.all builds (comma-separated or a list)"),
+    "ssh": (
+        {"config": "", "connect_timeout": 10, "socket": "/var/run/docker.sock"},
+        "reaching an ssh:// engine: an ssh_config file (-F; default ~/.ssh/config), ssh's "
+        "ConnectTimeout in seconds, the Docker socket on the server",
+    ),
 }
 
 
@@ -206,6 +213,7 @@ class Settings:
     builder: str
     all: tuple[str, ...]
     services: tuple[Service, ...]
+    ssh: SshOptions = field(default_factory=SshOptions)
 
     def service(self, name: str) -> Service:
         for s in self.services:
@@ -410,7 +418,7 @@ def resolve(
     data = dict(_mapping(raw, "meeshy"))
     _check_keys(data, [*TOP_KEYS, "services"], "meeshy")
     merged = deep_merge(defaults(), data)
-    top = {k: merged[k] for k in TOP_KEYS if k != "all"}
+    top = {k: merged[k] for k in TOP_KEYS if k not in ("all", "ssh")}
     for key, value in top.items():
         _string(value, f"meeshy.{key}")
     cwd = cwd or Path.cwd()
@@ -457,6 +465,33 @@ def resolve(
         builder=builder if builder is not None else str(merged["builder"] or ""),
         all=all_,
         services=services,
+        ssh=ssh_options(merged["ssh"]),
+    )
+
+
+def ssh_options(raw: Any) -> SshOptions:
+    """``meeshy.ssh`` (config file, connect timeout, server socket) validated."""
+    data = _mapping(raw, "meeshy.ssh")
+    _check_keys(data, [f.name for f in fields(SshOptions)], "meeshy.ssh")
+    merged = {**TOP_KEYS["ssh"][0], **data}
+    timeout = merged["connect_timeout"]
+    if isinstance(timeout, str) and timeout.strip().isdigit():
+        timeout = int(timeout)
+    if isinstance(timeout, bool) or not isinstance(timeout, int) or timeout < 1:
+        raise ConfigError(
+            f"meeshy.ssh.connect_timeout must be whole seconds >= 1, got {_kind(timeout)}"
+        )
+    sock = _string(merged["socket"], "meeshy.ssh.socket")
+    if not sock.startswith("/"):
+        raise ConfigError(
+            f"meeshy.ssh.socket must be an absolute path on the server, got {sock!r}",
+            hint="e.g. /var/run/docker.sock, or /run/user/1000/docker.sock for rootless Docker",
+        )
+    config = _string(merged["config"], "meeshy.ssh.config")
+    return SshOptions(
+        config=str(Path(config).expanduser()) if config else "",
+        connect_timeout=timeout,
+        socket=sock,
     )
 
 
