@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
-# Install a real Docker engine, BuildKit (buildx), compose v2, a registry and a static busybox
-# on Debian 12, then start dockerd and seed a local `busybox` image. Idempotent: rerun at will.
+# Install a real Docker engine, BuildKit (buildx), compose v2, a registry, a static busybox and
+# OpenSSH (client and server: the SSH tests run their own sshd on loopback) on Debian 12, then
+# start dockerd and seed a local `busybox` image. Idempotent: rerun at will. No system sshd is
+# started: the tests start theirs, with their own config, and stop it.
 #
 #   bash .ci/install-engine.sh            # install + start + seed
 #   bash .ci/install-engine.sh --start    # only start dockerd and seed (already installed)
@@ -30,13 +32,20 @@ mirror_uri() {
 install_packages() {
   export DEBIAN_FRONTEND=noninteractive
   local missing=()
-  for p in docker.io docker-registry busybox-static iptables; do
+  for p in docker.io docker-registry busybox-static iptables openssh-client openssh-server; do
     dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")
   done
   if [ ${#missing[@]} -gt 0 ]; then
     log "apt-get install ${missing[*]}"
+    # Where an init system runs, openssh-server's postinst would start a system sshd on :22:
+    # deny service starts for the install (Debian's policy-rc.d), unless a policy exists.
+    local policy=/usr/sbin/policy-rc.d own_policy=""
+    if [ ! -e "$policy" ]; then
+      printf '#!/bin/sh\nexit 101\n' >"$policy" && chmod 755 "$policy" && own_policy=1
+    fi
     apt-get update -qq
     apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+    if [ -n "$own_policy" ]; then rm -f "$policy"; fi
   fi
   # The registry package starts a service on :5000 where an init system runs; tests start their own.
   if dpkg -s docker-buildx >/dev/null 2>&1 && dpkg -s docker-compose >/dev/null 2>&1 \

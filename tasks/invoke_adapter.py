@@ -67,6 +67,21 @@ class EngineFlags:
     )
 
 
+REGISTRY_URL_HELP = (
+    "push to this registry (host:port) instead of the images' own; the engine that pushes "
+    "resolves it: with --context/DOCKER_HOST on a server, `localhost:5000` is the server's own"
+)
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class RegistryUrlFlags:
+    """``--registry-url`` for the push tasks (images.push, staging.push, release): its help says
+    which engine resolves the address; a dry run shows it with
+    :func:`tasks.lib.engine.pusher_note`."""
+
+    registry_url: str = flag("", REGISTRY_URL_HELP)
+
+
 @dataclasses.dataclass(frozen=True, kw_only=True)
 class JsonFlags:
     json: bool = flag(False, "machine-readable output on stdout")

@@ -180,9 +180,10 @@ TOP_KEYS: dict[str, tuple[Any, str]] = {
     "builder": ("", "a buildx builder; or --builder"),
     "all": ("gateway,translator,web", "what build.all builds (comma-separated or a list)"),
     "ssh": (
-        {"config": "", "connect_timeout": 10, "socket": "/var/run/docker.sock"},
+        {"config": "", "connect_timeout": 10, "socket": "/var/run/docker.sock", "tty": True},
         "reaching an ssh:// engine: an ssh_config file (-F; default ~/.ssh/config), ssh's "
-        "ConnectTimeout in seconds, the Docker socket on the server",
+        "ConnectTimeout in seconds, the Docker socket on the server, a pty session beside "
+        "the forward (sshd sends at once only then; false for forward-only keys)",
     ),
 }
 
@@ -492,6 +493,7 @@ def ssh_options(raw: Any) -> SshOptions:
         config=str(Path(config).expanduser()) if config else "",
         connect_timeout=timeout,
         socket=sock,
+        tty=_bool(merged["tty"], "meeshy.ssh.tty"),
     )
 
 

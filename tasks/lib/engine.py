@@ -165,17 +165,31 @@ class _Links:
         self.depth = 0
         self.options = SshOptions()
 
-    def get(self, target: EngineTarget) -> Forward:
+    def start(self, target: EngineTarget) -> Forward:
+        """The link to ``target``, started (not waited for) if it is not open yet."""
         key = (target.host, target.ssh_options)
         with self.lock:
             link = self.open.get(key)
-            if link is not None and link.alive:
-                return link
-            if link is not None:  # it died during the run: its reason is the error
-                raise link.failure()
-            link = Forward(key[0], key[1], where=target.describe()).open()
+            if link is not None:
+                if link.alive:
+                    return link
+                raise link.failure()  # it died during the run: its reason is the error
+            link = Forward(key[0], key[1], where=target.describe()).start()
             self.open[key] = link
             return link
+
+    def ready(self, link: Forward) -> str:
+        """Wait for a started link; a link that fails is closed and forgotten."""
+        try:
+            link.wait_ready()
+        except BaseException:
+            with self.lock:
+                for key, found in list(self.open.items()):
+                    if found is link:
+                        del self.open[key]
+            link.close()
+            raise
+        return link.url
 
     def find(self, target: EngineTarget) -> Forward | None:
         with self.lock:
@@ -221,7 +235,13 @@ def link(target: EngineTarget) -> str | None:
     use), None for any other engine. EngineUnavailable with ssh's reason when it fails."""
     if not target.is_ssh:
         return None
-    return _LINKS.get(target).url
+    return _LINKS.ready(_LINKS.start(target))
+
+
+def start_link(target: EngineTarget) -> Forward | None:
+    """Start the SSH link to ``target`` without waiting (None for other engines): callers
+    import the docker libraries while ssh does its handshake, then call :func:`link`."""
+    return _LINKS.start(target) if target.is_ssh else None
 
 
 def link_argv(target: EngineTarget) -> list[str]:
@@ -261,6 +281,7 @@ def unreachable(
 
 
 def _connect(target: EngineTarget, timeout: int) -> docker.DockerClient:
+    start_link(target)  # ssh's handshake overlaps the import of the docker SDK
     import docker
 
     forwarded = link(target)
@@ -396,6 +417,7 @@ def boundary(target: EngineTarget | None = None) -> Iterator[None]:
 
 def whales_client(target: EngineTarget) -> python_on_whales.DockerClient:
     """A python-on-whales client for the same engine as :func:`sdk_client`."""
+    start_link(target)
     from python_on_whales import DockerClient
 
     forwarded = link(target)
@@ -406,6 +428,18 @@ def whales_client(target: EngineTarget) -> python_on_whales.DockerClient:
         context_host(ctx, target.env)
         return DockerClient(context=ctx)
     return DockerClient()
+
+
+def pusher_note(target: EngineTarget, registry_url: str = "") -> str:
+    """Which engine pushes (for dry runs): it resolves ``--registry-url``, not this machine.
+    Reads only the Docker config; opens no link."""
+    where = target.describe()
+    line = f"pushed by the Docker engine at {where}"
+    if registry_url:
+        line += f"; {registry_url} is resolved there"
+        if target.is_ssh or target.host.startswith("tcp://"):
+            line += " (on that machine: localhost is the server itself)"
+    return line
 
 
 def ping(target: EngineTarget) -> dict[str, Any]:

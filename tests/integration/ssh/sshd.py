@@ -53,7 +53,8 @@ SILENT = "meeshy-silent-test"
 UNKNOWN = "meeshy-unknown-key-test"
 CHANGED = "meeshy-changed-key-test"
 DENIED = "meeshy-denied-test"
-ALIASES = (ALIAS, JUMP, DEAD, SILENT, UNKNOWN, CHANGED, DENIED)
+FORWARD_ONLY = "meeshy-forward-only-test"  # key limited to forwarding: no pty, no shell
+ALIASES = (ALIAS, JUMP, DEAD, SILENT, UNKNOWN, CHANGED, DENIED, FORWARD_ONLY)
 
 
 def free_port() -> int:
@@ -95,7 +96,10 @@ class Sshd:
         other_key = _keygen(d / "other_host_key")
         client_key = _keygen(d / "id")
         _keygen(d / "wrong_id")
-        (d / "authorized_keys").write_text(client_key + "\n")
+        limited_key = _keygen(d / "forward_only_id")
+        (d / "authorized_keys").write_text(
+            f"{client_key}\nrestrict,port-forwarding {limited_key}\n"
+        )
         where = f"[127.0.0.1]:{self.port}"
         (d / "known_hosts").write_text(f"{where} {host_key}\n")
         (d / "known_hosts_empty").write_text("")
@@ -139,6 +143,7 @@ class Sshd:
             host(UNKNOWN, self.port, known="known_hosts_empty"),
             host(CHANGED, self.port, known="known_hosts_changed"),
             host(DENIED, self.port, key="wrong_id"),
+            host(FORWARD_ONLY, self.port, key="forward_only_id"),
             host("127.0.0.1", self.port),  # DOCKER_HOST=ssh://root@127.0.0.1:PORT
         ]
         self.ssh_config.write_text("\n".join(blocks))

@@ -19,7 +19,7 @@ import pytest
 
 from tests.integration.registry import EXAMPLE, LocalRegistry, build_example, registry
 from tests.integration.registry import remove_namespace as _remove_namespace
-from tests.integration.ssh.sshd import ALIAS, JUMP, Sshd, inv, sshd
+from tests.integration.ssh.sshd import ALIAS, FORWARD_ONLY, JUMP, Sshd, inv, sshd
 
 __all__ = ["registry", "sshd"]  # the fixtures, imported explicitly
 
@@ -85,8 +85,10 @@ def test_ensure_through_a_context(sshd: Sshd) -> None:
     r = run_once(sshd, "docker.ensure", "--context", ALIAS, "--json")
     report = json.loads(r.out)
     assert report["answers"] and report["kind"] == "remote"
-    assert report["ssh"][:2] == ["ssh", "-nNT"]
-    assert ["-F", str(sshd.ssh_config)] == report["ssh"][-4:-2]
+    argv = report["ssh"]
+    assert argv[:2] == ["ssh", "-ntt"]
+    assert argv[argv.index("-F") + 1] == str(sshd.ssh_config)
+    assert argv[-3:] == ["--", ALIAS, "exec sleep 2147483647"]
 
 
 def test_ensure_through_docker_host_and_proxyjump(sshd: Sshd) -> None:
@@ -236,3 +238,20 @@ def test_two_tasks_on_one_command_line_each_open_and_close_their_link(
         sshd, "images.list", "--context", ALIAS, *common,
         "volumes.size", "--context", ALIAS, sessions=2,
     )  # fmt: skip
+
+
+# -- keys limited to forwarding ----------------------------------------------------------------------
+
+
+def test_a_forward_only_key_works_without_the_tty_session(sshd: Sshd, images_ns: str) -> None:
+    """``restrict,port-forwarding`` in authorized_keys: no pty. With the default
+    (``meeshy.ssh.tty``) the pty request is refused, and the link is made again as a plain
+    ``-N`` forward (a second login) before anything uses it; with ``tty: false`` it is a
+    plain forward at once. Both work."""
+    common = ("--root", str(EXAMPLE), "--registry", images_ns, "--json")
+    r = run_once(sshd, "images.list", "--context", FORWARD_ONLY, *common, sessions=2)
+    assert images_ns in r.out
+    r = run_once(sshd, "images.list", "--context", FORWARD_ONLY, *common, INVOKE_MEESHY_SSH_TTY="0")
+    assert images_ns in r.out
+    r = run_once(sshd, "docker.ensure", "--context", ALIAS, "--json", INVOKE_MEESHY_SSH_TTY="0")
+    assert json.loads(r.out)["ssh"][:2] == ["ssh", "-nNT"]

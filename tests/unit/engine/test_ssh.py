@@ -63,7 +63,8 @@ def test_destination_target_is_what_a_person_types() -> None:
 # -- argv ----------------------------------------------------------------------------------------
 
 BASE = [
-    "ssh", "-nNT",
+    "ssh", "-ntt",
+    "-o", "LogLevel=DEBUG2",
     "-o", "BatchMode=yes",
     "-o", "ExitOnForwardFailure=yes",
     "-o", "ConnectTimeout=10",
@@ -75,15 +76,28 @@ BASE = [
 
 def test_forward_argv_for_an_alias_uses_ssh_config() -> None:
     argv = forward_argv(Destination("meeshy-prod"), SshOptions(), "/tmp/x/docker.sock")
-    assert argv == [*BASE, "-L", "/tmp/x/docker.sock:/var/run/docker.sock", "--", "meeshy-prod"]
+    assert argv == [
+        *BASE,
+        "-L", "/tmp/x/docker.sock:/var/run/docker.sock",
+        "--", "meeshy-prod", "exec sleep 2147483647",
+    ]  # fmt: skip
+
+
+def test_forward_argv_without_a_tty_session_is_a_plain_forward() -> None:
+    argv = forward_argv(Destination("h"), SshOptions(tty=False), "/tmp/x/docker.sock")
+    assert argv[:2] == ["ssh", "-nNT"]
+    assert argv[-2:] == ["--", "h"]
 
 
 def test_forward_argv_with_everything() -> None:
     options = SshOptions(
-        config="/cfg/ssh_config", connect_timeout=3, socket="/run/user/1000/docker.sock"
+        config="/cfg/ssh_config",
+        connect_timeout=3,
+        socket="/run/user/1000/docker.sock",
+        tty=False,
     )
     argv = forward_argv(Destination("10.0.0.5", "deploy", 2222), options, "/tmp/x/docker.sock")
-    assert argv[:8] == [*BASE[:6], "-o", "ConnectTimeout=3"]
+    assert argv[:8] == ["ssh", "-nNT", *BASE[4:8], "-o", "ConnectTimeout=3"]
     assert argv[-10:] == [
         "-L", "/tmp/x/docker.sock:/run/user/1000/docker.sock",
         "-F", "/cfg/ssh_config",
@@ -182,6 +196,12 @@ Host key verification failed.
             id="bad-config",
         ),
         pytest.param(
+            "Connection to 127.0.0.1 closed by remote host.\r\n",
+            "the server ended the SSH session",
+            "set meeshy.ssh.tty to false",
+            id="session-ended",
+        ),
+        pytest.param(
             "kex_exchange_identification: read: Connection reset by peer\r\n",
             "kex_exchange_identification: read: Connection reset by peer",
             "run `ssh -p 22022 root@127.0.0.1 true` to see what ssh says",
@@ -195,6 +215,15 @@ def test_explain(stderr: str, reason: str, hint_part: str) -> None:
     assert why == reason
     assert hint_part in hint
     assert "\n" not in why + hint
+
+
+def test_explain_reads_past_ssh_s_debug_lines() -> None:
+    stderr = (
+        "debug1: Connecting to 127.0.0.1 [127.0.0.1] port 22022.\r\n"
+        "debug2: channel 1: request pty-req confirm 1\r\n"
+        "root@127.0.0.1: Permission denied (publickey).\r\n"
+    )
+    assert explain(stderr, DEST, SshOptions())[0] == "permission denied (publickey)"
 
 
 def test_explain_names_the_ssh_config_in_what_to_run() -> None:
@@ -289,6 +318,7 @@ def test_ssh_defaults() -> None:
         "config": "",
         "connect_timeout": 10,
         "socket": "/var/run/docker.sock",
+        "tty": True,
     }
     assert ssh_options({}) == SshOptions()
 
@@ -308,6 +338,7 @@ def test_ssh_settings_resolve(tmp_path: Path) -> None:
         pytest.param({"connect_timeout": "ten"}, "whole seconds >= 1", id="word"),
         pytest.param({"socket": "docker.sock"}, "absolute path on the server", id="relative"),
         pytest.param({"config": 3}, "meeshy.ssh.config must be a string", id="not-a-string"),
+        pytest.param({"tty": "no"}, "meeshy.ssh.tty must be true or false", id="tty-string"),
         pytest.param("yes", "meeshy.ssh must be a mapping", id="not-a-mapping"),
     ],
 )
@@ -323,8 +354,30 @@ def test_invoke_env_vars_reach_the_ssh_settings(
 
     monkeypatch.setenv("INVOKE_MEESHY_SSH_CONFIG", "/t/ssh_config")
     monkeypatch.setenv("INVOKE_MEESHY_SSH_CONNECT_TIMEOUT", "3")
+    monkeypatch.setenv("INVOKE_MEESHY_SSH_TTY", "0")
     config = Config(defaults={"meeshy": defaults()})
     config.load_shell_env()
     assert ssh_options(dict(config.meeshy.ssh)) == SshOptions(
-        config="/t/ssh_config", connect_timeout=3
+        config="/t/ssh_config", connect_timeout=3, tty=False
+    )
+
+
+def test_invoke_example_yaml_shows_the_ssh_defaults() -> None:
+    import yaml
+
+    data = yaml.safe_load((PROJECT / "invoke.example.yaml").read_text(encoding="utf-8"))
+    assert data["meeshy"]["ssh"] == defaults()["ssh"]
+
+
+def test_pusher_note_names_the_engine_that_resolves_the_registry_url(tmp_path: Path) -> None:
+    from tasks.lib.engine import pusher_note
+
+    env = _context_store(tmp_path, "prod", "ssh://root@meeshy.me")
+    assert pusher_note(EngineTarget("prod", env=env), "localhost:5000") == (
+        "pushed by the Docker engine at ssh://root@meeshy.me (Docker context 'prod'); "
+        "localhost:5000 is resolved there (on that machine: localhost is the server itself)"
+    )
+    assert pusher_note(EngineTarget(env={}), "127.0.0.1:5000") == (
+        "pushed by the Docker engine at unix:///var/run/docker.sock; 127.0.0.1:5000 is "
+        "resolved there"
     )
