@@ -166,8 +166,8 @@ def remove_namespace() -> None:
 
     client = docker.from_env()
     try:
-        for image in client.images.list():
-            for tag in image.tags:
+        for image in client.api.images():  # one call: other users may remove images meanwhile
+            for tag in image.get("RepoTags") or []:
                 first, _, rest = tag.partition("/")
                 repo = rest if rest and ":" in first else tag
                 if repo.startswith(f"{NS}/"):
@@ -245,14 +245,17 @@ def main() -> None:
                             flush=True,
                         )
     finally:
-        remove_namespace()
-        for c in client.containers.list(all=True, filters={"volume": volume}):
-            c.remove(force=True)
-        for name in (volume, volume.replace("meeshy-", "meeshy-staging-", 1)):
-            with contextlib.suppress(docker.errors.NotFound):
-                client.volumes.get(name).remove(force=True)
-        client.close()
         shutil.rmtree(work, ignore_errors=True)
+        try:
+            remove_namespace()
+        finally:
+            for c in client.api.containers(all=True, filters={"volume": volume}):
+                with contextlib.suppress(docker.errors.NotFound):
+                    client.api.remove_container(c["Id"], force=True)
+            for name in (volume, volume.replace("meeshy-", "meeshy-staging-", 1)):
+                with contextlib.suppress(docker.errors.NotFound):
+                    client.volumes.get(name).remove(force=True)
+            client.close()
 
 
 if __name__ == "__main__":

@@ -28,7 +28,7 @@ from typing import Any, TypeVar, get_type_hints
 from invoke import Context, Exit, Task, task
 
 from tasks.lib.config import Settings, resolve, ssh_options
-from tasks.lib.engine import EngineTarget, engine_session, use_ssh_options
+from tasks.lib.engine import EngineTarget, engine_session, start_link, use_ssh_options
 from tasks.lib.errors import Interrupted, TaskError
 from tasks.lib.output import Output
 
@@ -127,7 +127,11 @@ def cli_task(
 
         def body(c: Context, **kwargs: Any) -> None:
             values = {k: (list(v or []) if k in iterable else v) for k, v in kwargs.items()}
-            fn(c, flags_cls(**values))
+            flags = flags_cls(**values)
+            with engine_session():  # the task run's SSH link closes here, however it ends
+                if isinstance(flags, EngineFlags) and not getattr(flags, "dry_run", False):
+                    _start_link_early(c, flags.context)
+                fn(c, flags)
 
         body.__name__ = body.__qualname__ = fn.__name__
         body.__doc__ = fn.__doc__
@@ -142,6 +146,14 @@ def cli_task(
         return made
 
     return decorate
+
+
+def _start_link_early(c: Context, context: str) -> None:
+    """An engine task on an ``ssh://`` engine: start ssh's handshake now, while the task
+    imports its libraries (it costs about as long); the first client waits for it. Errors are
+    left to the task's own first engine call, which reports them."""
+    with suppress(TaskError):
+        start_link(engine_target(c, context))
 
 
 # -- config -------------------------------------------------------------------------------------

@@ -316,8 +316,10 @@ def created_probe(target: EngineTarget) -> CreatedProbe:
 
     def probe() -> list[str]:
         with connect(target, timeout=10) as client:
-            found = client.containers.list(all=True, filters={"status": "created"})
-            return sorted(str(c.name) for c in found)
+            # one list call: containers.list() inspects each one afterwards, and fails when
+            # another client removes one in between
+            found = client.api.containers(all=True, filters={"status": "created"})
+            return sorted(str((c.get("Names") or ["?"])[0]).lstrip("/") for c in found)
 
     return probe
 

@@ -240,7 +240,7 @@ def test_two_tasks_on_one_command_line_each_open_and_close_their_link(
     )  # fmt: skip
 
 
-# -- keys limited to forwarding ----------------------------------------------------------------------
+# -- keys limited to forwarding ----------------------------------------------------------------
 
 
 def test_a_forward_only_key_works_without_the_tty_session(sshd: Sshd, images_ns: str) -> None:
