@@ -7,8 +7,9 @@ Heavy imports happen inside the functions.
 
 An ``ssh://`` engine is reached through ONE system ``ssh`` per task run
 (:class:`tasks.lib.ssh.Forward`, a local socket forwarded to the server's Docker socket): the
-first client that needs it opens it, every later SDK and CLI call of the run goes through it,
-and the outermost :func:`engine_session` (entered by the task adapter's ``running()``) closes
+first client that needs it opens it (an engine task starts it before its libraries load),
+every later SDK and CLI call of the run goes through it, and the outermost
+:func:`engine_session` (entered by the task adapter: ``cli_task`` and ``running()``) closes
 it, also on error and Ctrl-C; anything still open at interpreter exit is closed then. How to
 reach such engines (an ssh_config file, the connect timeout, the server's socket path) comes
 from config ``meeshy.ssh`` through :func:`use_ssh_options`.
@@ -261,11 +262,10 @@ def unreachable(
     if target.is_ssh:
         found = _LINKS.find(target)
         said = found.explain() if found is not None else None
-    head = (
-        f"the Docker engine at {where} went away"
-        if lost
-        else (f"Cannot reach the Docker engine at {where}")
-    )
+    if lost:
+        head = f"the Docker engine at {where} went away"
+    else:
+        head = f"Cannot reach the Docker engine at {where}"
     if said is not None:
         return EngineUnavailable(f"{head} over SSH: {said[0]}", hint=said[1])
     if target.is_ssh:

@@ -3,10 +3,12 @@ local unix socket to the server's Docker socket.
 
 Why a forward: the docker SDK's own ``ssh://`` transport needs paramiko (which ignores
 ``~/.ssh/config``'s ``Port`` and ``ProxyJump``) and costs a round trip per connection, and the
-docker CLI starts an ``ssh`` per command. ``ssh -nNT -L <tmp>/docker.sock:/var/run/docker.sock
+docker CLI starts an ``ssh`` per command. ``ssh -L <tmp>/docker.sock:/var/run/docker.sock
 HOST`` is one connection through the system's ``ssh`` (``~/.ssh/config``, the agent,
 ``ProxyJump``, ``known_hosts`` all apply); the SDK and the CLI then both talk to
-``unix://<tmp>/docker.sock`` at near-socket speed, and nothing needs paramiko.
+``unix://<tmp>/docker.sock`` at near-socket speed, and nothing needs paramiko. Beside the
+forward the connection holds a pty session (:attr:`SshOptions.tty`): sshd turns Nagle's
+algorithm off only for pty sessions, and BuildKit's many small exchanges need that.
 
 :class:`Forward` owns the ``ssh`` process and the temp dir holding the socket: it always
 terminates the one and removes the other, also after a failed start and on Ctrl-C. When
@@ -160,10 +162,26 @@ _HOST_PORT_RE = re.compile(r"(?:connect to host|Connection to) (\S+) port (\d+)"
 
 def explain(stderr: str, dest: Destination, options: SshOptions) -> tuple[str, str]:
     """``(reason, what to do)`` for what ``ssh`` printed; pure, tested on real messages."""
-    ssh_cmd = f"ssh {_config_flag(options)}{dest.target()}"
-    text = "\n".join(
+    found = recognise(stderr, dest, options)
+    if found is not None:
+        return found
+    text = _without_debug(stderr)
+    return (
+        _last_line(text) or "ssh exited without saying why",
+        f"run `ssh {_config_flag(options)}{dest.target()} true` to see what ssh says",
+    )
+
+
+def _without_debug(stderr: str) -> str:
+    return "\n".join(
         ln for ln in (stderr or "").splitlines() if not ln.startswith(("debug1:", "debug2:"))
     )
+
+
+def recognise(stderr: str, dest: Destination, options: SshOptions) -> tuple[str, str] | None:
+    """``(reason, what to do)`` when ssh printed a failure this module knows, else None."""
+    ssh_cmd = f"ssh {_config_flag(options)}{dest.target()}"
+    text = _without_debug(stderr)
     said = _HOST_PORT_RE.search(text)  # the address ssh tried (an alias resolved)
     if said:
         where = f"{said.group(1)}:{said.group(2)}"
@@ -233,10 +251,7 @@ def explain(stderr: str, dest: Destination, options: SshOptions) -> tuple[str, s
         )
     if "Bad configuration option" in text or "Can't open user config file" in text:
         return (_last_line(text), "fix the ssh_config file (meeshy.ssh.config, or ~/.ssh/config)")
-    return (
-        _last_line(text) or "ssh exited without saying why",
-        f"run `{ssh_cmd} true` to see what ssh says",
-    )
+    return None
 
 
 def _config_flag(options: SshOptions) -> str:
@@ -430,11 +445,10 @@ class Forward:
 
     def explain(self) -> tuple[str, str] | None:
         """ssh's reason for a failure (during the run: the link dropped, or the server has no
-        Docker socket), or None when ssh printed nothing and is still running."""
-        text = self.stderr()
-        if not text.strip() and self.alive:
-            return None
-        return explain(text, self.dest, self.options)
+        Docker socket), or None while ssh runs and has reported no failure."""
+        if self.alive:
+            return recognise(self.stderr(), self.dest, self.options)
+        return explain(self.stderr(), self.dest, self.options)
 
     def failure(self, reason: str | None = None) -> EngineUnavailable:
         """The one-line error for a forward that failed: ssh's reason and what to do."""
