@@ -471,7 +471,7 @@ def resolve(
 
 
 def ssh_options(raw: Any) -> SshOptions:
-    """``meeshy.ssh`` (config file, connect timeout, server socket) validated."""
+    """``meeshy.ssh`` (config file, connect timeout, server socket, tty session) validated."""
     data = _mapping(raw, "meeshy.ssh")
     _check_keys(data, [f.name for f in fields(SshOptions)], "meeshy.ssh")
     merged = {**TOP_KEYS["ssh"][0], **data}
