@@ -66,3 +66,11 @@ def bench(session: nox.Session) -> None:
     """build.all against the Makefile's sequential docker builds, cold and cached."""
     _install(session)
     session.run("python", "benchmarks/build_all.py", *session.posargs)
+
+
+@nox.session(python=None, default=False)
+def bench_ssh(session: nox.Session) -> None:
+    """Every engine task over SSH (a real sshd on loopback) against the same task on the
+    socket, and the bytes each concurrent build uploads."""
+    _install(session)
+    session.run("python", "benchmarks/bench_ssh.py", *session.posargs)

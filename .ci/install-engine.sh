@@ -6,6 +6,8 @@
 # Ubuntu ship ensurepip separately (python3.X-venv), and a minimal system may lack python3.
 # What this script installed or created (not what was already there) is listed under
 # /var/lib/meeshy-tasks/ (installed-packages, seeded-images), for the README's "Uninstall".
+# Also OpenSSH (client and server): the SSH tests run their own sshd on loopback; no system
+# sshd is started.
 #
 #   bash .ci/install-engine.sh            # install + start + seed
 #   bash .ci/install-engine.sh --start    # only start dockerd and seed (already installed)
@@ -83,7 +85,8 @@ install_packages() {
   export DEBIAN_FRONTEND=noninteractive
   local missing=() p
   # iproute2: `ip`, which the tests' second engine needs for its bridge (minimal systems lack it).
-  for p in docker.io docker-registry busybox-static iptables iproute2; do
+  # openssh-*: the SSH tests' own sshd on loopback, and the client every ssh:// engine uses.
+  for p in docker.io docker-registry busybox-static iptables iproute2 openssh-client openssh-server; do
     dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")
   done
   local need_python=0 updated=0
@@ -96,7 +99,14 @@ install_packages() {
   fi
   if [ ${#missing[@]} -gt 0 ]; then
     log "apt-get install ${missing[*]}"
+    # Where an init system runs, openssh-server's postinst would start a system sshd on :22:
+    # deny service starts for the install (Debian's policy-rc.d), unless a policy exists.
+    local policy=/usr/sbin/policy-rc.d own_policy=""
+    if [ ! -e "$policy" ]; then
+      printf '#!/bin/sh\nexit 101\n' >"$policy" && chmod 755 "$policy" && own_policy=1
+    fi
     apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+    if [ -n "$own_policy" ]; then rm -f "$policy"; fi
     record installed-packages "${missing[@]}"
   fi
   # The registry package starts a service on :5000 where an init system runs; tests start their own.

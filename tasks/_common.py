@@ -40,7 +40,9 @@ def settings(
     context: str | None = None,
     builder: str | None = None,
 ) -> Settings:
-    return resolve(
+    from tasks.lib.engine import use_ssh_options
+
+    s = resolve(
         meeshy_config(c),
         env=os.environ,
         project_dir=PROJECT_DIR,
@@ -49,6 +51,8 @@ def settings(
         docker_context=context or None,
         builder=builder or None,
     )
+    use_ssh_options(s.ssh)  # as tasks.invoke_adapter.settings does
+    return s
 
 
 task_errors = running

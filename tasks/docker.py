@@ -2,62 +2,64 @@
 
 from __future__ import annotations
 
+import dataclasses
 import shlex
 from typing import TYPE_CHECKING
 
-from invoke import Collection, Context, task
+from invoke import Collection, Context
 
-from tasks._common import HELP, engine_target, task_errors
+from tasks.invoke_adapter import (
+    DryRunFlags,
+    EngineFlags,
+    JsonFlags,
+    cli_task,
+    engine_target,
+    flag,
+    running,
+)
 
 if TYPE_CHECKING:
     from tasks.lib.ensure import EnsureOptions, EnsureReport
     from tasks.lib.output import Output
 
 
-@task(
-    name="ensure",
-    help={
-        "context": HELP["context"],
-        "timeout": "seconds to wait for the engine to answer after starting it (default 60)",
-        "created_timeout": "then seconds to wait while containers are still in state `created` "
-        "(default 30; 0: do not wait)",
-        "start": "start this machine's engine when it does not answer (--no-start: only check)",
-        "dry_run": "say what would be started, start nothing",
-        "json": HELP["json"],
-    },
-)
-def ensure(
-    c: Context,
-    context: str = "",
-    timeout: int = 60,
-    created_timeout: int = 30,
-    start: bool = True,
-    dry_run: bool = False,
-    json: bool = False,
-) -> None:
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class EnsureFlags(EngineFlags, DryRunFlags, JsonFlags):
+    timeout: int = flag(60, "seconds to wait for the engine to answer after starting it")
+    created_timeout: int = flag(
+        30, "then seconds to wait while containers are still in state `created` (0: do not wait)"
+    )
+    start: bool = flag(
+        True,
+        "start this machine's engine when it does not answer (--no-start: only check); an "
+        "engine on another machine (ssh://, tcp://) is only checked, never started",
+    )
+
+
+@cli_task(EnsureFlags, name="ensure")
+def ensure(c: Context, flags: EnsureFlags) -> None:
     """Make sure the Docker engine answers: start it and wait if not (_ensure-docker-running)."""
     from tasks.lib import ensure as core
     from tasks.lib.errors import ConfigError
     from tasks.lib.output import Output
 
-    out = Output(json_mode=json)
-    with task_errors(out):
-        if timeout < 0 or created_timeout < 0:
+    with running(Output(json_mode=flags.json)) as out:
+        if flags.timeout < 0 or flags.created_timeout < 0:
             raise ConfigError("--timeout and --created-timeout take seconds >= 0")
         options = core.EnsureOptions(
-            start=start,
-            dry_run=dry_run,
-            timeout=float(timeout),
-            created_timeout=float(created_timeout),
+            start=flags.start,
+            dry_run=flags.dry_run,
+            timeout=float(flags.timeout),
+            created_timeout=float(flags.created_timeout),
         )
-        report = core.ensure(engine_target(c, context), options, out)
+        report = core.ensure(engine_target(c, flags.context), options, out.progress)
         render(out, report, options)
 
 
 def render(out: Output, report: EnsureReport, options: EnsureOptions) -> None:
     """Show an EnsureReport: one line when all is well, the commands on a dry run."""
     if out.json_mode:
-        out.json(report.as_dict())
+        out.json(report.to_json())
         return
     if report.version is None:  # dry run, engine down
         out.step(
@@ -75,6 +77,8 @@ def render(out: Output, report: EnsureReport, options: EnsureOptions) -> None:
     if report.started_with:
         how = f"answers (started with `{shlex.join(report.started_with)}`, {report.waited:.0f}s)"
     out.info(f"Docker engine {report.version} {how} at {report.where}")
+    if report.ssh:
+        out.info(f"reached over one SSH link, closed when the task ends: {shlex.join(report.ssh)}")
     if report.created_left:
         names = ", ".join(report.created_left)
         if options.dry_run:

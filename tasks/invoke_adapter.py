@@ -70,6 +70,21 @@ class EngineFlags:
     )
 
 
+REGISTRY_URL_HELP = (
+    "push to this registry (host:port) instead of the images' own; the engine that pushes "
+    "resolves it: with --context/DOCKER_HOST on a server, `localhost:5000` is the server's own"
+)
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class RegistryUrlFlags:
+    """``--registry-url`` for the push tasks (images.push, staging.push, release): its help says
+    which engine resolves the address; a dry run shows it with
+    :func:`tasks.lib.engine.pusher_note`."""
+
+    registry_url: str = flag("", REGISTRY_URL_HELP)
+
+
 @dataclasses.dataclass(frozen=True, kw_only=True)
 class JsonFlags:
     json: bool = flag(False, "machine-readable output on stdout")
@@ -148,7 +163,13 @@ def cli_task(
 
         def body(c: Context, **kwargs: Any) -> None:
             values = {k: (list(v or []) if k in iterable else v) for k, v in kwargs.items()}
-            fn(c, flags_cls(**values))
+            flags = flags_cls(**values)
+            from tasks.lib.engine import engine_session
+
+            with engine_session():  # the task run's SSH link closes here, however it ends
+                if isinstance(flags, EngineFlags) and not getattr(flags, "dry_run", False):
+                    _start_link_early(c, flags.context)
+                fn(c, flags)
 
         body.__name__ = body.__qualname__ = fn.__name__
         body.__doc__ = fn.__doc__
@@ -164,6 +185,16 @@ def cli_task(
         return made
 
     return decorate
+
+
+def _start_link_early(c: Context, context: str) -> None:
+    """An engine task on an ``ssh://`` engine: start ssh's handshake now, while the task
+    imports its libraries (it costs about as long); the first client waits for it. Errors are
+    left to the task's own first engine call, which reports them."""
+    from tasks.lib.engine import start_link
+
+    with suppress(TaskError):
+        start_link(engine_target(c, context))
 
 
 # -- config -------------------------------------------------------------------------------------
@@ -189,10 +220,12 @@ def settings(
     builder: str | None = None,
 ) -> Settings:
     """Settings from Invoke's config, the environment and whichever of ``--root``,
-    ``--registry``, ``--context`` and ``--builder`` the flags object has."""
+    ``--registry``, ``--context`` and ``--builder`` the flags object has. Also tells the engine
+    module how to reach ``ssh://`` engines (``meeshy.ssh``)."""
     from tasks.lib.config import resolve
+    from tasks.lib.engine import use_ssh_options
 
-    return resolve(
+    s = resolve(
         meeshy_config(c),
         env=os.environ,
         project_dir=PROJECT_DIR,
@@ -201,22 +234,32 @@ def settings(
         docker_context=getattr(flags, "context", "") or None,
         builder=builder or getattr(flags, "builder", "") or None,
     )
+    use_ssh_options(s.ssh)
+    return s
 
 
 def engine_target(c: Context, context: str = "") -> EngineTarget:
     """The engine for tasks that need no monorepo (volumes, docker.ensure): ``--context``,
     else config ``meeshy.docker_context``, else DOCKER_HOST / DOCKER_CONTEXT / current."""
-    from tasks.lib.engine import EngineTarget
+    from tasks.lib.config import ssh_options
+    from tasks.lib.engine import EngineTarget, use_ssh_options
 
     raw = meeshy_config(c)
-    configured = raw.get("docker_context") if isinstance(raw, Mapping) else None
-    return EngineTarget(context=context or str(configured or ""))
+    raw = raw if isinstance(raw, Mapping) else {}
+    ssh = ssh_options(raw.get("ssh") or {})
+    use_ssh_options(ssh)
+    return EngineTarget(context=context or str(raw.get("docker_context") or ""), ssh=ssh)
 
 
 # -- errors, signals, closed pipes ----------------------------------------------------------------
 
 
 def _raise_interrupted(signum: int, _frame: FrameType | None) -> None:
+    from tasks.lib.processes import stop_children
+
+    # Stop what runs under us first (docker CLI, the SSH link): worker threads waiting on their
+    # output then return, so the exception is not held up until a build or copy ends.
+    stop_children(timeout=0)
     raise Interrupted(signum)
 
 
@@ -255,13 +298,15 @@ def _quiet_stdout() -> None:
 @contextmanager
 def running(out: Output | None = None) -> Iterator[Output]:
     """Run a task body: TaskError -> its line and exit code; a signal -> children stopped,
-    a line, 128+N; stdout closed early -> 141 quietly. No traceback reaches the user."""
+    a line, 128+N; stdout closed early -> 141 quietly. No traceback reaches the user. The
+    engine links the body opened (an SSH forward) are closed on the way out, however it ends."""
+    from tasks.lib.engine import engine_session
     from tasks.lib.output import Output
     from tasks.lib.processes import stop_children
 
     out = out or Output()
     try:
-        with stop_on_signals():
+        with stop_on_signals(), engine_session():
             yield out
     except Interrupted as exc:
         stop_children()

@@ -21,6 +21,7 @@ if TYPE_CHECKING:
     import datetime as dt
 
 from tasks.lib.errors import ConfigError
+from tasks.lib.ssh import SshOptions
 
 Policy = Literal["generate", "copy", "none"]
 POLICIES: tuple[str, ...] = ("generate", "copy", "none")
@@ -179,6 +180,12 @@ TOP_KEYS: dict[str, tuple[Any, str]] = {
     "docker_context": ("", "a Docker context name; or --context"),
     "builder": ("", "a buildx builder; or --builder"),
     "all": ("gateway,translator,web", "what build.all builds (comma-separated or a list)"),
+    "ssh": (
+        {"config": "", "connect_timeout": 10, "socket": "/var/run/docker.sock", "tty": True},
+        "reaching an ssh:// engine: an ssh_config file (-F; default ~/.ssh/config), ssh's "
+        "ConnectTimeout in seconds, the Docker socket on the server, a pty session beside "
+        "the forward (sshd sends at once only then; false for forward-only keys)",
+    ),
 }
 
 # Named compose stacks (``stack.* --env NAME``): compose file, project name and env file, all
@@ -245,6 +252,8 @@ class Settings:
             f"unknown stack --env {name!r}",
             hint=did_you_mean(name, [st.name for st in self.stacks]),
         )
+
+    ssh: SshOptions = field(default_factory=SshOptions)
 
     def service(self, name: str) -> Service:
         for s in self.services:
@@ -468,7 +477,7 @@ def resolve(
     data = dict(_mapping(raw, "meeshy"))
     _check_keys(data, [*TOP_KEYS, "services", "stacks"], "meeshy")
     merged = deep_merge(defaults(), data)
-    top = {k: merged[k] for k in TOP_KEYS if k != "all"}
+    top = {k: merged[k] for k in TOP_KEYS if k not in ("all", "ssh")}
     for key, value in top.items():
         _string(value, f"meeshy.{key}")
     cwd = cwd or Path.cwd()
@@ -516,6 +525,34 @@ def resolve(
         all=all_,
         services=services,
         stacks=_stacks(merged["stacks"]),
+        ssh=ssh_options(merged["ssh"]),
+    )
+
+
+def ssh_options(raw: Any) -> SshOptions:
+    """``meeshy.ssh`` (config file, connect timeout, server socket, tty session) validated."""
+    data = _mapping(raw, "meeshy.ssh")
+    _check_keys(data, [f.name for f in fields(SshOptions)], "meeshy.ssh")
+    merged = {**TOP_KEYS["ssh"][0], **data}
+    timeout = merged["connect_timeout"]
+    if isinstance(timeout, str) and timeout.strip().isdigit():
+        timeout = int(timeout)
+    if isinstance(timeout, bool) or not isinstance(timeout, int) or timeout < 1:
+        raise ConfigError(
+            f"meeshy.ssh.connect_timeout must be whole seconds >= 1, got {_kind(timeout)}"
+        )
+    sock = _string(merged["socket"], "meeshy.ssh.socket")
+    if not sock.startswith("/"):
+        raise ConfigError(
+            f"meeshy.ssh.socket must be an absolute path on the server, got {sock!r}",
+            hint="e.g. /var/run/docker.sock, or /run/user/1000/docker.sock for rootless Docker",
+        )
+    config = _string(merged["config"], "meeshy.ssh.config")
+    return SshOptions(
+        config=str(Path(config).expanduser()) if config else "",
+        connect_timeout=timeout,
+        socket=sock,
+        tty=_bool(merged["tty"], "meeshy.ssh.tty"),
     )
 
 

@@ -4,13 +4,24 @@ python-on-whales (the CLI) and the docker SDK (the API) are both built from one
 :class:`EngineTarget`, so they always reach the same engine: an explicit ``--context NAME``
 wins, else ``DOCKER_HOST``, else ``DOCKER_CONTEXT``, else the CLI's current context.
 Heavy imports happen inside the functions.
+
+An ``ssh://`` engine is reached through ONE system ``ssh`` per task run
+(:class:`tasks.lib.ssh.Forward`, a local socket forwarded to the server's Docker socket): the
+first client that needs it opens it (an engine task starts it before its libraries load),
+every later SDK and CLI call of the run goes through it, and the outermost
+:func:`engine_session` (entered by the task adapter: ``cli_task`` and ``running()``) closes
+it, also on error and Ctrl-C; anything still open at interpreter exit is closed then. How to
+reach such engines (an ssh_config file, the connect timeout, the server's socket path) comes
+from config ``meeshy.ssh`` through :func:`use_ssh_options`.
 """
 
 from __future__ import annotations
 
+import atexit
 import json
 import os
 import sys
+import threading
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -24,11 +35,13 @@ from tasks.lib.errors import (
     MissingImageError,
     TaskError,
 )
+from tasks.lib.ssh import Forward, SshOptions
 
 if TYPE_CHECKING:
     import docker
     import python_on_whales
 
+DEFAULT_HOST = "unix:///var/run/docker.sock"
 START_HINT = (
     "start it with `inv docker.ensure` (Linux: `sudo systemctl start docker`, "
     "macOS: `open -a Docker`; on this project's CI machines: `bash .ci/install-engine.sh --start`)"
@@ -41,6 +54,8 @@ class EngineTarget:
 
     context: str = ""
     env: Mapping[str, str] = field(default_factory=lambda: dict(os.environ), compare=False)
+    ssh: SshOptions | None = field(default=None, compare=False)
+    """How to reach an ``ssh://`` engine; None: what :func:`use_ssh_options` set (config)."""
 
     @property
     def effective_context(self) -> str:
@@ -57,13 +72,29 @@ class EngineTarget:
         ctx = self.effective_context if self.context else ""
         return ["docker", "--context", ctx] if ctx else ["docker"]
 
+    @property
+    def host(self) -> str:
+        """The endpoint as configured (``ssh://…``, ``tcp://…``, ``unix://…``); ConfigError
+        for a context that does not exist."""
+        ctx = self.effective_context
+        if ctx and ctx != "default":
+            return context_host(ctx, self.env)
+        return self.env.get("DOCKER_HOST") or DEFAULT_HOST
+
+    @property
+    def is_ssh(self) -> bool:
+        return self.host.startswith("ssh://")
+
+    @property
+    def ssh_options(self) -> SshOptions:
+        return self.ssh or _LINKS.options
+
     def describe(self) -> str:
         """The host that will be tried, for error messages."""
         ctx = self.effective_context
         if ctx and ctx != "default":
-            host = context_host(ctx, self.env)
-            return f"{host} (Docker context {ctx!r})"
-        return self.env.get("DOCKER_HOST") or "unix:///var/run/docker.sock"
+            return f"{self.host} (Docker context {ctx!r})"
+        return self.host
 
 
 def _docker_config_dir(env: Mapping[str, str]) -> Path:
@@ -122,9 +153,140 @@ def context_host(name: str, env: Mapping[str, str]) -> str:
     )
 
 
+# -- the SSH links of this process ----------------------------------------------------------------
+
+
+class _Links:
+    """The open SSH forwards of this process, one per (endpoint, options), and the sessions
+    that own them. Threads may ask for a link at once (concurrent builds): one lock."""
+
+    def __init__(self) -> None:
+        self.lock = threading.RLock()
+        self.open: dict[tuple[str, SshOptions], Forward] = {}
+        self.depth = 0
+        self.options = SshOptions()
+
+    def start(self, target: EngineTarget) -> Forward:
+        """The link to ``target``, started (not waited for) if it is not open yet."""
+        key = (target.host, target.ssh_options)
+        with self.lock:
+            link = self.open.get(key)
+            if link is not None:
+                if link.alive:
+                    return link
+                raise link.failure()  # it died during the run: its reason is the error
+            link = Forward(key[0], key[1], where=target.describe()).start()
+            self.open[key] = link
+            return link
+
+    def ready(self, link: Forward) -> str:
+        """Wait for a started link; a link that fails is closed and forgotten."""
+        try:
+            link.wait_ready()
+        except BaseException:
+            with self.lock:
+                for key, found in list(self.open.items()):
+                    if found is link:
+                        del self.open[key]
+            link.close()
+            raise
+        return link.url
+
+    def find(self, target: EngineTarget) -> Forward | None:
+        with self.lock:
+            return self.open.get((target.host, target.ssh_options))
+
+    def close_all(self) -> None:
+        with self.lock:
+            links = list(self.open.values())
+            self.open.clear()
+        for link in links:
+            link.close()
+
+
+_LINKS = _Links()
+atexit.register(_LINKS.close_all)
+
+
+def use_ssh_options(options: SshOptions) -> None:
+    """How this process reaches ``ssh://`` engines (config ``meeshy.ssh``); the adapter calls
+    it when it resolves a task's config."""
+    with _LINKS.lock:
+        _LINKS.options = options
+
+
+@contextmanager
+def engine_session() -> Iterator[None]:
+    """The lifetime of a task run's engine links: the SSH forwards opened inside the outermost
+    session are closed when it ends, however it ends (error, Ctrl-C, SIGTERM)."""
+    with _LINKS.lock:
+        _LINKS.depth += 1
+    try:
+        yield
+    finally:
+        with _LINKS.lock:
+            _LINKS.depth -= 1
+            last = _LINKS.depth == 0
+        if last:
+            _LINKS.close_all()
+
+
+def link(target: EngineTarget) -> str | None:
+    """``unix://<forwarded socket>`` for an ``ssh://`` engine (opening the SSH link on first
+    use), None for any other engine. EngineUnavailable with ssh's reason when it fails."""
+    if not target.is_ssh:
+        return None
+    return _LINKS.ready(_LINKS.start(target))
+
+
+def start_link(target: EngineTarget) -> Forward | None:
+    """Start the SSH link to ``target`` without waiting (None for other engines): callers
+    import the docker libraries while ssh does its handshake, then call :func:`link`."""
+    return _LINKS.start(target) if target.is_ssh else None
+
+
+def link_argv(target: EngineTarget) -> list[str]:
+    """The ``ssh`` command of the open link to ``target`` (dry runs, reports); [] if none."""
+    found = _LINKS.find(target) if target.is_ssh else None
+    return list(found.argv) if found is not None else []
+
+
+def unreachable(
+    target: EngineTarget, exc: BaseException, *, lost: bool = False
+) -> EngineUnavailable:
+    """The one line for an engine that does not answer (``lost``: it stopped answering during
+    the run). Over SSH: ssh's own reason and what to do; else the library's message and how to
+    start a local engine."""
+    where = target.describe()
+    said = None
+    if target.is_ssh:
+        found = _LINKS.find(target)
+        said = found.explain() if found is not None else None
+    if lost:
+        head = f"the Docker engine at {where} went away"
+    else:
+        head = f"Cannot reach the Docker engine at {where}"
+    if said is not None:
+        return EngineUnavailable(f"{head} over SSH: {said[0]}", hint=said[1])
+    if target.is_ssh:
+        ctx = target.effective_context
+        check = f"docker --context {ctx} info" if ctx and ctx != "default" else "docker info"
+        hint = (
+            f"the SSH link is up but not the engine behind it: check it with `{check}` "
+            "(docker.ensure does not start a remote engine)"
+        )
+    else:
+        hint = START_HINT
+    return EngineUnavailable(f"{head}: {_library_message(exc)}", hint=hint)
+
+
 def _connect(target: EngineTarget, timeout: int) -> docker.DockerClient:
+    start_link(target)  # ssh's handshake overlaps the import of the docker SDK
     import docker
 
+    forwarded = link(target)
+    if forwarded is not None:
+        return docker.DockerClient(base_url=forwarded, timeout=timeout)
     ctx = target.effective_context
     if ctx and ctx != "default":
         # From the context's own endpoint: docker 7.2's from_context() silently falls back to
@@ -148,17 +310,14 @@ def sdk_client(target: EngineTarget, *, timeout: int = 60) -> docker.DockerClien
     try:
         client = _connect(target, timeout)
         client.ping()
-    except ConfigError:
+    except TaskError:
         raise
     except Exception as exc:
         if client is not None:
             client.close()
         if not _is_connection_error(exc):
             raise
-        raise EngineUnavailable(
-            f"Cannot reach the Docker engine at {target.describe()}: {_library_message(exc)}",
-            hint=START_HINT,
-        ) from exc
+        raise unreachable(target, exc) from exc
     return client
 
 
@@ -208,16 +367,12 @@ def translate(exc: BaseException, target: EngineTarget | None = None) -> TaskErr
     keeping the library's message; None for anything else (a bug: let it surface)."""
     if isinstance(exc, TaskError):
         return exc
-    where = target.describe() if target is not None else "the Docker engine"
     whales = sys.modules.get("python_on_whales.exceptions")
     if whales is not None and isinstance(exc, whales.DockerException):
         argv = [str(a) for a in (getattr(exc, "docker_command", None) or [])]
         stderr = str(getattr(exc, "stderr", "") or "")
         if "Cannot connect to the Docker daemon" in stderr or "error during connect" in stderr:
-            return EngineUnavailable(
-                f"the Docker engine at {where} went away: {_library_message(exc)}",
-                hint=START_HINT,
-            )
+            return _lost(exc, target)
         return CommandFailed(
             f"`{' '.join(argv[:4])}` failed: {_library_message(exc)}",
             argv=argv,
@@ -233,10 +388,19 @@ def translate(exc: BaseException, target: EngineTarget | None = None) -> TaskErr
             return ConfigError(f"the engine refused it: {_library_message(exc)}")
         return CommandFailed(f"the engine said: {_library_message(exc)}")
     if _is_connection_error(exc):
-        return EngineUnavailable(
-            f"the Docker engine at {where} went away: {_library_message(exc)}", hint=START_HINT
-        )
+        return _lost(exc, target)
     return None
+
+
+def _lost(exc: BaseException, target: EngineTarget | None) -> EngineUnavailable:
+    if target is not None:
+        try:
+            return unreachable(target, exc, lost=True)
+        except TaskError:  # the context vanished meanwhile: fall through
+            pass
+    return EngineUnavailable(
+        f"the Docker engine went away: {_library_message(exc)}", hint=START_HINT
+    )
 
 
 @contextmanager
@@ -253,13 +417,29 @@ def boundary(target: EngineTarget | None = None) -> Iterator[None]:
 
 def whales_client(target: EngineTarget) -> python_on_whales.DockerClient:
     """A python-on-whales client for the same engine as :func:`sdk_client`."""
+    start_link(target)
     from python_on_whales import DockerClient
 
+    forwarded = link(target)
+    if forwarded is not None:  # the CLI talks through the task's SSH link, never its own ssh
+        return DockerClient(host=forwarded)
     ctx = target.context  # DOCKER_HOST / DOCKER_CONTEXT / current context: the CLI reads them
     if ctx and ctx != "default":
         context_host(ctx, target.env)
         return DockerClient(context=ctx)
     return DockerClient()
+
+
+def pusher_note(target: EngineTarget, registry_url: str = "") -> str:
+    """Which engine pushes (for dry runs): it resolves ``--registry-url``, not this machine.
+    Reads only the Docker config; opens no link."""
+    where = target.describe()
+    line = f"pushed by the Docker engine at {where}"
+    if registry_url:
+        line += f"; {registry_url} is resolved there"
+        if target.is_ssh or target.host.startswith("tcp://"):
+            line += " (on that machine: localhost is the server itself)"
+    return line
 
 
 def ping(target: EngineTarget) -> dict[str, Any]:

@@ -8,6 +8,11 @@
 The decisions are pure functions, unit-tested without an engine: :func:`engine_kind` (whose
 engine is this host?) and :func:`start_plan` (which commands would start it here?). The loop
 :func:`wait_for` takes a check callable and a :class:`Clock`, so tests need no sleeping.
+
+An engine on another machine (``ssh://``, ``tcp://``) is checked, never started; over SSH the
+check goes through the task's SSH link (:mod:`tasks.lib.ssh`), and when the link fails the
+error is ssh's own reason. Nothing here prints: waiting is reported through the one Progress
+protocol (the task passes ``out.progress``) and the result is an :class:`EnsureReport`.
 """
 
 from __future__ import annotations
@@ -15,15 +20,15 @@ from __future__ import annotations
 import os
 import shlex
 import time
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Sequence
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal, Protocol, TypeVar
 
 from tasks.lib.engine import EngineTarget, context_host
 from tasks.lib.errors import EngineUnavailable
-from tasks.lib.output import Output
+from tasks.lib.progress import NullProgress, Progress, Status
 
 T = TypeVar("T")
 
@@ -35,6 +40,12 @@ CreatedProbe = Callable[[], list[str]]
 """Names of the containers in state ``created``."""
 Runner = Callable[[Sequence[str]], tuple[int, str]]
 """Runs one start command: (exit code, last line of its output)."""
+ProgressView = Callable[[str, Sequence[str]], AbstractContextManager[Progress]]
+"""Opens the progress view of a wait (``Output.progress``): ``view(title, keys)``."""
+
+ENGINE_KEY = "engine"
+CREATED_KEY = "created containers"
+NOT_STARTED_HERE = "docker.ensure does not start an engine on another machine"
 
 DEFAULT_HOST = "unix:///var/run/docker.sock"
 WINDOWS_HOST = "npipe:////./pipe/docker_engine"
@@ -117,12 +128,13 @@ class EnsureReport:
     waited: float = 0.0  # seconds waited for the engine
     created_waited: float = 0.0
     created_left: list[str] = field(default_factory=list)  # still `created` after the wait
+    ssh: tuple[str, ...] = ()  # the ssh command of the link, for an ssh:// engine
 
     @property
     def where(self) -> str:
         return f"{self.host} (Docker context {self.context!r})" if self.context else self.host
 
-    def as_dict(self) -> dict[str, object]:
+    def to_json(self) -> dict[str, object]:
         return {
             "host": self.host,
             "context": self.context or None,
@@ -135,6 +147,7 @@ class EnsureReport:
             "waited_s": round(self.waited, 1),
             "created_waited_s": round(self.created_waited, 1),
             "created_left": self.created_left,
+            "ssh": list(self.ssh) or None,
         }
 
 
@@ -260,36 +273,6 @@ def wait_for(
         clock.sleep(min(interval, deadline - now))
 
 
-@contextmanager
-def waiting_view(
-    out: Output, what: str, timeout: float, *, every: float = 5.0
-) -> Iterator[Callable[[float], None]]:
-    """A spinner (rich status) on a terminal; a plain line every ``every`` seconds otherwise.
-    Yields the ``tick(elapsed)`` callable for :func:`wait_for`."""
-    text = f"waiting for {what}"
-    if out.json_mode:
-        yield lambda _elapsed: None
-        return
-    if out.plain:
-        last = [-every]
-
-        def plain_tick(elapsed: float) -> None:
-            if elapsed - last[0] >= every:
-                last[0] = elapsed
-                out.info(f"{text} ({elapsed:.0f}s of {timeout:g}s)")
-
-        yield plain_tick
-        return
-    from rich.markup import escape
-
-    with out.out.status(escape(text)) as status:
-
-        def live_tick(elapsed: float) -> None:
-            status.update(escape(f"{text} ({elapsed:.0f}s of {timeout:g}s)"))
-
-        yield live_tick
-
-
 # -- the real probes ----------------------------------------------------------------------------
 
 
@@ -297,7 +280,9 @@ def engine_probe(target: EngineTarget, host: str) -> Probe:
     """Probe with :func:`tasks.lib.engine.ping` (the same check every task does).
 
     A unix socket that refuses connections is "down" without asking the docker SDK: the SDK
-    leaks the socket when ``connect`` fails (``docker/transport/unixconn.py``), one per probe."""
+    leaks the socket when ``connect`` fails (``docker/transport/unixconn.py``), one per probe.
+    Over SSH the failure is raised, not "down": it carries ssh's reason (unknown host key,
+    refused, timed out, ...) or says that nothing answers behind the link."""
     from tasks.lib.engine import ping
 
     def probe() -> str | None:
@@ -306,6 +291,8 @@ def engine_probe(target: EngineTarget, host: str) -> Probe:
         try:
             return str(ping(target).get("Version") or "?")
         except EngineUnavailable:
+            if host.startswith("ssh://"):
+                raise
             return None
 
     return probe
@@ -325,15 +312,14 @@ def unix_socket_accepts(path: str, timeout: float = 5.0) -> bool:
 
 def created_probe(target: EngineTarget) -> CreatedProbe:
     """Names of containers in state ``created`` (docker SDK)."""
-    from tasks.lib.engine import sdk_client
+    from tasks.lib.engine import connect
 
     def probe() -> list[str]:
-        client = sdk_client(target, timeout=10)
-        try:
-            found = client.containers.list(all=True, filters={"status": "created"})
-            return sorted(str(c.name) for c in found)
-        finally:
-            client.close()
+        with connect(target, timeout=10) as client:
+            # one list call: containers.list() inspects each one afterwards, and fails when
+            # another client removes one in between
+            found = client.api.containers(all=True, filters={"status": "created"})
+            return sorted(str((c.get("Names") or ["?"])[0]).lstrip("/") for c in found)
 
     return probe
 
@@ -362,10 +348,14 @@ def run_command(argv: Sequence[str]) -> tuple[int, str]:
 # -- the flow ---------------------------------------------------------------------------------
 
 
+def _no_view(_title: str, _keys: Sequence[str]) -> AbstractContextManager[Progress]:
+    return NullProgress()
+
+
 def ensure(
     target: EngineTarget,
     options: EnsureOptions,
-    out: Output,
+    view: ProgressView = _no_view,
     *,
     facts: HostFacts | None = None,
     probe: Probe | None = None,
@@ -376,7 +366,8 @@ def ensure(
     """Make sure the engine of ``target`` answers; start it when allowed and local.
 
     Raises EngineUnavailable (CLI missing, engine down and not startable, start failed,
-    timeout) or ConfigError (unknown context), each with the fix in its hint."""
+    timeout, the SSH link failed) or ConfigError (unknown context), each with the fix in its
+    hint. ``view`` opens the progress view of a wait (``out.progress``)."""
     facts = facts or HostFacts.detect()
     clock = clock or SystemClock()
     if "docker" not in facts.commands:
@@ -386,7 +377,11 @@ def ensure(
     report = EnsureReport(host=host, context=ctx, kind=kind)
     probe = probe or engine_probe(target, host)
 
-    report.version = probe()
+    report.version = _first_probe(probe, kind)
+    if host.startswith("ssh://"):
+        from tasks.lib.engine import link_argv
+
+        report.ssh = tuple(link_argv(target))
     if report.version is not None:
         report.was_running = True
     else:
@@ -395,10 +390,11 @@ def ensure(
         if options.dry_run:
             report.would_run = plan.commands
             return report
-        report.started_with = _start(report, plan, run, out)
-        with waiting_view(out, f"the Docker engine at {report.where}", options.timeout) as tick:
-            report.version, report.waited = wait_for(
-                probe, timeout=options.timeout, clock=clock, interval=options.interval, tick=tick
+        with view(f"the Docker engine at {report.where}", [ENGINE_KEY]) as progress:
+            progress.start(ENGINE_KEY, text="does not answer")
+            report.started_with = _start(plan, run, progress)
+            report.version, report.waited = _wait(
+                progress, ENGINE_KEY, "it to answer", probe, options, clock
             )
         if report.version is None:
             raise EngineUnavailable(
@@ -417,19 +413,61 @@ def ensure(
         return True if not report.created_left else None
 
     if none_created() is None and options.created_timeout > 0:
-        with waiting_view(
-            out,
-            f"{len(report.created_left)} container(s) in state `created`",
-            options.created_timeout,
-        ) as tick:
-            _, report.created_waited = wait_for(
-                none_created,
-                timeout=options.created_timeout,
-                clock=clock,
-                interval=options.interval,
-                tick=tick,
+        title = f"{len(report.created_left)} container(s) in state `created`"
+        with view(title, [CREATED_KEY]) as progress:
+            progress.start(CREATED_KEY, text=", ".join(report.created_left))
+            waits = EnsureOptions(timeout=options.created_timeout, interval=options.interval)
+            _, report.created_waited = _wait(
+                progress, CREATED_KEY, "them to start", none_created, waits, clock
             )
     return report
+
+
+def _first_probe(probe: Probe, kind: Kind) -> str | None:
+    """The first check. For an engine on another machine a failure of the link itself (ssh's
+    reason) is the answer: it is never started from here."""
+    try:
+        return probe()
+    except EngineUnavailable as exc:
+        if kind != "remote":
+            raise
+        hint = exc.hint or "check the link to that machine"
+        if "docker.ensure" not in hint:
+            hint = f"{hint}; {NOT_STARTED_HERE}"
+        raise EngineUnavailable(exc.message, hint=hint) from exc
+
+
+def _wait(
+    progress: Progress,
+    key: str,
+    what: str,
+    check: Callable[[], T | None],
+    options: EnsureOptions,
+    clock: Clock,
+    *,
+    every: float = 5.0,
+) -> tuple[T | None, float]:
+    """:func:`wait_for` reported on ``progress``: a step every ``every`` seconds, then done
+    or failed."""
+    last = [-every]
+
+    def tick(elapsed: float) -> None:
+        if elapsed - last[0] >= every:
+            last[0] = elapsed
+            progress.update(
+                key,
+                stage="wait",
+                text=f"waiting for {what} ({elapsed:.0f}s of {options.timeout:g}s)",
+            )
+
+    result, waited = wait_for(
+        check, timeout=options.timeout, clock=clock, interval=options.interval, tick=tick
+    )
+    if result is None:
+        progress.finish(key, Status.FAILED, text=f"no change after {waited:.0f}s")
+    else:
+        progress.finish(key, Status.DONE, text=f"after {waited:.0f}s")
+    return result, waited
 
 
 def _refuse_to_start(report: EnsureReport, plan: StartPlan, options: EnsureOptions) -> None:
@@ -455,17 +493,16 @@ def _refuse_to_start(report: EnsureReport, plan: StartPlan, options: EnsureOptio
         raise EngineUnavailable(f"{down}, and nothing here can start it", hint=plan.manual)
 
 
-def _start(report: EnsureReport, plan: StartPlan, run: Runner, out: Output) -> Argv:
+def _start(plan: StartPlan, run: Runner, progress: Progress) -> Argv:
     """Run the start commands in order until one exits 0; that one is returned."""
     failures: list[str] = []
     for argv in plan.commands:
-        out.step(
-            f"the Docker engine at {report.where} does not answer; starting it: {shlex.join(argv)}"
-        )
+        progress.update(ENGINE_KEY, stage="start", text=f"starting it: {shlex.join(argv)}")
         code, last = run(argv)
         if code == 0:
             return argv
         failures.append(f"`{shlex.join(argv)}` exited {code}" + (f" ({last})" if last else ""))
+    progress.finish(ENGINE_KEY, Status.FAILED, text="could not start it")
     raise EngineUnavailable(
         "could not start the Docker engine: " + "; ".join(failures), hint=plan.manual
     )

@@ -21,6 +21,8 @@ def stop_children(timeout: float = 5.0) -> list[int]:
     for p in kids:
         with suppress(psutil.Error):
             p.terminate()
+    if timeout <= 0:  # from a signal handler: do not wait here
+        return [p.pid for p in kids]
     _, alive = psutil.wait_procs(kids, timeout=timeout)
     for p in alive:
         with suppress(psutil.Error):

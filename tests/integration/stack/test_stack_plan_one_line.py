@@ -36,7 +36,7 @@ import yaml
 
 from tests.cli import run_inv
 from tests.conftest import EXAMPLE
-from tests.integration.second_engine import SecondEngine, require_second_engine
+from tests.integration.engine.second_engine import SecondEngine, require_second_engine
 from tests.integration.stack.stack_world import PROD_FILE, free_ports
 
 pytestmark = pytest.mark.engine

@@ -19,7 +19,11 @@ from invoke import Context, Exit
 
 from tasks import docker as docker_tasks
 from tests.cli import run_inv
-from tests.integration.second_engine import SecondEngine, require_second_engine, second_engine
+from tests.integration.engine.second_engine import (
+    SecondEngine,
+    require_second_engine,
+    second_engine,
+)
 
 pytestmark = pytest.mark.engine
 

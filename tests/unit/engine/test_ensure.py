@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator, Sequence
+from contextlib import AbstractContextManager, nullcontext
 from pathlib import Path
 
 import pytest
@@ -16,6 +17,7 @@ from tasks.lib.engine import EngineTarget
 from tasks.lib.ensure import EnsureOptions, HostFacts, engine_kind, start_plan, wait_for
 from tasks.lib.errors import ConfigError, EngineUnavailable
 from tasks.lib.output import Output
+from tasks.lib.progress import Progress, Status
 
 LINUX_ROOT = HostFacts(
     "Linux",
@@ -256,21 +258,53 @@ def test_wait_for_checks_once_with_zero_timeout() -> None:
     assert clock.sleeps == []
 
 
-def test_plain_waiting_view_prints_a_line_every_few_seconds(
+class Recorder:
+    """A Progress that records every call, and the view factory handing it out."""
+
+    def __init__(self) -> None:
+        self.calls: list[tuple[str, ...]] = []
+        self.titles: list[str] = []
+
+    def view(self, title: str, keys: Sequence[str]) -> AbstractContextManager[Progress]:
+        self.titles.append(title)
+        return nullcontext(self)
+
+    def start(self, key: str, *, text: str = "", total: int | None = None) -> None:
+        self.calls.append(("start", key, text))
+
+    def update(
+        self,
+        key: str,
+        *,
+        text: str | None = None,
+        stage: str | None = None,
+        done: int | None = None,
+        total: int | None = None,
+        line: str | None = None,
+    ) -> None:
+        self.calls.append(("update", key, stage or "", text or ""))
+
+    def finish(self, key: str, status: Status, *, text: str = "") -> None:
+        self.calls.append(("finish", key, str(status), text))
+
+
+def test_plain_progress_of_a_wait_prints_a_line_every_few_seconds(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    with core.waiting_view(Output(plain=True), "the engine", 60, every=5) as tick:
-        for second in range(12):
-            tick(float(second))
-    lines = capsys.readouterr().out.splitlines()
-    assert lines == [
-        "waiting for the engine (0s of 60s)",
-        "waiting for the engine (5s of 60s)",
-        "waiting for the engine (10s of 60s)",
+    with Output(plain=True).progress("engine", ["engine"]) as progress:
+        result, waited = core._wait(
+            progress, "engine", "it", answers_after(12), EnsureOptions(), FakeClock()
+        )
+    assert (result, waited) == ("20.10", 12.0)
+    assert capsys.readouterr().out.splitlines() == [
+        "[engine] [wait] waiting for it (0s of 60s)",
+        "[engine] [wait] waiting for it (5s of 60s)",
+        "[engine] [wait] waiting for it (10s of 60s)",
+        "[engine] done in 0.0s: after 12s",
     ]
 
 
-def test_terminal_waiting_view_is_a_rich_status(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_terminal_progress_of_a_wait_is_a_live_table(monkeypatch: pytest.MonkeyPatch) -> None:
     from io import StringIO
 
     from rich.console import Console
@@ -281,9 +315,10 @@ def test_terminal_waiting_view_is_a_rich_status(monkeypatch: pytest.MonkeyPatch)
     out = Output(plain=False)
     buf = StringIO()
     out._out = Console(file=buf, force_terminal=True, width=100)
-    with core.waiting_view(out, "the engine", 60) as tick:
-        tick(3.0)
-    assert "waiting for the engine" in buf.getvalue()
+    with out.progress("the engine", ["engine"]) as progress:
+        progress.start("engine", text="does not answer")
+        core._wait(progress, "engine", "it", answers_after(3), EnsureOptions(), FakeClock())
+    assert "the engine" in buf.getvalue() and "done" in buf.getvalue()
 
 
 # -- the flow with fakes ----------------------------------------------------------------------
@@ -311,12 +346,13 @@ def run_ensure(
     created: core.CreatedProbe | None = None,
     runner: FakeRunner | None = None,
     clock: FakeClock | None = None,
+    recorder: Recorder | None = None,
     **options: object,
 ) -> core.EnsureReport:
     return core.ensure(
         target,
         EnsureOptions(**options),  # type: ignore[arg-type]
-        Output(plain=True),
+        recorder.view if recorder is not None else Output(plain=True).progress,
         facts=facts,
         probe=probe or answers_after(0),
         created=created or list,
@@ -340,14 +376,29 @@ def test_missing_cli_says_how_to_install() -> None:
 
 
 def test_starts_waits_and_reports(capsys: pytest.CaptureFixture[str]) -> None:
-    runner, clock = FakeRunner(), FakeClock()
-    report = run_ensure(probe=answers_after(4), runner=runner, clock=clock)
+    runner, clock, recorder = FakeRunner(), FakeClock(), Recorder()
+    report = run_ensure(probe=answers_after(4), runner=runner, clock=clock, recorder=recorder)
     assert runner.calls == [("systemctl", "start", "docker")]
     assert report.started_with == ("systemctl", "start", "docker")
     assert (report.version, report.waited, report.was_running) == ("20.10", 3.0, False)
-    out = capsys.readouterr().out
-    assert "starting it: systemctl start docker" in out
-    assert "waiting for the Docker engine at unix:///var/run/docker.sock (0s of 60s)" in out
+    assert recorder.titles == ["the Docker engine at unix:///var/run/docker.sock"]
+    assert recorder.calls == [
+        ("start", "engine", "does not answer"),
+        ("update", "engine", "start", "starting it: systemctl start docker"),
+        ("update", "engine", "wait", "waiting for it to answer (0s of 60s)"),
+        ("finish", "engine", "done", "after 3s"),
+    ]
+    assert capsys.readouterr().out == ""  # the core prints nothing
+
+
+def test_plain_output_of_a_start(capsys: pytest.CaptureFixture[str]) -> None:
+    run_ensure(probe=answers_after(4))
+    assert capsys.readouterr().out.splitlines() == [
+        "[engine] does not answer",
+        "[engine] [start] starting it: systemctl start docker",
+        "[engine] [wait] waiting for it to answer (0s of 60s)",
+        "[engine] done in 0.0s: after 3s",
+    ]
 
 
 def test_falls_back_to_service_when_systemctl_fails() -> None:
@@ -458,7 +509,7 @@ def test_created_timeout_zero_does_not_wait() -> None:
 def captured(monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[str, object]]:
     seen: dict[str, object] = {}
 
-    def fake(target: EngineTarget, options: EnsureOptions, out: Output) -> core.EnsureReport:
+    def fake(target: EngineTarget, options: EnsureOptions, view: object) -> core.EnsureReport:
         seen.update(target=target, options=options)
         if seen.get("raise"):
             raise seen["raise"]  # type: ignore[misc]

@@ -23,7 +23,7 @@ mounted under the temp dir, removal of the temp dir, the bridge and the context.
 
 Use the ``second_engine`` fixture (import it into the test module explicitly)::
 
-    from tests.integration.second_engine import second_engine  # noqa: F401
+    from tests.integration.engine.second_engine import second_engine  # noqa: F401
 """
 
 from __future__ import annotations

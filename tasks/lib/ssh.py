@@ -1,0 +1,495 @@
+"""The SSH link to a Docker engine on a server: ONE system ``ssh`` per task run, forwarding a
+local unix socket to the server's Docker socket.
+
+Why a forward: the docker SDK's own ``ssh://`` transport needs paramiko (which ignores
+``~/.ssh/config``'s ``Port`` and ``ProxyJump``) and costs a round trip per connection, and the
+docker CLI starts an ``ssh`` per command. ``ssh -L <tmp>/docker.sock:/var/run/docker.sock
+HOST`` is one connection through the system's ``ssh`` (``~/.ssh/config``, the agent,
+``ProxyJump``, ``known_hosts`` all apply); the SDK and the CLI then both talk to
+``unix://<tmp>/docker.sock`` at near-socket speed, and nothing needs paramiko. Beside the
+forward the connection holds a pty session (:attr:`SshOptions.tty`): sshd turns Nagle's
+algorithm off only for pty sessions, and BuildKit's many small exchanges need that.
+
+:class:`Forward` owns the ``ssh`` process and the temp dir holding the socket: it always
+terminates the one and removes the other, also after a failed start and on Ctrl-C. When
+``ssh`` fails, :func:`explain` turns its stderr into one reason and what to do (unknown or
+changed host key, refused, timed out, permission denied, unknown host name). This module never
+imports Invoke and prints nothing.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import re
+import shlex
+import shutil
+import socket
+import subprocess
+import tempfile
+import threading
+import time
+from contextlib import suppress
+from dataclasses import dataclass
+from pathlib import Path
+from types import TracebackType
+from urllib.parse import urlsplit
+
+from tasks.lib.errors import ConfigError, EngineUnavailable
+
+DEFAULT_SOCKET = "/var/run/docker.sock"
+DEFAULT_CONNECT_TIMEOUT = 10
+SOCKET_NAME = "docker.sock"
+DIR_PREFIX = "meeshy-ssh-"
+OWNER_FILE = "owner"  # "<task pid> <ssh pid>": lets a later run clean up after a killed one
+# sockaddr_un.sun_path holds 108 bytes on Linux, 104 on macOS (whose $TMPDIR is long).
+MAX_SOCKET_PATH = 100
+
+
+@dataclass(frozen=True)
+class SshOptions:
+    """How to reach an ``ssh://`` engine (config ``meeshy.ssh``)."""
+
+    config: str = ""
+    """An ssh_config file passed as ``-F``; empty: ssh's own (``~/.ssh/config``)."""
+    connect_timeout: int = DEFAULT_CONNECT_TIMEOUT
+    """Seconds for ssh's ``ConnectTimeout`` (TCP connect and banner exchange, per hop)."""
+    socket: str = DEFAULT_SOCKET
+    """The Docker socket on the server (rootless Docker: ``/run/user/UID/docker.sock``)."""
+    tty: bool = True
+    """Hold a pty session open beside the forward (``-tt`` + :data:`KEEPER`): sshd sends small
+    packets at once (TCP_NODELAY) only for pty sessions, and without it each BuildKit/gRPC
+    exchange can wait on Nagle + delayed ACK (a cached build: 0.8 s instead of 0.4 s). Off for
+    keys limited to forwarding (``no-pty``, ``command=``): plain ``-N``."""
+
+    @property
+    def start_deadline(self) -> float:
+        """Seconds to wait for the forward: connect (per ProxyJump hop) plus authentication."""
+        return 3.0 * self.connect_timeout + 5.0
+
+
+@dataclass(frozen=True)
+class Destination:
+    """``ssh://[user@]host[:port]`` as Docker takes it (no path: the socket is configured)."""
+
+    host: str
+    user: str = ""
+    port: int | None = None
+
+    @classmethod
+    def parse(cls, url: str) -> Destination:
+        """ConfigError for anything Docker's ``ssh://`` endpoints would not take either."""
+        if not url.startswith("ssh://"):
+            raise ConfigError(f"{url!r} is not an ssh:// Docker endpoint")
+        try:
+            parts = urlsplit(url)
+            port = parts.port
+        except ValueError as exc:
+            raise ConfigError(f"bad ssh:// Docker endpoint {url!r}: {exc}") from exc
+        host = parts.hostname or ""
+        if not host or host.startswith("-"):
+            raise ConfigError(
+                f"bad ssh:// Docker endpoint {url!r}: no host name",
+                hint="write ssh://[user@]host[:port], e.g. ssh://root@meeshy.me",
+            )
+        if parts.path not in ("", "/") or parts.query or parts.fragment:
+            raise ConfigError(
+                f"bad ssh:// Docker endpoint {url!r}: extra path after the host",
+                hint="the server's socket path is config meeshy.ssh.socket, not part of the URL",
+            )
+        if parts.password is not None:
+            raise ConfigError(
+                f"bad ssh:// Docker endpoint {url!r}: a password in the URL",
+                hint="use a key (ssh-agent or IdentityFile in ~/.ssh/config)",
+            )
+        return cls(host=host, user=parts.username or "", port=port)
+
+    def target(self) -> str:
+        """What a person types after ``ssh``: ``[user@]host``, plus ``-p PORT`` when given."""
+        who = f"{self.user}@{self.host}" if self.user else self.host
+        return f"-p {self.port} {who}" if self.port else who
+
+
+KEEPER = "exec sleep 2147483647"
+"""The remote command of the pty session that keeps sshd in interactive mode; it ends with
+the session (SIGHUP) when the forward is closed."""
+TTY_LOG_LEVEL = "DEBUG2"  # ssh logs the server's answer to the pty request at this level
+PTY_ACCEPTED = "PTY allocation request accepted"
+PTY_REFUSED = "PTY allocation request failed"
+
+
+def forward_argv(
+    dest: Destination, options: SshOptions, local_socket: str, ssh: str = "ssh"
+) -> list[str]:
+    """The exact ``ssh`` command of a forward.
+
+    ``-n`` no stdin; ``-tt`` + :data:`KEEPER` a pty session (see :attr:`SshOptions.tty`;
+    ``LogLevel`` so that the server's answer to the pty request shows), else ``-N`` no remote
+    command and ``-T`` no tty; ``BatchMode`` never prompts (a prompt
+    would hang a task: an unknown host key or a key needing a passphrase fails with ssh's
+    reason instead); ``ExitOnForwardFailure`` exits when the forward cannot be set up;
+    ``ControlPath=none`` keeps a ``ControlMaster`` of the user's config from adopting the
+    forward (it would outlive the task); ``ServerAlive*`` notices a dead link within 45 s.
+    ``--`` ends the options, so no host name is read as one."""
+    argv = [
+        ssh,
+        "-ntt" if options.tty else "-nNT",
+        *(["-o", f"LogLevel={TTY_LOG_LEVEL}"] if options.tty else []),
+        "-o", "BatchMode=yes",
+        "-o", "ExitOnForwardFailure=yes",
+        "-o", f"ConnectTimeout={options.connect_timeout}",
+        "-o", "ControlPath=none",
+        "-o", "ServerAliveInterval=15",
+        "-o", "ServerAliveCountMax=3",
+        "-L", f"{local_socket}:{options.socket}",
+    ]  # fmt: skip
+    if options.config:
+        argv += ["-F", options.config]
+    if dest.user:
+        argv += ["-l", dest.user]
+    if dest.port:
+        argv += ["-p", str(dest.port)]
+    return [*argv, "--", dest.host, *([KEEPER] if options.tty else [])]
+
+
+# -- ssh's stderr -> one reason and what to do ----------------------------------------------------
+
+_KEYGEN_RE = re.compile(r'ssh-keygen -f "([^"]+)" -R "([^"]+)"')
+_DENIED_RE = re.compile(r"Permission denied \(([^)]*)\)")
+# "ssh: connect to host H port P: ..." / "Connection to H port P timed out"
+_HOST_PORT_RE = re.compile(r"(?:connect to host|Connection to) (\S+) port (\d+)")
+
+
+def explain(stderr: str, dest: Destination, options: SshOptions) -> tuple[str, str]:
+    """``(reason, what to do)`` for what ``ssh`` printed; pure, tested on real messages."""
+    found = recognise(stderr, dest, options)
+    if found is not None:
+        return found
+    text = _without_debug(stderr)
+    return (
+        _last_line(text) or "ssh exited without saying why",
+        f"run `ssh {_config_flag(options)}{dest.target()} true` to see what ssh says",
+    )
+
+
+def _without_debug(stderr: str) -> str:
+    return "\n".join(
+        ln for ln in (stderr or "").splitlines() if not ln.startswith(("debug1:", "debug2:"))
+    )
+
+
+def recognise(stderr: str, dest: Destination, options: SshOptions) -> tuple[str, str] | None:
+    """``(reason, what to do)`` when ssh printed a failure this module knows, else None."""
+    ssh_cmd = f"ssh {_config_flag(options)}{dest.target()}"
+    text = _without_debug(stderr)
+    said = _HOST_PORT_RE.search(text)  # the address ssh tried (an alias resolved)
+    if said:
+        where = f"{said.group(1)}:{said.group(2)}"
+    else:
+        where = f"{dest.host}:{dest.port}" if dest.port else dest.host
+    if "REMOTE HOST IDENTIFICATION HAS CHANGED" in text:
+        m = _KEYGEN_RE.search(text)
+        forget = (
+            f'ssh-keygen -f "{m.group(1)}" -R "{m.group(2)}"'
+            if m
+            else f"ssh-keygen -R {dest.host if not dest.port else f'[{dest.host}]:{dest.port}'}"
+        )
+        return (
+            "the server's host key has changed (REMOTE HOST IDENTIFICATION HAS CHANGED)",
+            f"if {dest.host} was reinstalled, remove the old key with `{forget}`, then check "
+            f"and accept the new one with `{ssh_cmd}`; otherwise do not connect",
+        )
+    if "Host key verification failed" in text or "host key is known for" in text:
+        return (
+            "the server's host key is unknown (Host key verification failed)",
+            f"check its fingerprint and accept it once with `{ssh_cmd}` (tasks never prompt)",
+        )
+    m = _DENIED_RE.search(text)
+    if m or "Permission denied" in text:
+        methods = f" ({m.group(1)})" if m else ""
+        user = f"user {dest.user!r}" if dest.user else "the user"
+        return (
+            f"permission denied{methods}",
+            f"the server refused every key offered for {user}: load yours with `ssh-add`, or "
+            "set IdentityFile for this host in ~/.ssh/config; a key with a passphrase must "
+            "be in the agent (tasks never prompt)",
+        )
+    if "Could not resolve hostname" in text:
+        return (
+            f"could not resolve host name {dest.host!r}",
+            "check the name, or define it as a Host alias in ~/.ssh/config",
+        )
+    if "Connection refused" in text and "open failed" not in text:
+        return (
+            f"connection refused by {where}",
+            "nothing listens for SSH there: check the host and port "
+            f"(`ssh -G {_config_flag(options)}{dest.target()}` shows what ssh uses)",
+        )
+    if "timed out" in text:
+        return (
+            f"no answer from {where} within {options.connect_timeout}s (timed out)",
+            "check that the host is up and reachable (VPN, firewall), or raise "
+            "meeshy.ssh.connect_timeout",
+        )
+    for marker in ("No route to host", "Network is unreachable"):
+        if marker in text:
+            return (f"{marker.lower()} ({where})", "check the network path to the server (VPN)")
+    if "open failed" in text or "connect failed" in text:
+        return (
+            f"nothing answers on the server's Docker socket {options.socket}",
+            f"check that Docker runs there (`{ssh_cmd} docker info`; docker.ensure does not "
+            "start a remote engine); for rootless Docker set meeshy.ssh.socket (e.g. "
+            "/run/user/1000/docker.sock)",
+        )
+    if re.search(
+        r"Connection to \S+ closed|closed by remote host|PTY allocation request failed", text
+    ):
+        return (
+            "the server ended the SSH session",
+            "if this key may only forward (no-pty, command= in authorized_keys, ForceCommand), "
+            "set meeshy.ssh.tty to false",
+        )
+    if "Bad configuration option" in text or "Can't open user config file" in text:
+        return (_last_line(text), "fix the ssh_config file (meeshy.ssh.config, or ~/.ssh/config)")
+    return None
+
+
+def _config_flag(options: SshOptions) -> str:
+    return f"-F {shlex.quote(options.config)} " if options.config else ""
+
+
+def _last_line(text: str) -> str:
+    lines = [
+        ln.strip()
+        for ln in text.splitlines()
+        if ln.strip() and not ln.startswith(("@", "Warning:", "debug"))
+    ]
+    return lines[-1][:300] if lines else ""
+
+
+# -- the forward ----------------------------------------------------------------------------------
+
+
+def _socket_base() -> str:
+    base = tempfile.gettempdir()
+    if len(base) + len("/meeshy-ssh-xxxxxxxx/") + len(SOCKET_NAME) > MAX_SOCKET_PATH:
+        base = "/tmp"
+    return base
+
+
+def _socket_dir() -> Path:
+    """A private (0700) temp dir short enough for a unix socket path."""
+    return Path(tempfile.mkdtemp(prefix=DIR_PREFIX, dir=_socket_base()))
+
+
+def sweep_stale(base: str | None = None) -> list[Path]:
+    """Remove the forwards of task runs that died without closing them (SIGKILL, power loss):
+    a forward dir whose ``owner`` file names a process that no longer exists. Its ssh is
+    stopped only if its command line names that dir (a recycled pid is left alone). Returns
+    the dirs removed."""
+    removed = []
+    for d in Path(base or _socket_base()).glob(f"{DIR_PREFIX}*"):
+        try:
+            owner, ssh_pid = (int(x) for x in (d / OWNER_FILE).read_text().split())
+        except (OSError, ValueError):
+            continue  # being created, or not ours
+        import psutil
+
+        if psutil.pid_exists(owner):
+            continue
+        with suppress(psutil.Error):
+            proc = psutil.Process(ssh_pid)
+            if any(str(d) in arg for arg in proc.cmdline()):
+                proc.kill()
+                proc.wait(timeout=5)
+        shutil.rmtree(d, ignore_errors=True)
+        removed.append(d)
+    return removed
+
+
+def _accepts(path: Path) -> bool:
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
+        sock.settimeout(2)
+        try:
+            sock.connect(str(path))
+        except OSError:
+            return False
+    return True
+
+
+class Forward:
+    """A running ``ssh -L`` forward: ``with Forward(url, options, where=...) as fw: fw.url``.
+
+    ``open()`` is ``start()`` (run ssh, return at once: the caller can import the docker
+    libraries meanwhile, which takes about as long as ssh's handshake) then ``wait_ready()``
+    (until the local socket accepts; any thread may call it). On any failure (ssh exited, timed
+    out, interrupted) the process is stopped and the temp dir removed before the error
+    propagates. ``close()`` is idempotent."""
+
+    def __init__(self, url: str, options: SshOptions, *, where: str = "") -> None:
+        self.dest = Destination.parse(url)
+        self.options = options
+        self.where = where or url
+        self.dir: Path | None = None
+        self.proc: subprocess.Popen[bytes] | None = None
+        self._said = ""  # ssh's stderr, kept when the temp dir goes
+        self.argv: list[str] = []
+        self._ready = False
+        self._lock = threading.Lock()
+        self._log: Path | None = None
+
+    @property
+    def socket_path(self) -> Path:
+        if self.dir is None:
+            raise RuntimeError("the forward is not open")
+        return self.dir / SOCKET_NAME
+
+    @property
+    def url(self) -> str:
+        """The engine endpoint for the SDK and the CLI: ``unix://<tmp>/docker.sock``."""
+        return f"unix://{self.socket_path}"
+
+    @property
+    def alive(self) -> bool:
+        return self.proc is not None and self.proc.poll() is None
+
+    def open(self) -> Forward:
+        self.start()
+        try:
+            self.wait_ready()
+        except BaseException:
+            self.close()
+            raise
+        return self
+
+    def start(self) -> Forward:
+        """Run ssh; do not wait for it (``wait_ready``)."""
+        if shutil.which("ssh") is None:
+            raise EngineUnavailable(
+                f"Cannot reach the Docker engine at {self.where}: the ssh client is not installed",
+                hint="install OpenSSH (Debian/Ubuntu: `apt-get install openssh-client`; macOS "
+                "and Windows 10+ ship it)",
+            )
+        if self.options.config and not Path(self.options.config).is_file():
+            raise ConfigError(
+                f"ssh config file {self.options.config} does not exist",
+                hint="fix meeshy.ssh.config (or leave it empty for ~/.ssh/config)",
+            )
+        with suppress(OSError, ImportError):
+            sweep_stale()
+        try:
+            self.dir = _socket_dir()
+            self._spawn()
+        except BaseException:
+            self.close()
+            raise
+        return self
+
+    def _spawn(self) -> None:
+        assert self.dir is not None
+        self.argv = forward_argv(self.dest, self.options, str(self.socket_path))
+        self._log = self.dir / ("ssh.log" if self.options.tty else "ssh-notty.log")
+        with self._log.open("ab") as log:
+            self.proc = subprocess.Popen(
+                self.argv,
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.DEVNULL,
+                stderr=log,
+                # Not in the terminal's process group: Ctrl-C reaches the task, which closes
+                # the forward after what runs through it has stopped.
+                start_new_session=True,
+            )
+        (self.dir / OWNER_FILE).write_text(f"{os.getpid()} {self.proc.pid}\n")
+
+    def wait_ready(self) -> None:
+        """Return once the forward's socket accepts; EngineUnavailable with ssh's reason when
+        ssh exits or the deadline passes (the caller closes the forward then)."""
+        with self._lock:
+            if not self._ready:
+                self._wait_ready()
+                self._ready = True
+
+    def _wait_ready(self) -> None:
+        if self.proc is None:
+            raise self.failure()
+        deadline = time.monotonic() + self.options.start_deadline
+        path = self.socket_path
+        while True:
+            if self.proc.poll() is not None:
+                if self.options.tty and PTY_REFUSED in self.stderr():
+                    # A key limited to forwarding (no-pty): the same forward without a session.
+                    self.options = dataclasses.replace(self.options, tty=False)
+                    path.unlink(missing_ok=True)
+                    self._spawn()
+                    continue
+                raise self.failure()
+            if (
+                path.exists()
+                and (not self.options.tty or PTY_ACCEPTED in self.stderr())
+                and _accepts(path)
+            ):
+                return
+            if time.monotonic() >= deadline:
+                raise self.failure(
+                    f"no answer from {self.dest.host} within {self.options.start_deadline:g}s "
+                    "(timed out)"
+                )
+            time.sleep(0.005)
+
+    def stderr(self) -> str:
+        """What ssh printed so far (kept after close)."""
+        if self._log is not None and self.dir is not None:
+            with suppress(OSError):
+                self._said = self._log.read_text(encoding="utf-8", errors="replace")
+        return self._said
+
+    def explain(self) -> tuple[str, str] | None:
+        """ssh's reason for a failure (during the run: the link dropped, or the server has no
+        Docker socket), or None while ssh runs and has reported no failure."""
+        if self.alive:
+            return recognise(self.stderr(), self.dest, self.options)
+        return explain(self.stderr(), self.dest, self.options)
+
+    def failure(self, reason: str | None = None) -> EngineUnavailable:
+        """The one-line error for a forward that failed: ssh's reason and what to do."""
+        why, hint = explain(self.stderr(), self.dest, self.options)
+        if reason is not None:
+            why = reason
+            hint = explain("timed out", self.dest, self.options)[1]
+        return EngineUnavailable(
+            f"Cannot reach the Docker engine at {self.where} over SSH: {why}", hint=hint
+        )
+
+    def close(self) -> None:
+        """Stop ssh (SIGTERM, then SIGKILL) and remove the temp dir with the socket. Safe to
+        call twice, after a failed start, and when ssh already died."""
+        proc, self.proc = self.proc, None
+        try:
+            if proc is not None:
+                if proc.poll() is None:
+                    with suppress(ProcessLookupError):
+                        proc.terminate()
+                    try:
+                        proc.wait(timeout=5)
+                    except subprocess.TimeoutExpired:
+                        with suppress(ProcessLookupError):
+                            proc.kill()
+                        proc.wait(timeout=5)
+                else:
+                    proc.wait()
+        finally:
+            if self.dir is not None:
+                self.stderr()
+                shutil.rmtree(self.dir, ignore_errors=True)
+                self.dir = None
+
+    def __enter__(self) -> Forward:
+        return self.open()
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()

@@ -1,0 +1,257 @@
+"""Every engine task through a real sshd on loopback, as a user on a laptop runs them against
+the production server: ``--context meeshy-prod-test`` (an ssh_config alias with its own Port),
+``DOCKER_HOST=ssh://root@127.0.0.1:PORT`` and a ``ProxyJump`` alias.
+
+Each run must open exactly ONE SSH session (the SDK and the docker CLI both go through the
+task's forward; the CLI never starts an ssh of its own) and leave no ssh process and no socket
+file behind."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.integration.registry import EXAMPLE, LocalRegistry, build_example, registry
+from tests.integration.registry import remove_namespace as _remove_namespace
+from tests.integration.ssh.sshd import ALIAS, FORWARD_ONLY, JUMP, Sshd, inv, sshd
+
+__all__ = ["registry", "sshd"]  # the fixtures, imported explicitly
+
+pytestmark = [pytest.mark.engine]
+SERVICES = ("gateway", "translator", "web")
+
+
+def remove_namespace(ns: str) -> None:
+    _remove_namespace(ns)
+
+
+@pytest.fixture(scope="module")
+def sdk() -> Iterator[Any]:
+    import docker
+
+    client = docker.from_env()
+    yield client
+    client.close()
+
+
+@pytest.fixture(scope="module")
+def images_ns() -> Iterator[str]:
+    """The example's images under a namespace of this module, built on the engine directly."""
+    ns = f"tssh{uuid.uuid4().hex[:6]}"
+    try:
+        build_example(EXAMPLE, ns)
+        yield ns
+    finally:
+        remove_namespace(ns)
+
+
+@pytest.fixture
+def fresh_ns() -> Iterator[str]:
+    ns = f"tssh{uuid.uuid4().hex[:6]}"
+    yield ns
+    remove_namespace(ns)
+
+
+@pytest.fixture(autouse=True)
+def no_leftovers(sshd: Sshd) -> Iterator[None]:
+    assert sshd.leftovers() == [], "leftovers before the test"
+    yield
+    assert sshd.wait_no_leftovers() == []
+
+
+def run_once(sshd: Sshd, *args: str, sessions: int = 1, **env: str) -> Any:
+    """Run a task; it must succeed with exactly ``sessions`` SSH logins."""
+    before = sshd.logins()
+    result = inv(sshd, *args, **env)
+    assert result.code == 0, result
+    assert sshd.logins() - before == sessions, (
+        f"{sshd.logins() - before} SSH sessions for one run, not {sessions}:\n{result}"
+    )
+    return result
+
+
+# -- docker.ensure, volumes.size ------------------------------------------------------------------
+
+
+def test_ensure_through_a_context(sshd: Sshd) -> None:
+    r = run_once(sshd, "docker.ensure", "--context", ALIAS)
+    assert f"answers at ssh://{ALIAS} (Docker context '{ALIAS}')" in r.out
+    r = run_once(sshd, "docker.ensure", "--context", ALIAS, "--json")
+    report = json.loads(r.out)
+    assert report["answers"] and report["kind"] == "remote"
+    argv = report["ssh"]
+    assert argv[:2] == ["ssh", "-ntt"]
+    assert argv[argv.index("-F") + 1] == str(sshd.ssh_config)
+    assert argv[-3:] == ["--", ALIAS, "exec sleep 2147483647"]
+
+
+def test_ensure_through_docker_host_and_proxyjump(sshd: Sshd) -> None:
+    r = run_once(sshd, "docker.ensure", DOCKER_HOST=sshd.docker_host())
+    assert f"answers at {sshd.docker_host()}" in r.out
+    # ProxyJump: one session to the jump host, one through it to the server
+    r = run_once(sshd, "docker.ensure", "--context", JUMP, sessions=2)
+    assert f"answers at ssh://{JUMP}" in r.out
+
+
+def test_volumes_size(sshd: Sshd, sdk: Any) -> None:
+    name = f"meeshy-tssh-{uuid.uuid4().hex[:6]}"
+    sdk.volumes.create(name)
+    try:
+        r = run_once(sshd, "volumes.size", "--context", ALIAS, "--json")
+        assert name in {row["name"] for row in json.loads(r.out)}
+    finally:
+        sdk.volumes.get(name).remove(force=True)
+
+
+# -- images.* --------------------------------------------------------------------------------------
+
+
+def test_images_list(sshd: Sshd, images_ns: str) -> None:
+    common = ("--root", str(EXAMPLE), "--registry", images_ns)
+    r = run_once(sshd, "images.list", "--context", ALIAS, *common, "--json")
+    repos = {row.get("repository") or row.get("name") for row in json.loads(r.out)}
+    assert {f"{images_ns}/meeshy-{s}" for s in SERVICES} <= repos, r.out
+
+
+def test_images_validate(sshd: Sshd, images_ns: str) -> None:
+    run_once(
+        sshd, "images.validate", "--context", ALIAS, "--root", str(EXAMPLE), "--registry", images_ns
+    )
+
+
+def test_images_push(sshd: Sshd, images_ns: str, registry: LocalRegistry) -> None:
+    r = run_once(
+        sshd, "images.push", "--context", ALIAS, "--root", str(EXAMPLE),
+        "--registry", images_ns, "--registry-url", registry.host,
+    )  # fmt: skip
+    assert registry.tags(f"{images_ns}/meeshy-web") == ["latest", "v1.0.41"], r
+
+
+# -- staging.* -------------------------------------------------------------------------------------
+
+
+def test_staging_tag_then_push(sshd: Sshd, images_ns: str, registry: LocalRegistry) -> None:
+    common = ("--root", str(EXAMPLE), "--registry", images_ns)
+    tag = f"s{uuid.uuid4().hex[:6]}"
+    try:
+        run_once(sshd, "staging.tag", "--context", ALIAS, *common, "--to", tag)
+        run_once(
+            sshd, "staging.push", "--context", ALIAS, *common, "--to", tag,
+            "--registry-url", registry.host,
+        )  # fmt: skip
+        for svc in SERVICES:
+            assert registry.tags(f"{images_ns}/meeshy-{svc}") == [tag]
+    finally:
+        import docker
+
+        client = docker.from_env()
+        for svc in SERVICES:
+            with contextlib.suppress(docker.errors.ImageNotFound):
+                client.images.remove(f"{images_ns}/meeshy-{svc}:{tag}", force=True)
+        client.close()
+
+
+def test_staging_volumes(sshd: Sshd, sdk: Any) -> None:
+    run_id = uuid.uuid4().hex[:6]
+    src, dst = f"meeshy-tssh{run_id}-uploads", f"meeshy-staging-tssh{run_id}-uploads"
+    sdk.volumes.create(src)
+    try:
+        sdk.containers.run(
+            "busybox:latest",
+            ["sh", "-c", "echo hello > /v/a.txt && mkdir /v/d && echo x > /v/d/b"],
+            volumes={src: {"bind": "/v", "mode": "rw"}},
+            network_mode="none",
+            remove=True,
+        )
+        r = run_once(
+            sshd, "staging.volumes", "--context", ALIAS, "--volume", src,
+            "--helper-image", "busybox:latest", "--json",
+        )  # fmt: skip
+        [report] = json.loads(r.out)
+        assert report["target"] == dst
+        assert report["files"] >= 2
+    finally:
+        for c in sdk.containers.list(all=True, filters={"volume": src}):
+            c.remove(force=True)
+        import docker
+
+        for name in (src, dst):
+            with contextlib.suppress(docker.errors.NotFound):
+                sdk.volumes.get(name).remove(force=True)
+
+
+# -- builds and release ----------------------------------------------------------------------------
+
+
+def _exists(sdk: Any, ref: str) -> bool:
+    import docker
+
+    try:
+        sdk.images.get(ref)
+    except docker.errors.ImageNotFound:
+        return False
+    return True
+
+
+def test_build_gateway_through_a_context(sshd: Sshd, sdk: Any, fresh_ns: str) -> None:
+    run_once(sshd, "build.gateway", "--context", ALIAS, "--registry", fresh_ns)
+    assert _exists(sdk, f"{fresh_ns}/meeshy-gateway:latest")
+
+
+def test_build_web_through_proxyjump(sshd: Sshd, sdk: Any, fresh_ns: str) -> None:
+    run_once(sshd, "build.web", "--context", JUMP, "--registry", fresh_ns, sessions=2)
+    assert _exists(sdk, f"{fresh_ns}/meeshy-web:latest")
+
+
+def test_build_translator_through_docker_host(sshd: Sshd, sdk: Any, fresh_ns: str) -> None:
+    run_once(sshd, "build.translator", "--registry", fresh_ns, DOCKER_HOST=sshd.docker_host())
+    assert _exists(sdk, f"{fresh_ns}/meeshy-translator:cpu")
+
+
+def test_build_all_through_a_context(sshd: Sshd, sdk: Any, fresh_ns: str) -> None:
+    run_once(sshd, "build.all", "--context", ALIAS, "--registry", fresh_ns)
+    for svc in SERVICES:
+        assert _exists(sdk, f"{fresh_ns}/meeshy-{svc}:latest")
+
+
+def test_release_through_a_context(
+    sshd: Sshd, fresh_ns: str, registry: LocalRegistry, example_copy: Path
+) -> None:
+    r = run_once(
+        sshd, "release", "--context", ALIAS, "--root", str(example_copy),
+        "--registry", fresh_ns, "--registry-url", registry.host,
+    )  # fmt: skip
+    assert registry.tags(f"{fresh_ns}/meeshy-gateway") == ["latest", "v1.0.40"], r
+
+
+def test_two_tasks_on_one_command_line_each_open_and_close_their_link(
+    sshd: Sshd, images_ns: str
+) -> None:
+    common = ("--root", str(EXAMPLE), "--registry", images_ns)
+    run_once(
+        sshd, "images.list", "--context", ALIAS, *common,
+        "volumes.size", "--context", ALIAS, sessions=2,
+    )  # fmt: skip
+
+
+# -- keys limited to forwarding ----------------------------------------------------------------
+
+
+def test_a_forward_only_key_works_without_the_tty_session(sshd: Sshd, images_ns: str) -> None:
+    """``restrict,port-forwarding`` in authorized_keys: no pty. With the default
+    (``meeshy.ssh.tty``) the pty request is refused, and the link is made again as a plain
+    ``-N`` forward (a second login) before anything uses it; with ``tty: false`` it is a
+    plain forward at once. Both work."""
+    common = ("--root", str(EXAMPLE), "--registry", images_ns, "--json")
+    r = run_once(sshd, "images.list", "--context", FORWARD_ONLY, *common, sessions=2)
+    assert images_ns in r.out
+    r = run_once(sshd, "images.list", "--context", FORWARD_ONLY, *common, INVOKE_MEESHY_SSH_TTY="0")
+    assert images_ns in r.out
+    r = run_once(sshd, "docker.ensure", "--context", ALIAS, "--json", INVOKE_MEESHY_SSH_TTY="0")
+    assert json.loads(r.out)["ssh"][:2] == ["ssh", "-nNT"]
