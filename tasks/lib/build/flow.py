@@ -21,9 +21,9 @@ from tasks.lib.build.plan import BuildOptions, BuildPlan, ImageBuild, Target, pl
 from tasks.lib.build.runner import BuildResult
 from tasks.lib.config import Settings
 from tasks.lib.errors import CommandFailed, EngineUnavailable, Interrupted, SchemaGateError
+from tasks.lib.gate import GateInput, GateReport, build_inputs, check
 from tasks.lib.processes import stop_children
 from tasks.lib.progress import Progress, Status
-from tasks.lib.gate import GateInput, GateReport, build_inputs, check
 
 if TYPE_CHECKING:
     import docker
@@ -134,7 +134,10 @@ def expected_keys(
     """Service -> the input key the checkout would build now (its default variant): what
     ``staging.tag`` and ``images.validate`` judge freshness by."""
     plan_ = plan(settings, [Target(s) for s in services], BuildOptions())
-    return {i.service: k for i, k in zip(plan_.images, freshness(plan_, client).keys.values(), strict=True)}
+    return {
+        i.service: k
+        for i, k in zip(plan_.images, freshness(plan_, client).keys.values(), strict=True)
+    }
 
 
 def labelled(plan_: BuildPlan, fresh: Freshnesses) -> BuildPlan:

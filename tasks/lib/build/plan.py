@@ -148,9 +148,7 @@ class BuildPlan:
 
     def with_labels(self, extra: dict[str, tuple[tuple[str, str], ...]]) -> BuildPlan:
         """The plan with more labels on some images (by name): the input keys."""
-        images = tuple(
-            replace(i, labels=i.labels + extra.get(i.name, ())) for i in self.images
-        )
+        images = tuple(replace(i, labels=i.labels + extra.get(i.name, ())) for i in self.images)
         return replace(self, images=images)
 
 
@@ -291,4 +289,3 @@ def every_variant(settings: Settings, names: Sequence[str], variant: str = "") -
 
 def parse_platforms(value: str) -> tuple[str, ...]:
     return tuple(p.strip() for p in value.split(",") if p.strip())
-

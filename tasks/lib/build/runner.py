@@ -1,8 +1,8 @@
 """Executes a build plan on BuildKit: every image in its own ``docker buildx build``, all at
 once, so one failing image never cancels the others (bake is fail-fast: docker/buildx#3297).
 
-Each build streams BuildKit's plain progress through python-on-whales; the lines drive a
-the one Progress protocol (live view or plain lines) and the last ones are kept for the failure tail.
+Each build streams BuildKit's plain progress through python-on-whales; the lines drive the one
+Progress protocol (live view or plain lines) and the last ones are kept for the failure tail.
 """
 
 from __future__ import annotations

@@ -8,8 +8,8 @@ from collections.abc import Sequence
 
 from tasks.lib.build.flow import BuildRun, Freshnesses
 from tasks.lib.build.plan import BuildPlan
-from tasks.lib.output import Output, size
 from tasks.lib.gate import GateReport
+from tasks.lib.output import Output, size
 
 
 def _name(r: GateReport) -> str:

@@ -1,0 +1,204 @@
+"""Content-addressed builds on the real engine: change one input of each kind and exactly the
+affected images rebuild; the key's file list equals what Docker actually sends."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.cli import run_inv
+
+pytestmark = pytest.mark.engine
+
+ALL = ("gateway", "translator:cpu", "web")
+
+
+@pytest.fixture
+def sdk() -> Iterator[Any]:
+    import docker
+
+    client = docker.from_env()
+    yield client
+    client.close()
+
+
+@pytest.fixture
+def namespace(sdk: Any) -> Iterator[str]:
+    ns = f"t8up{uuid.uuid4().hex[:8]}"
+    yield ns
+    for img in sdk.api.images(filters={"reference": [f"{ns}/*:*"]}):
+        for tag in img.get("RepoTags") or []:
+            sdk.api.remove_image(tag, force=True)
+
+
+@pytest.fixture
+def base(sdk: Any, example_copy: Path) -> Iterator[str]:
+    """The example's Dockerfiles on a base image of this test's own (a tag of busybox), so
+    the test can retag it without touching the shared busybox."""
+    name = f"t8base{uuid.uuid4().hex[:8]}"
+    sdk.api.tag("busybox:latest", name, "latest")
+    for df in example_copy.rglob("Dockerfile"):
+        df.write_text(df.read_text().replace("FROM busybox", f"FROM {name}"))
+    yield name
+    # untags busybox, or removes the test's own image when the test retagged the name
+    subprocess.run(["docker", "image", "rm", f"{name}:latest"], capture_output=True, check=False)
+
+
+def _statuses(root: Path, ns: str, *extra: str) -> dict[str, str]:
+    r = run_inv("build.all", "--root", str(root), "--registry", ns, "--json", *extra)
+    assert r.code == 0, r
+    return {d["image"]: d["result"] for d in json.loads(r.out)}
+
+
+def _only(*built: str) -> dict[str, str]:
+    return {n: ("built" if n in built else "up to date") for n in ALL}
+
+
+def test_exactly_the_affected_images_rebuild(
+    example_copy: Path, namespace: str, base: str, sdk: Any
+) -> None:
+    root = example_copy
+    assert _statuses(root, namespace) == _only(*ALL)
+    assert _statuses(root, namespace) == _only()
+
+    # a file under a COPY source of gateway only
+    src = root / "services/gateway/src/server.ts"
+    src.write_text(src.read_text() + "\n// changed\n")
+    assert _statuses(root, namespace) == _only("gateway")
+
+    # a file .dockerignore excludes, inside a COPY source: nothing rebuilds
+    (root / "services/gateway/src/NOTES.md").write_text("not sent\n")
+    (root / "apps/web/build.sh").write_text("echo not sent\n")
+    assert _statuses(root, namespace) == _only()
+
+    # a re-included file (!services/translator/entrypoint.sh): translator rebuilds
+    ep = root / "services/translator/entrypoint.sh"
+    ep.write_text(ep.read_text() + "\n# changed\n")
+    assert _statuses(root, namespace) == _only("translator:cpu")
+
+    # a file's mode is an input too
+    ep.chmod(0o700)
+    assert _statuses(root, namespace) == _only("translator:cpu")
+
+    # the Dockerfile
+    df = root / "apps/web/Dockerfile"
+    df.write_text(df.read_text() + "\n# a comment is a change of the Dockerfile\n")
+    assert _statuses(root, namespace) == _only("web")
+
+    # the schema: every image
+    schema = root / "packages/shared/prisma/schema.prisma"
+    schema.write_text(schema.read_text() + "\n// changed\n")
+    assert _statuses(root, namespace) == _only(*ALL)
+
+    # the base image retagged to another image: every image
+    marker = root / "marker-context"
+    marker.mkdir()
+    (marker / "Dockerfile").write_text(f"FROM busybox\nRUN echo {uuid.uuid4().hex} > /m\n")
+    subprocess.run(
+        ["docker", "buildx", "build", "--load", "-q", "-t", f"{base}:latest", str(marker)],
+        check=True,
+        capture_output=True,
+    )
+    assert _statuses(root, namespace) == _only(*ALL)
+    assert _statuses(root, namespace) == _only()
+
+    # --force / --no-cache build anyway
+    assert _statuses(root, namespace, "--force") == _only(*ALL)
+
+
+def test_a_build_arg_change_rebuilds_that_image(
+    example_copy: Path, namespace: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from invoke import Config, Context
+
+    from tasks import build
+    from tasks.lib.config import defaults
+
+    monkeypatch.setenv("NO_COLOR", "1")
+
+    def run(**extra: str) -> None:
+        cfg = defaults()
+        cfg["services"]["web"]["build_args"] = {"PACKAGE_MANAGER": "bun", **extra}
+        ctx = Context(config=Config(overrides={"meeshy": cfg}))
+        build.all_(ctx, root=str(example_copy), registry=namespace, json=False)
+
+    assert _statuses(example_copy, namespace) == _only(*ALL)
+    run()  # same args as the defaults: nothing to do
+    r = run_inv(
+        "build.all", "--root", str(example_copy), "--registry", namespace, "--dry-run", "--json"
+    )
+    assert all(d["up_to_date"] for d in json.loads(r.out)), r
+    run(NODE_ENV="staging")  # one more build arg for web: web rebuilds, in-process
+    r = run_inv(
+        "build.all", "--root", str(example_copy), "--registry", namespace, "--dry-run", "--json"
+    )
+    assert {d["image"]: d["up_to_date"] for d in json.loads(r.out)} == {
+        "gateway": True,
+        "translator:cpu": True,
+        "web": False,  # the default args again differ from the last build's
+    }
+    assert _statuses(example_copy, namespace) == _only("web")
+
+
+def test_dry_run_says_what_would_be_skipped_and_why(example_copy: Path, namespace: str) -> None:
+    assert _statuses(example_copy, namespace) == _only(*ALL)
+    src = example_copy / "apps/web/src/page.tsx"
+    src.write_text(src.read_text() + "\n// changed\n")
+    r = run_inv("build.all", "--root", str(example_copy), "--registry", namespace, "--dry-run")
+    assert r.code == 0, r
+    assert "up to date, would skip gateway: every tag carries this input key" in r.out
+    assert "# web: " in r.out and "was built from other inputs" in r.out
+    assert r.out.count("docker buildx build") == 1
+
+
+def test_key_files_are_what_docker_sends(tmp_path: Path, sdk: Any) -> None:
+    """A build whose last stage is ``COPY . /ctx``: the files in /ctx are exactly the files
+    the input key hashes (ignore file with excludes, ``**``, ``!`` re-includes)."""
+    from tasks.lib.gate import context_files
+
+    ctx = tmp_path / "ctx"
+    for rel in (
+        "a.txt",
+        "keep/x.md",
+        "docs/readme.md",
+        "docs/deep/notes.md",
+        "src/app.py",
+        "src/tmp/cache.bin",
+        "src/tmp/keep.bin",
+        "node_modules/pkg/index.js",
+        "sub/node_modules/pkg/index.js",
+        "weird name [1].txt",
+    ):
+        (ctx / rel).parent.mkdir(parents=True, exist_ok=True)
+        (ctx / rel).write_text(rel)
+    (ctx / "link").symlink_to("a.txt")
+    (ctx / "Dockerfile").write_text("FROM busybox\nCOPY . /ctx\n")
+    (ctx / ".dockerignore").write_text(
+        "**/node_modules/\n**/*.md\n!keep/x.md\nsrc/tmp\n!src/tmp/keep.bin\nDockerfile\n"
+    )
+    tag = f"t8ctx{uuid.uuid4().hex[:8]}:latest"
+    try:
+        subprocess.run(
+            ["docker", "buildx", "build", "--load", "-q", "-t", tag, str(ctx)],
+            check=True,
+            capture_output=True,
+        )
+        listing = subprocess.run(
+            ["docker", "run", "--rm", "--entrypoint", "find", tag, "/ctx", "!", "-type", "d"],
+            check=True,
+            capture_output=True,
+            text=True,
+        ).stdout.split("\n")
+        in_image = sorted(p.removeprefix("/ctx/") for p in listing if p.startswith("/ctx/"))
+        expected = context_files(ctx, ctx / "Dockerfile", [""])
+        assert in_image == expected
+        assert "keep/x.md" in expected and "src/tmp/keep.bin" in expected
+        assert "docs/readme.md" not in expected and "src/tmp/cache.bin" not in expected
+    finally:
+        subprocess.run(["docker", "image", "rm", "-f", tag], capture_output=True, check=False)
