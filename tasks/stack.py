@@ -6,7 +6,7 @@ staging.compose staging.volumes stack.up --env staging``."""
 from __future__ import annotations
 
 import dataclasses
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from invoke import Collection, Context
 
@@ -89,28 +89,36 @@ def _open(
     return s, stack, EngineTarget(context=s.docker_context)
 
 
-def _spec(stack: Stack, target: EngineTarget) -> ProjectSpec:
+def _config(stack: Stack, target: EngineTarget) -> dict[str, Any]:
     from tasks.lib.stack import compose
+
+    return compose.config(stack, target)
+
+
+def _spec(stack: Stack, target: EngineTarget, config: dict[str, Any] | None = None) -> ProjectSpec:
     from tasks.lib.stack.spec import parse_config
 
-    return parse_config(compose.config(stack, target), stack.project)
+    return parse_config(config if config is not None else _config(stack, target), stack.project)
 
 
 def _staging_preflight(
     out: Output,
     s: Settings,
     stack: Stack,
+    config: dict[str, Any],
     spec: ProjectSpec,
     target: EngineTarget,
     *,
     allow_stale: bool,
     dry_run: bool,
 ) -> None:
-    """Before staging starts: separate from prod (checked again now), app images from the
-    current schema. Refusals are one line; nothing has been started."""
+    """Before staging starts: separate from prod (checked again now, by the check
+    staging.compose made), app images from the current schema. Refusals are one line;
+    nothing has been started."""
+    from tasks.lib.compose.separation import clashes as shared_with
     from tasks.lib.engine import connect
     from tasks.lib.errors import ConfigError, EngineUnavailable
-    from tasks.lib.stack import images, separation
+    from tasks.lib.stack import images
     from tasks.lib.stack.plan import PROD, resolve_stack
     from tasks.lib.stack.view import show_clashes
 
@@ -118,7 +126,7 @@ def _staging_preflight(
     if not prod.file.is_file():
         out.warn(f"prod compose file {prod.file} not found: staging's separation not checked")
     else:
-        clashes = separation.clashes(_spec(prod, target), spec)
+        clashes = shared_with(_config(prod, target), config)
         if clashes:
             show_clashes(out, clashes)
             raise ConfigError(
@@ -171,11 +179,19 @@ def up(c: Context, flags: UpFlags) -> None:
         if flags.timeout < 0:
             raise ConfigError(f"--timeout {flags.timeout}", hint="seconds >= 0")
         s, stack, target = _open(c, flags, out)
-        spec = _spec(stack, target)
+        config = _config(stack, target)
+        spec = _spec(stack, target, config)
         spec.check_services(flags.service, stack.name)
         if stack.name == STAGING:
             _staging_preflight(
-                out, s, stack, spec, target, allow_stale=flags.allow_stale, dry_run=flags.dry_run
+                out,
+                s,
+                stack,
+                config,
+                spec,
+                target,
+                allow_stale=flags.allow_stale,
+                dry_run=flags.dry_run,
             )
         call = up_call(flags.service, flags.profile)
         expected = _expected(spec, flags.service, flags.profile)
@@ -226,9 +242,10 @@ def up(c: Context, flags: UpFlags) -> None:
 @cli_task(DownFlags, name="down")
 def down(c: Context, flags: DownFlags) -> None:
     """Stop and remove a stack (docker compose down --remove-orphans [--volumes])."""
+    from tasks.lib.compose.separation import shared_volumes
     from tasks.lib.engine import connect
     from tasks.lib.errors import ConfigError, EngineUnavailable
-    from tasks.lib.stack import compose, separation
+    from tasks.lib.stack import compose
     from tasks.lib.stack.containers import project_containers
     from tasks.lib.stack.plan import PROD, down_call, resolve_stack
 
@@ -254,9 +271,9 @@ def down(c: Context, flags: DownFlags) -> None:
             )
         removed: list[str] = []
         if flags.volumes:
-            spec = _spec(stack, target)
-            prod_spec = _spec(prod, target) if prod.file.is_file() else None
-            if prod_spec is None:
+            config = _config(stack, target)
+            prod_config = _config(prod, target) if prod.file.is_file() else None
+            if prod_config is None:
                 out.warn(f"prod compose file {prod.file} not found: only running prod checked")
             try:
                 with connect(target) as client:
@@ -267,14 +284,15 @@ def down(c: Context, flags: DownFlags) -> None:
                 if not flags.dry_run:
                     raise
                 mounted = []
-            shared = separation.shared_volumes(spec, prod_spec, mounted)
+            shared = shared_volumes(config, prod_config, mounted)
             if shared:
                 raise ConfigError(
                     f"refused, nothing removed: `stack.down --env {stack.name} --volumes` would "
                     f"delete volumes prod uses: {', '.join(shared)}",
                     hint=f"give them their own names in {stack.file.name}, or drop --volumes",
                 )
-            removed = sorted(n for n, external in spec.volumes.values() if not external)
+            volumes = _spec(stack, target, config).volumes.values()
+            removed = sorted(n for n, external in volumes if not external)
         call = down_call(volumes=flags.volumes)
         if flags.dry_run:
             out.step(f"dry run: would take {stack.project} down with")

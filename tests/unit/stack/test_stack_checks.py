@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 
+from tasks.lib.compose.ports import Port
 from tasks.lib.config import SCHEMA_LABEL, Settings, resolve
 from tasks.lib.engine import EngineTarget
 from tasks.lib.errors import MissingImageError, StaleImageError
@@ -26,7 +27,7 @@ from tasks.lib.stack.images import (
     stale_lines,
 )
 from tasks.lib.stack.pull import PullItem, build_hint, plan_pull
-from tasks.lib.stack.spec import Port, parse_config
+from tasks.lib.stack.spec import parse_config
 from tasks.lib.stack.status import status_rows
 
 

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from tasks.lib.stack.spec import Port, image_basename, image_repository, parse_config
+from tasks.lib.compose.ports import Port
+from tasks.lib.stack.spec import image_basename, image_repository, parse_config
 
 CONFIG = {
     "name": "meeshy-prod",
@@ -43,11 +44,13 @@ def test_parse_config() -> None:
     assert gw is not None
     assert gw.container_name == "meeshy-gateway"
     assert gw.depends_on == ("database",)
+    # compose splits "8000-8001:8000-8001" into one entry per port; a range it leaves in
+    # ``published`` is the host ports the engine picks ONE container port's binding from
     assert gw.ports == (
         Port(3000, 3000),
         Port(9229, None),
         Port(8000, 8000, "tcp", "127.0.0.1"),
-        Port(8001, 8001, "tcp", "127.0.0.1"),
+        Port(8000, 8001, "tcp", "127.0.0.1"),
     )
     assert gw.restart == "unless-stopped"
     db = spec.service("database")
