@@ -26,6 +26,8 @@ from tasks.lib.output import Output
 
 if TYPE_CHECKING:
     from tasks.lib.config import Settings
+    from tasks.lib.stack.containers import ContainerState
+    from tasks.lib.stack.images import Found
     from tasks.lib.stack.plan import Stack
     from tasks.lib.stack.spec import ProjectSpec
 
@@ -113,11 +115,12 @@ def _staging_preflight(
     dry_run: bool,
 ) -> None:
     """Before staging starts: separate from prod (checked again now, by the check
-    staging.compose made), app images from the current schema. Refusals are one line;
+    staging.compose made), app images fresh by staging.tag's rules. Refusals are one line;
     nothing has been started."""
     from tasks.lib.compose.separation import clashes as shared_with
     from tasks.lib.engine import connect
     from tasks.lib.errors import ConfigError, EngineUnavailable
+    from tasks.lib.images.store import find_images
     from tasks.lib.stack import images
     from tasks.lib.stack.plan import PROD, resolve_stack
     from tasks.lib.stack.view import show_clashes
@@ -136,7 +139,7 @@ def _staging_preflight(
             )
     try:
         with connect(target) as client:
-            found = images.local_images(client, (sv.image for sv in spec.services))
+            found = find_images(client, [ref for _svc, _app, ref in images.app_services(spec, s)])
     except EngineUnavailable as exc:
         if not dry_run:
             raise
@@ -144,7 +147,7 @@ def _staging_preflight(
         return
     apps = images.app_images(spec, s, found)
     if allow_stale:
-        for line in images.stale_lines(apps, s):
+        for line in images.stale_lines(apps):
             out.warn(f"--allow-stale: {line}")
         return
     images.refuse_stale(apps, s, stack=stack.name)
@@ -309,45 +312,62 @@ def down(c: Context, flags: DownFlags) -> None:
         )
 
 
+@dataclasses.dataclass(frozen=True)
+class _Observed:
+    """A stack as the engine runs it now: what ``status`` and ``health`` read."""
+
+    settings: Settings
+    stack: Stack
+    target: EngineTarget
+    spec: ProjectSpec
+    containers: list[ContainerState]
+    found: Found  # the local images of the file's and the containers' references
+
+
+def _observe(c: Context, flags: StackFlags, out: Output, *, images: bool = False) -> _Observed:
+    """The stack's file, its containers (one list call) and, with ``images``, the local
+    images their references name (one list call)."""
+    from tasks.lib.engine import connect
+    from tasks.lib.images.store import find_images
+    from tasks.lib.stack.containers import project_containers
+
+    s, stack, target = _open(c, flags, out)
+    spec = _spec(stack, target)
+    with connect(target) as client:
+        containers = project_containers(client, stack.project)
+        refs = [sv.image for sv in spec.services] + [ct.image_ref for ct in containers]
+        found = find_images(client, refs) if images else {}
+    return _Observed(s, stack, target, spec, containers, found)
+
+
 @cli_task(ReadFlags, name="status")
 def status(c: Context, flags: ReadFlags) -> None:
     """Services of a stack: state, health, ports, image, current build? (make status)."""
-    from tasks.lib.engine import connect
-    from tasks.lib.stack.containers import project_containers
-    from tasks.lib.stack.images import local_images
     from tasks.lib.stack.status import status_rows
     from tasks.lib.stack.view import show_status
 
     with running(Output(json_mode=flags.json)) as out:
-        s, stack, target = _open(c, flags, out)
-        spec = _spec(stack, target)
-        with connect(target) as client:
-            containers = project_containers(client, stack.project)
-            found = local_images(
-                client, [sv.image for sv in spec.services] + [ct.image_ref for ct in containers]
-            )
-        rows = status_rows(spec, containers, found, s)
+        seen = _observe(c, flags, out, images=True)
+        rows = status_rows(seen.spec, seen.containers, seen.found, seen.settings)
         if flags.json:
-            out.json({**stack.to_json(), "services": [r.to_json() for r in rows]})
+            out.json({**seen.stack.to_json(), "services": [r.to_json() for r in rows]})
             return
-        show_status(out, f"{stack.project} ({stack.file.name})", rows)
+        show_status(out, f"{seen.stack.project} ({seen.stack.file.name})", rows)
 
 
 @cli_task(ReadFlags, name="health")
 def health(c: Context, flags: ReadFlags) -> None:
     """Compose health of every service plus the Makefile's HTTP checks (make health)."""
-    from tasks.lib.engine import connect
     from tasks.lib.errors import TaskError
-    from tasks.lib.stack.containers import project_containers
     from tasks.lib.stack.health import HealthReport, compose_rows, engine_host, http_rows
     from tasks.lib.stack.view import show_health
 
     with running(Output(json_mode=flags.json)) as out:
-        s, stack, target = _open(c, flags, out)
-        spec = _spec(stack, target)
-        with connect(target) as client:
-            containers = project_containers(client, stack.project)
-        rows = compose_rows(spec, containers) + http_rows(spec, containers, s, engine_host(target))
+        seen = _observe(c, flags, out)
+        s, stack, spec, containers = seen.settings, seen.stack, seen.spec, seen.containers
+        rows = compose_rows(spec, containers) + http_rows(
+            spec, containers, s, engine_host(seen.target)
+        )
         report = HealthReport(stack.name, stack.project, tuple(rows))
         if flags.json:
             out.json(report.to_json())
@@ -382,9 +402,9 @@ def pull(c: Context, flags: PullFlags) -> None:
     """Pull the images a stack lacks; say which are local builds and how to build them."""
     from tasks.lib.engine import connect
     from tasks.lib.errors import CommandFailed, EngineUnavailable, TaskError
+    from tasks.lib.images.store import find_images
     from tasks.lib.progress import Status
     from tasks.lib.stack import compose
-    from tasks.lib.stack.images import local_images
     from tasks.lib.stack.plan import pull_call
     from tasks.lib.stack.pull import PullResult, build_hint, plan_pull
     from tasks.lib.stack.view import show_pull
@@ -396,7 +416,7 @@ def pull(c: Context, flags: PullFlags) -> None:
         refs = [sv.image for sv in spec.services]
         try:
             with connect(target) as client:
-                found = local_images(client, refs)
+                found = find_images(client, refs)
         except EngineUnavailable as exc:
             if not flags.dry_run:
                 raise
@@ -441,7 +461,7 @@ def pull(c: Context, flags: PullFlags) -> None:
                     error = ""
                 except CommandFailed as exc:
                     error = exc.message.split(": ", 1)[-1]
-                if local_images(client, [item.image])[item.image].id is not None:
+                if find_images(client, [item.image])[item.image] is not None:
                     results.append(PullResult(item.service, item.image, Status.DONE, "pulled"))
                     progress.finish(item.service, Status.DONE)
                 elif item.app:

@@ -12,9 +12,10 @@ from urllib.parse import urlsplit
 from tasks.lib.compose.ports import url_host
 from tasks.lib.config import Settings
 from tasks.lib.engine import EngineTarget, context_host
+from tasks.lib.images.refs import Ref
 from tasks.lib.progress import Status
 from tasks.lib.stack.containers import ContainerState, by_service
-from tasks.lib.stack.spec import ProjectSpec, ServiceSpec, image_basename
+from tasks.lib.stack.spec import ProjectSpec, ServiceSpec
 from tasks.lib.stack.wait import judge_service
 
 
@@ -131,7 +132,7 @@ def app_service(spec: ProjectSpec, settings: Settings, app: str) -> ServiceSpec 
     runs in ``frontend``), else the service of that name."""
     image = next((s.image for s in settings.services if s.name == app), "")
     for s in spec.services:
-        if image and image_basename(s.image) == image:
+        if image and s.image and Ref.parse(s.image).basename == image:
             return s
     return spec.service(app)
 

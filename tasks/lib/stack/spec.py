@@ -112,21 +112,3 @@ def parse_config(data: Mapping[str, Any], project: str = "") -> ProjectSpec:
         networks=docker_names(data.get("networks"), name),
         volumes=docker_names(data.get("volumes"), name),
     )
-
-
-def image_repository(ref: str) -> tuple[str, str]:
-    """``reg:5000/ns/meeshy-gateway:staging`` -> (``reg:5000/ns/meeshy-gateway``, ``staging``);
-    a digest reference keeps its digest as the tag part."""
-    if "@" in ref:
-        repo, _, digest = ref.partition("@")
-        return repo, digest
-    slash = ref.rfind("/")
-    colon = ref.rfind(":")
-    if colon > slash:
-        return ref[:colon], ref[colon + 1 :]
-    return ref, "latest"
-
-
-def image_basename(ref: str) -> str:
-    """The last path component of the repository: ``isopen/meeshy-web:latest`` -> ``meeshy-web``."""
-    return image_repository(ref)[0].rsplit("/", 1)[-1]

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from tasks.lib.compose.ports import Port
-from tasks.lib.stack.spec import image_basename, image_repository, parse_config
+from tasks.lib.images.refs import Ref
+from tasks.lib.stack.spec import parse_config
 
 CONFIG = {
     "name": "meeshy-prod",
@@ -94,11 +95,13 @@ def test_port_show() -> None:
 
 
 def test_image_names() -> None:
-    assert image_repository("127.0.0.1:5000/ns/meeshy-web:staging") == (
-        "127.0.0.1:5000/ns/meeshy-web",
-        "staging",
+    """App images are recognised by the repository's last component (the docker SDK's
+    parsing, through the images package's Ref)."""
+    assert Ref.parse("127.0.0.1:5000/ns/meeshy-web:staging") == Ref(
+        "127.0.0.1:5000/ns/meeshy-web", "staging"
     )
-    assert image_repository("127.0.0.1:5000/meeshy-web") == ("127.0.0.1:5000/meeshy-web", "latest")
-    assert image_basename("isopen/meeshy-gateway:v1.0.40") == "meeshy-gateway"
-    assert image_basename("busybox") == "busybox"
-    assert image_basename("x/meeshy-web@sha256:abc") == "meeshy-web"
+    assert Ref.parse("127.0.0.1:5000/meeshy-web") == Ref("127.0.0.1:5000/meeshy-web")
+    assert Ref.parse("127.0.0.1:5000/meeshy-web").basename == "meeshy-web"
+    assert Ref.parse("isopen/meeshy-gateway:v1.0.40").basename == "meeshy-gateway"
+    assert Ref.parse("busybox").basename == "busybox"
+    assert Ref.parse("x/meeshy-web@sha256:abc").basename == "meeshy-web"
