@@ -85,6 +85,25 @@ class ServiceFlags:
     service: list[str] = flag([], "only this service (repeatable; default: every one)")  # noqa: RUF009
 
 
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class ImageFlags(RepoFlags, EngineFlags, JsonFlags):
+    """The registry's images on an engine: build.*, images.*, staging.tag/push."""
+
+
+REGISTRY_URL_HELP = (
+    "push to this registry (host:port) instead of the images' own, as "
+    "<host:port>/<repository>:<tag>; the ENGINE that pushes resolves and contacts it (with a "
+    "remote --context, 127.0.0.1 is that engine's machine, not yours)"
+)
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class RegistryUrlFlags:
+    """Where a push goes: images.push, staging.push, release."""
+
+    registry_url: str = flag("", REGISTRY_URL_HELP)
+
+
 class _TypedArgument(Argument):
     """A flag whose value Invoke converts with its type (``int`` for ``--port-offset``): a value
     that does not convert is one line and exit 2, not Invoke's ValueError traceback."""
