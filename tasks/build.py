@@ -8,16 +8,7 @@ from typing import TYPE_CHECKING
 
 from invoke import Collection, Context
 
-from tasks.invoke_adapter import (
-    DryRunFlags,
-    EngineFlags,
-    JsonFlags,
-    RepoFlags,
-    cli_task,
-    flag,
-    running,
-    settings,
-)
+from tasks.invoke_adapter import DryRunFlags, ImageFlags, cli_task, flag, running, settings
 
 if TYPE_CHECKING:
     from tasks.lib.build.plan import BuildPlan, Target
@@ -26,7 +17,7 @@ if TYPE_CHECKING:
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
-class BuildFlags(RepoFlags, EngineFlags, DryRunFlags, JsonFlags):
+class BuildFlags(ImageFlags, DryRunFlags):
     """The flags of every build task, declared once."""
 
     builder: str = flag(

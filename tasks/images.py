@@ -17,9 +17,8 @@ from invoke import Collection, Context
 
 from tasks.invoke_adapter import (
     DryRunFlags,
-    EngineFlags,
-    JsonFlags,
-    RepoFlags,
+    ImageFlags,
+    RegistryUrlFlags,
     ServiceFlags,
     cli_task,
     flag,
@@ -32,20 +31,9 @@ if TYPE_CHECKING:
     from tasks.lib.images.push import PushTarget
     from tasks.lib.output import Output
 
-REGISTRY_URL_HELP = (
-    "push to this registry (host:port) instead of the images' own, as "
-    "<host:port>/<repository>:<tag>; the ENGINE that pushes resolves and contacts it (with a "
-    "remote --context, 127.0.0.1 is that engine's machine, not yours)"
-)
-
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
-class ListFlags(RepoFlags, EngineFlags, JsonFlags):
-    pass
-
-
-@dataclasses.dataclass(frozen=True, kw_only=True)
-class ValidateFlags(ServiceFlags, RepoFlags, EngineFlags, JsonFlags):
+class ValidateFlags(ServiceFlags, ImageFlags):
     service: list[str] = flag(  # noqa: RUF009
         [], "validate only this service (repeatable; default: every service in meeshy.all)"
     )
@@ -53,15 +41,14 @@ class ValidateFlags(ServiceFlags, RepoFlags, EngineFlags, JsonFlags):
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
-class PushFlags(ServiceFlags, RepoFlags, EngineFlags, DryRunFlags, JsonFlags):
+class PushFlags(ServiceFlags, ImageFlags, DryRunFlags, RegistryUrlFlags):
     service: list[str] = flag(  # noqa: RUF009
         [], "push only this service (repeatable; default: every service in meeshy.all)"
     )
-    registry_url: str = flag("", REGISTRY_URL_HELP)
 
 
-@cli_task(ListFlags, name="list")
-def list_(c: Context, flags: ListFlags) -> None:
+@cli_task(ImageFlags, name="list")
+def list_(c: Context, flags: ImageFlags) -> None:
     """List the registry's meeshy images with version and schema labels (make docker-images)."""
     from tasks.lib.engine import EngineTarget, connect
     from tasks.lib.images import listing, refs, store, view

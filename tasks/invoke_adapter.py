@@ -71,8 +71,9 @@ class EngineFlags:
 
 
 REGISTRY_URL_HELP = (
-    "push to this registry (host:port) instead of the images' own; the engine that pushes "
-    "resolves it: with --context/DOCKER_HOST on a server, `localhost:5000` is the server's own"
+    "push to this registry (host:port) instead of the images' own, as "
+    "<host:port>/<repository>:<tag>; the engine that pushes resolves and contacts it: with "
+    "--context/DOCKER_HOST on a server, `localhost:5000` is the server's own"
 )
 
 
@@ -98,6 +99,11 @@ class DryRunFlags:
 @dataclasses.dataclass(frozen=True, kw_only=True)
 class ServiceFlags:
     service: list[str] = flag([], "only this service (repeatable; default: every one)")  # noqa: RUF009
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class ImageFlags(RepoFlags, EngineFlags, JsonFlags):
+    """The registry's images on an engine: build.*, images.*, staging.tag/push."""
 
 
 class _TypedArgument(Argument):

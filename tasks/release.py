@@ -7,13 +7,13 @@ import dataclasses
 from invoke import Collection, Context
 
 from tasks.build import BuildFlags
-from tasks.images import REGISTRY_URL_HELP, run_push
-from tasks.invoke_adapter import cli_task, flag, running, settings
+from tasks.images import run_push
+from tasks.invoke_adapter import RegistryUrlFlags, cli_task, running, settings
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
-class ReleaseFlags(BuildFlags):
-    registry_url: str = flag("", REGISTRY_URL_HELP)
+class ReleaseFlags(BuildFlags, RegistryUrlFlags):
+    pass
 
 
 @cli_task(ReleaseFlags, name="release")

@@ -6,7 +6,7 @@ staging.compose staging.volumes stack.up --env staging``."""
 from __future__ import annotations
 
 import dataclasses
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from invoke import Collection, Context
 
@@ -26,6 +26,8 @@ from tasks.lib.output import Output
 
 if TYPE_CHECKING:
     from tasks.lib.config import Settings
+    from tasks.lib.stack.containers import ContainerState
+    from tasks.lib.stack.images import Found
     from tasks.lib.stack.plan import Stack
     from tasks.lib.stack.spec import ProjectSpec
 
@@ -89,28 +91,37 @@ def _open(
     return s, stack, EngineTarget(context=s.docker_context)
 
 
-def _spec(stack: Stack, target: EngineTarget) -> ProjectSpec:
+def _config(stack: Stack, target: EngineTarget) -> dict[str, Any]:
     from tasks.lib.stack import compose
+
+    return compose.config(stack, target)
+
+
+def _spec(stack: Stack, target: EngineTarget, config: dict[str, Any] | None = None) -> ProjectSpec:
     from tasks.lib.stack.spec import parse_config
 
-    return parse_config(compose.config(stack, target), stack.project)
+    return parse_config(config if config is not None else _config(stack, target), stack.project)
 
 
 def _staging_preflight(
     out: Output,
     s: Settings,
     stack: Stack,
+    config: dict[str, Any],
     spec: ProjectSpec,
     target: EngineTarget,
     *,
     allow_stale: bool,
     dry_run: bool,
 ) -> None:
-    """Before staging starts: separate from prod (checked again now), app images from the
-    current schema. Refusals are one line; nothing has been started."""
+    """Before staging starts: separate from prod (checked again now, by the check
+    staging.compose made), app images fresh by staging.tag's rules. Refusals are one line;
+    nothing has been started."""
+    from tasks.lib.compose.separation import clashes as shared_with
     from tasks.lib.engine import connect
     from tasks.lib.errors import ConfigError, EngineUnavailable
-    from tasks.lib.stack import images, separation
+    from tasks.lib.images.store import find_images
+    from tasks.lib.stack import images
     from tasks.lib.stack.plan import PROD, resolve_stack
     from tasks.lib.stack.view import show_clashes
 
@@ -118,7 +129,7 @@ def _staging_preflight(
     if not prod.file.is_file():
         out.warn(f"prod compose file {prod.file} not found: staging's separation not checked")
     else:
-        clashes = separation.clashes(_spec(prod, target), spec)
+        clashes = shared_with(_config(prod, target), config)
         if clashes:
             show_clashes(out, clashes)
             raise ConfigError(
@@ -128,7 +139,7 @@ def _staging_preflight(
             )
     try:
         with connect(target) as client:
-            found = images.local_images(client, (sv.image for sv in spec.services))
+            found = find_images(client, [ref for _svc, _app, ref in images.app_services(spec, s)])
     except EngineUnavailable as exc:
         if not dry_run:
             raise
@@ -136,7 +147,7 @@ def _staging_preflight(
         return
     apps = images.app_images(spec, s, found)
     if allow_stale:
-        for line in images.stale_lines(apps, s):
+        for line in images.stale_lines(apps):
             out.warn(f"--allow-stale: {line}")
         return
     images.refuse_stale(apps, s, stack=stack.name)
@@ -171,11 +182,19 @@ def up(c: Context, flags: UpFlags) -> None:
         if flags.timeout < 0:
             raise ConfigError(f"--timeout {flags.timeout}", hint="seconds >= 0")
         s, stack, target = _open(c, flags, out)
-        spec = _spec(stack, target)
+        config = _config(stack, target)
+        spec = _spec(stack, target, config)
         spec.check_services(flags.service, stack.name)
         if stack.name == STAGING:
             _staging_preflight(
-                out, s, stack, spec, target, allow_stale=flags.allow_stale, dry_run=flags.dry_run
+                out,
+                s,
+                stack,
+                config,
+                spec,
+                target,
+                allow_stale=flags.allow_stale,
+                dry_run=flags.dry_run,
             )
         call = up_call(flags.service, flags.profile)
         expected = _expected(spec, flags.service, flags.profile)
@@ -226,9 +245,10 @@ def up(c: Context, flags: UpFlags) -> None:
 @cli_task(DownFlags, name="down")
 def down(c: Context, flags: DownFlags) -> None:
     """Stop and remove a stack (docker compose down --remove-orphans [--volumes])."""
+    from tasks.lib.compose.separation import shared_volumes
     from tasks.lib.engine import connect
     from tasks.lib.errors import ConfigError, EngineUnavailable
-    from tasks.lib.stack import compose, separation
+    from tasks.lib.stack import compose
     from tasks.lib.stack.containers import project_containers
     from tasks.lib.stack.plan import PROD, down_call, resolve_stack
 
@@ -254,9 +274,9 @@ def down(c: Context, flags: DownFlags) -> None:
             )
         removed: list[str] = []
         if flags.volumes:
-            spec = _spec(stack, target)
-            prod_spec = _spec(prod, target) if prod.file.is_file() else None
-            if prod_spec is None:
+            config = _config(stack, target)
+            prod_config = _config(prod, target) if prod.file.is_file() else None
+            if prod_config is None:
                 out.warn(f"prod compose file {prod.file} not found: only running prod checked")
             try:
                 with connect(target) as client:
@@ -267,14 +287,15 @@ def down(c: Context, flags: DownFlags) -> None:
                 if not flags.dry_run:
                     raise
                 mounted = []
-            shared = separation.shared_volumes(spec, prod_spec, mounted)
+            shared = shared_volumes(config, prod_config, mounted)
             if shared:
                 raise ConfigError(
                     f"refused, nothing removed: `stack.down --env {stack.name} --volumes` would "
                     f"delete volumes prod uses: {', '.join(shared)}",
                     hint=f"give them their own names in {stack.file.name}, or drop --volumes",
                 )
-            removed = sorted(n for n, external in spec.volumes.values() if not external)
+            volumes = _spec(stack, target, config).volumes.values()
+            removed = sorted(n for n, external in volumes if not external)
         call = down_call(volumes=flags.volumes)
         if flags.dry_run:
             out.step(f"dry run: would take {stack.project} down with")
@@ -291,45 +312,62 @@ def down(c: Context, flags: DownFlags) -> None:
         )
 
 
+@dataclasses.dataclass(frozen=True)
+class _Observed:
+    """A stack as the engine runs it now: what ``status`` and ``health`` read."""
+
+    settings: Settings
+    stack: Stack
+    target: EngineTarget
+    spec: ProjectSpec
+    containers: list[ContainerState]
+    found: Found  # the local images of the file's and the containers' references
+
+
+def _observe(c: Context, flags: StackFlags, out: Output, *, images: bool = False) -> _Observed:
+    """The stack's file, its containers (one list call) and, with ``images``, the local
+    images their references name (one list call)."""
+    from tasks.lib.engine import connect
+    from tasks.lib.images.store import find_images
+    from tasks.lib.stack.containers import project_containers
+
+    s, stack, target = _open(c, flags, out)
+    spec = _spec(stack, target)
+    with connect(target) as client:
+        containers = project_containers(client, stack.project)
+        refs = [sv.image for sv in spec.services] + [ct.image_ref for ct in containers]
+        found = find_images(client, refs) if images else {}
+    return _Observed(s, stack, target, spec, containers, found)
+
+
 @cli_task(ReadFlags, name="status")
 def status(c: Context, flags: ReadFlags) -> None:
     """Services of a stack: state, health, ports, image, current build? (make status)."""
-    from tasks.lib.engine import connect
-    from tasks.lib.stack.containers import project_containers
-    from tasks.lib.stack.images import local_images
     from tasks.lib.stack.status import status_rows
     from tasks.lib.stack.view import show_status
 
     with running(Output(json_mode=flags.json)) as out:
-        s, stack, target = _open(c, flags, out)
-        spec = _spec(stack, target)
-        with connect(target) as client:
-            containers = project_containers(client, stack.project)
-            found = local_images(
-                client, [sv.image for sv in spec.services] + [ct.image_ref for ct in containers]
-            )
-        rows = status_rows(spec, containers, found, s)
+        seen = _observe(c, flags, out, images=True)
+        rows = status_rows(seen.spec, seen.containers, seen.found, seen.settings)
         if flags.json:
-            out.json({**stack.to_json(), "services": [r.to_json() for r in rows]})
+            out.json({**seen.stack.to_json(), "services": [r.to_json() for r in rows]})
             return
-        show_status(out, f"{stack.project} ({stack.file.name})", rows)
+        show_status(out, f"{seen.stack.project} ({seen.stack.file.name})", rows)
 
 
 @cli_task(ReadFlags, name="health")
 def health(c: Context, flags: ReadFlags) -> None:
     """Compose health of every service plus the Makefile's HTTP checks (make health)."""
-    from tasks.lib.engine import connect
     from tasks.lib.errors import TaskError
-    from tasks.lib.stack.containers import project_containers
     from tasks.lib.stack.health import HealthReport, compose_rows, engine_host, http_rows
     from tasks.lib.stack.view import show_health
 
     with running(Output(json_mode=flags.json)) as out:
-        s, stack, target = _open(c, flags, out)
-        spec = _spec(stack, target)
-        with connect(target) as client:
-            containers = project_containers(client, stack.project)
-        rows = compose_rows(spec, containers) + http_rows(spec, containers, s, engine_host(target))
+        seen = _observe(c, flags, out)
+        s, stack, spec, containers = seen.settings, seen.stack, seen.spec, seen.containers
+        rows = compose_rows(spec, containers) + http_rows(
+            spec, containers, s, engine_host(seen.target)
+        )
         report = HealthReport(stack.name, stack.project, tuple(rows))
         if flags.json:
             out.json(report.to_json())
@@ -364,9 +402,9 @@ def pull(c: Context, flags: PullFlags) -> None:
     """Pull the images a stack lacks; say which are local builds and how to build them."""
     from tasks.lib.engine import connect
     from tasks.lib.errors import CommandFailed, EngineUnavailable, TaskError
+    from tasks.lib.images.store import find_images
     from tasks.lib.progress import Status
     from tasks.lib.stack import compose
-    from tasks.lib.stack.images import local_images
     from tasks.lib.stack.plan import pull_call
     from tasks.lib.stack.pull import PullResult, build_hint, plan_pull
     from tasks.lib.stack.view import show_pull
@@ -378,7 +416,7 @@ def pull(c: Context, flags: PullFlags) -> None:
         refs = [sv.image for sv in spec.services]
         try:
             with connect(target) as client:
-                found = local_images(client, refs)
+                found = find_images(client, refs)
         except EngineUnavailable as exc:
             if not flags.dry_run:
                 raise
@@ -423,7 +461,7 @@ def pull(c: Context, flags: PullFlags) -> None:
                     error = ""
                 except CommandFailed as exc:
                     error = exc.message.split(": ", 1)[-1]
-                if local_images(client, [item.image])[item.image].id is not None:
+                if find_images(client, [item.image])[item.image] is not None:
                     results.append(PullResult(item.service, item.image, Status.DONE, "pulled"))
                     progress.finish(item.service, Status.DONE)
                 elif item.app:

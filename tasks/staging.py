@@ -6,21 +6,20 @@ import dataclasses
 
 from invoke import Collection, Context, task
 
-from tasks import invoke_adapter as adapter
 from tasks._common import HELP, engine_target, task_errors
-from tasks.images import REGISTRY_URL_HELP, run_push
+from tasks.images import PushFlags as ImagesPushFlags
+from tasks.images import run_push
 from tasks.invoke_adapter import (
     DryRunFlags,
-    EngineFlags,
+    ImageFlags,
     JsonFlags,
-    RepoFlags,
     RootFlags,
     ServiceFlags,
     cli_task,
     flag,
     running,
+    settings,
 )
-from tasks.invoke_adapter import settings as resolve_settings
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
@@ -56,7 +55,7 @@ def compose(c: Context, flags: ComposeFlags) -> None:
 
     with running(Output(json_mode=flags.json)) as out:
         job = flow.resolve_job(
-            resolve_settings(c, flags).root,
+            settings(c, flags).root,
             flags.prod or flow.DEFAULT_PROD,
             flags.out,
             port_offset=flags.port_offset,
@@ -66,7 +65,7 @@ def compose(c: Context, flags: ComposeFlags) -> None:
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
-class TagFlags(ServiceFlags, RepoFlags, EngineFlags, DryRunFlags, JsonFlags):
+class TagFlags(ServiceFlags, ImageFlags, DryRunFlags):
     service: list[str] = flag(  # noqa: RUF009
         [], "tag only this service (repeatable; default: meeshy.all, gateway, translator, web)"
     )
@@ -89,8 +88,8 @@ def tag(c: Context, flags: TagFlags) -> None:
     from tasks.lib.output import Output
     from tasks.lib.progress import Status
 
-    with adapter.running(Output(json_mode=flags.json)) as out:
-        s = adapter.settings(c, flags)
+    with running(Output(json_mode=flags.json)) as out:
+        s = settings(c, flags)
         services = refs.select_services(s, flags.service)
         wanted = tags.staging_refs(s, services, flags.from_, flags.to)
         engine = EngineTarget(context=s.docker_context)
@@ -123,12 +122,8 @@ def tag(c: Context, flags: TagFlags) -> None:
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
-class PushFlags(ServiceFlags, RepoFlags, EngineFlags, DryRunFlags, JsonFlags):
-    service: list[str] = flag(  # noqa: RUF009
-        [], "push only this service (repeatable; default: meeshy.all, gateway, translator, web)"
-    )
+class PushFlags(ImagesPushFlags):
     to: str = flag("staging", "the staging tag to push (default: staging)")
-    registry_url: str = flag("", REGISTRY_URL_HELP)
 
 
 @cli_task(PushFlags)
@@ -138,8 +133,8 @@ def push(c: Context, flags: PushFlags) -> None:
     from tasks.lib.images import refs
     from tasks.lib.output import Output
 
-    with adapter.running(Output(json_mode=flags.json)) as out:
-        s = adapter.settings(c, flags)
+    with running(Output(json_mode=flags.json)) as out:
+        s = settings(c, flags)
         refs.check_tag(flags.to, "--to")
         services = refs.select_services(s, flags.service)
         wanted = {svc.name: [flags.to] for svc in services}

@@ -21,6 +21,7 @@ from tasks.lib.config import (
 from tasks.lib.engine import EngineTarget
 from tasks.lib.errors import ConfigError
 from tasks.lib.gate import GateInput
+from tasks.lib.images.refs import format_tags
 
 INPUTS_LABEL = "me.meeshy.inputs.sha256"
 INPUTS_PARTS_LABEL = "me.meeshy.inputs.parts"
@@ -152,20 +153,6 @@ class BuildPlan:
         return replace(self, images=images)
 
 
-def _format_tags(service: Service, tags: Sequence[str], version: str, repo: str) -> tuple[str, ...]:
-    out: list[str] = []
-    for t in tags:
-        try:
-            tag = t.format(version=version, service=service.name)
-        except (KeyError, IndexError, ValueError) as exc:
-            raise ConfigError(
-                f"tag pattern {t!r} of {service.name} is invalid ({exc})",
-                hint="use {version} and {service} only",
-            ) from exc
-        out.append(f"{repo}:{tag}")
-    return tuple(dict.fromkeys(out))
-
-
 def gate_input(settings: Settings, service: Service, variant_name: str | None) -> GateInput:
     """What the schema gate checks for one service (and variant): its Dockerfile, policy and
     the build args that select stages (``TORCH_BACKEND``)."""
@@ -214,7 +201,9 @@ def plan_image(
         args.update(variant.build_args)
     args.update({"BUILD_DATE": stamp.build_date, "VCS_REF": stamp.vcs_ref, "VERSION": version})
     args.update(service.build_args)
-    tag_patterns = variant.tags if variant else service.tags
+    key = f"meeshy.services.{service.name}" + (f".variants.{variant.name}" if variant else "")
+    patterns = variant.tags if variant else service.tags
+    tags = format_tags(patterns, service.name, version, key=f"{key}.tags")
     # An image built without the gate gets no schema label: the label is a claim the gate
     # proved, so staging.tag and images.validate then treat the image as unproven.
     sha = None if skip_schema_check else settings.schema_sha256
@@ -224,7 +213,7 @@ def plan_image(
         variant=variant.name if variant else None,
         version=version,
         repository=repo,
-        tags=_format_tags(service, tag_patterns, version, repo),
+        tags=tuple(f"{repo}:{t}" for t in tags),
         dockerfile=str(dockerfile),
         context=str(context),
         build_args=tuple(args.items()),

@@ -54,7 +54,28 @@ class RenamedObjects:
 
 
 def _external(spec: Any) -> bool:
-    return isinstance(spec, dict) and bool(spec.get("external"))
+    return isinstance(spec, Mapping) and bool(spec.get("external"))
+
+
+def docker_name(key: str, spec: Any, project: str | None) -> str | None:
+    """The Docker name compose gives a top-level network or volume: its ``name:``, an
+    external one's key, else ``<project>_<key>`` (None: no project to name it by)."""
+    if isinstance(spec, Mapping) and spec.get("name"):
+        return str(spec["name"])
+    if _external(spec):
+        return key
+    return f"{project}_{key}" if project else None
+
+
+def docker_names(block: Any, project: str | None) -> dict[str, tuple[str, bool]]:
+    """compose key -> (Docker name, external) for a top-level ``networks:`` or ``volumes:``
+    block, raw or normalised (an object compose cannot name yet is left out)."""
+    out: dict[str, tuple[str, bool]] = {}
+    for key, spec in block.items() if isinstance(block, Mapping) else ():
+        name = docker_name(str(key), spec, project)
+        if name is not None:
+            out[str(key)] = (name, _external(spec))
+    return out
 
 
 @dataclass(frozen=True)
@@ -81,12 +102,7 @@ def _rename(
         key = str(raw_key)
         staging = new_key(key)
         keys[key] = staging
-        if isinstance(spec, dict) and spec.get("name"):
-            prod_docker: str | None = str(spec["name"])
-        elif _external(spec):
-            prod_docker = key
-        else:
-            prod_docker = f"{prod_project}_{key}" if prod_project else None
+        prod_docker = docker_name(key, spec, prod_project)
         new = dict(spec) if isinstance(spec, dict) else {}
         if "name" in new or _external(new):
             new["name"] = new_name(prod_docker or key)

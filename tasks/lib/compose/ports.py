@@ -1,5 +1,6 @@
-"""Host ports: which ones a compose file publishes, which are busy on this host, and how
-staging's are chosen.
+"""Ports: the one reader of compose port entries (short and long syntax: :class:`Port`,
+:func:`entry_ports`, used by ``staging.compose`` and ``stack.*``), which host ports a compose
+file publishes, which are busy on this host, and how staging's are chosen.
 
 Allocation rules: ``port_map`` (explicit, refused when it collides) wins over the offset; an
 offset target that is taken, is one of prod's host ports, or is already given to another
@@ -50,6 +51,55 @@ class BumpedPort:
 
 # --- reading port entries -------------------------------------------------------------------
 
+ANY_ADDRESS = frozenset({"", "0.0.0.0", "::", "[::]"})  # a port bound on every address
+
+
+@dataclass(frozen=True)
+class Port:
+    """One container port and where the host publishes it: ``host_ip:published ->
+    target/protocol``. ``published`` is None when the entry publishes no host port (or the
+    engine picks one, ``"9229"``)."""
+
+    target: int
+    published: int | None
+    protocol: str = "tcp"
+    host_ip: str = ""
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "target": self.target,
+            "published": self.published,
+            "protocol": self.protocol,
+            "host_ip": self.host_ip,
+        }
+
+    def show(self) -> str:
+        host = f"{self.host_ip}:" if self.host_ip not in ANY_ADDRESS else ""
+        pub = str(self.published) if self.published is not None else "?"
+        suffix = "" if self.protocol == "tcp" else f"/{self.protocol}"
+        return f"{host}{pub}->{self.target}{suffix}"
+
+    def overlaps(self, other: Port) -> bool:
+        """Would both bind the same host port: same port and protocol, on addresses that
+        overlap (equal, or either one every address)."""
+        if self.published is None or (self.published, self.protocol) != (
+            other.published,
+            other.protocol,
+        ):
+            return False
+        return (
+            self.host_ip in ANY_ADDRESS
+            or other.host_ip in ANY_ADDRESS
+            or self.host_ip == other.host_ip
+        )
+
+
+def url_host(host_ip: str, fallback: str) -> str:
+    """The host part of a URL reaching a port bound on ``host_ip``: that address (IPv6 in
+    brackets), or ``fallback`` (the engine's host) for a port bound on every address."""
+    where = host_ip if host_ip not in ANY_ADDRESS else fallback
+    return f"[{where}]" if ":" in where else where
+
 
 def host_part(entry: Any) -> str | None:
     """The host port of a port entry (short or long syntax), None when it publishes none."""
@@ -66,22 +116,68 @@ def host_part(entry: Any) -> str | None:
 
 def host_range(host: str) -> tuple[int, int]:
     """(first port, how many) of a host port spec; a variable resolves to its default."""
-    match = VAR_WITH_DEFAULT.match(host)
+    return _port_range(host, "host port")
+
+
+def _port_range(spec: str, what: str) -> tuple[int, int]:
+    match = VAR_WITH_DEFAULT.match(spec)
     if match:
-        host = match.group("default")
-    elif "$" in host:
+        spec = match.group("default")
+    elif "$" in spec:
         raise ConfigError(
-            f"host port {host!r} has no default value",
+            f"{what} {spec!r} has no default value",
             hint="write it as ${VAR:-PORT} so staging can move it",
         )
-    rng = _PORT_RANGE.match(host)
+    rng = _PORT_RANGE.match(spec)
     if rng is None:
-        raise ConfigError(f"host port {host!r} is not a port or a port range")
+        raise ConfigError(f"{what} {spec!r} is not a port or a port range")
     start = int(rng.group("start"))
     end = int(rng.group("end") or start)
     if end < start:
-        raise ConfigError(f"host port range {host!r} ends before it starts")
+        raise ConfigError(f"{what} range {spec!r} ends before it starts")
     return start, end - start + 1
+
+
+def entry_ports(entry: Any) -> list[Port]:
+    """The ports one entry of a service's ``ports:`` maps, short syntax
+    (``[IP:][HOST:]CONTAINER[/PROTO]``, ranges, ``${VAR:-PORT}`` as its default) or long (what
+    ``docker compose config`` writes): one :class:`Port` per host port. A host range pairs
+    with a container range of the same length one to one; with a single container port it is
+    the range the engine picks that port's host port from (every one of them claimed). An
+    entry without a host port gives its container port(s) unpublished; one it cannot read
+    gives none."""
+    if isinstance(entry, Mapping):
+        target: Any = entry.get("target")
+        protocol = str(entry.get("protocol") or "tcp")
+        host_ip = str(entry.get("host_ip") or "")
+    elif isinstance(entry, int) and not isinstance(entry, bool):
+        target, protocol, host_ip = entry, "tcp", ""
+    elif isinstance(entry, str):
+        body, _slash, proto = entry.partition("/")
+        parts = split_colons(body)
+        target, protocol = parts[-1], proto or "tcp"
+        host_ip = parts[0] if len(parts) > 2 else ""
+    else:
+        return []
+    host = host_part(entry)
+    try:
+        first, count = _port_range(str(target), "container port")
+        start, length = host_range(host) if host is not None else (0, 0)
+    except ConfigError:
+        return []
+    host_ip = "::" if host_ip == "[::]" else host_ip.strip("[]")
+    if host is None:
+        return [Port(first + i, None, protocol, host_ip) for i in range(count)]
+    return [
+        Port(first + i if count == length else first, start + i, protocol, host_ip)
+        for i in range(length)
+    ]
+
+
+def service_ports(service: Any) -> list[Port]:
+    """Every port a service's ``ports:`` maps (see :func:`entry_ports`)."""
+    entries = service.get("ports") if isinstance(service, Mapping) else None
+    return [p for e in (entries if isinstance(entries, list) else ()) for p in entry_ports(e)]
 
 
 def published_host_ports(data: Any) -> frozenset[int]:
@@ -89,33 +185,21 @@ def published_host_ports(data: Any) -> frozenset[int]:
     full, ``${VAR:-PORT}`` as its default); entries it cannot read are skipped. Works on the
     raw file (:func:`tasks.lib.compose.yaml.load_compose`) and on the normalised
     ``docker compose config --format json`` output."""
-    ports: set[int] = set()
     services = data.get("services") if isinstance(data, Mapping) else None
     if not isinstance(services, Mapping):
         return frozenset()
-    for svc in services.values():
-        entries = svc.get("ports") if isinstance(svc, Mapping) else None
-        for entry in entries if isinstance(entries, list) else ():
-            host = host_part(entry)
-            if host is None:
-                continue
-            try:
-                start, length = host_range(host)
-            except ConfigError:
-                continue
-            ports.update(range(start, start + length))
-    return frozenset(ports)
+    return frozenset(
+        p.published
+        for svc in services.values()
+        for p in service_ports(svc)
+        if p.published is not None
+    )
 
 
-def host_port(spec: str, *, short: bool = False) -> int | None:
-    """The (first) host port of a ``published`` value, or of a short-syntax port mapping
-    (``"127.0.0.1:8080:80/tcp"`` -> 8080) when ``short``; None without one."""
-    host = spec
-    if short:
-        parts = spec.split("/", maxsplit=1)[0].rsplit(":", 2)
-        host = parts[-2] if len(parts) >= 2 else ""
-    first = host.split("-")[0]
-    return int(first) if first.isdigit() else None
+def first_host_port(entry: Any) -> int | None:
+    """The (first) host port of a port entry: ``"127.0.0.1:8080:80/tcp"`` -> 8080; None
+    without one."""
+    return next((p.published for p in entry_ports(entry) if p.published is not None), None)
 
 
 def parse_port_map(items: Iterable[str]) -> dict[int, int]:
@@ -245,7 +329,7 @@ def bumped_ports(
     saying, since they depend on this host's state."""
     out: list[BumpedPort] = []
     for m in moves:
-        prod, got = host_port(m.prod, short=True), host_port(m.staging, short=True)
+        prod, got = first_host_port(m.prod), first_host_port(m.staging)
         if prod is None or got is None or prod in port_map:
             continue
         if got != prod + offset:

@@ -1,10 +1,12 @@
-"""Do two compose configurations share anything on one engine? The check ``staging.compose``
-makes before it writes, usable for any two stacks (``stack`` runs prod and staging side by
-side).
+"""Do two compose configurations share anything on one engine? The one check of separation:
+``staging.compose`` makes it before it writes, ``stack.up --env staging`` again before it
+starts (either file may have been edited since), ``stack.down --volumes`` asks it which
+volumes prod uses (:func:`shared_volumes`).
 
 What two stacks must not share: the compose project (each would manage the other's
 containers), a container name, a volume (the data), a network, a host port (the second ``up``
-fails, or worse, a request reaches the wrong stack). Best fed the normalised, interpolated
+fails, or worse, a request reaches the wrong stack): same port and protocol on addresses that
+overlap (equal, or either one every address). Best fed the normalised, interpolated
 ``docker compose config --format json`` output of each file
 (:func:`tasks.lib.compose.files.compose_config`), where every volume and network has its Docker
 name and every port its long form; the raw files work too (unnamed objects then get compose's
@@ -15,33 +17,56 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
-from tasks.lib.compose.ports import host_part, host_range
-from tasks.lib.compose.syntax import split_colons
-from tasks.lib.errors import ConfigError
+from tasks.lib.compose.objects import docker_names
+from tasks.lib.compose.ports import Port, service_ports
 
-_ANY_ADDRESS = ("", "0.0.0.0", "::", "[::]")
+ClashKind = Literal["project", "container name", "volume", "network", "host port"]
+
+
+@dataclass(frozen=True)
+class Clash:
+    """One thing both configurations claim. ``prod`` and ``staging`` say where each uses it:
+    the service (container name, host port) or the compose key (volume, network)."""
+
+    kind: ClashKind
+    value: str
+    prod: str = ""
+    staging: str = ""
+
+    def describe(self) -> str:
+        if self.kind == "project":
+            return f"both are compose project {self.value!r}"
+        if self.kind == "host port":
+            what, verb, where = self.value, "is published", "service"
+        else:
+            what, verb, where = repr(self.value), "is used", "key"
+            if self.kind == "container name":
+                where = "service"
+        return (
+            f"{self.kind} {what} {verb} by both "
+            f"(prod {where} {self.prod!r}, staging {where} {self.staging!r})"
+        )
+
+    def to_json(self) -> dict[str, Any]:
+        return {"kind": self.kind, "value": self.value, "prod": self.prod, "staging": self.staging}
 
 
 @dataclass(frozen=True)
 class HostPort:
     """One host port a service publishes."""
 
-    port: int
-    protocol: str
-    host_ip: str
     service: str
+    port: Port  # ``published`` is set
 
-    def overlaps(self, other: HostPort) -> bool:
-        """Would both bind the same port on the host?"""
-        if (self.port, self.protocol) != (other.port, other.protocol):
-            return False
-        return (
-            self.host_ip in _ANY_ADDRESS
-            or other.host_ip in _ANY_ADDRESS
-            or self.host_ip == other.host_ip
-        )
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "port": self.port.published,
+            "protocol": self.port.protocol,
+            "host_ip": self.port.host_ip,
+            "service": self.service,
+        }
 
 
 @dataclass(frozen=True)
@@ -50,9 +75,10 @@ class Claims:
 
     project: str | None
     containers: Mapping[str, str]  # container name -> service
-    volumes: frozenset[str]  # Docker names
-    networks: frozenset[str]
+    volumes: Mapping[str, str]  # Docker name -> compose key
+    networks: Mapping[str, str]
     host_ports: tuple[HostPort, ...]
+    external_volumes: frozenset[str] = frozenset()  # Docker names compose never removes
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -60,45 +86,13 @@ class Claims:
             "containers": dict(self.containers),
             "volumes": sorted(self.volumes),
             "networks": sorted(self.networks),
-            "host_ports": [
-                {"port": p.port, "protocol": p.protocol, "host_ip": p.host_ip, "service": p.service}
-                for p in self.host_ports
-            ],
+            "host_ports": [p.to_json() for p in self.host_ports],
         }
 
 
-def _docker_names(block: Any, project: str | None) -> frozenset[str]:
-    names: set[str] = set()
-    if not isinstance(block, Mapping):
-        return frozenset()
-    for key, spec in block.items():
-        if isinstance(spec, Mapping) and spec.get("name"):
-            names.add(str(spec["name"]))
-        elif isinstance(spec, Mapping) and spec.get("external"):
-            names.add(str(key))
-        elif project:
-            names.add(f"{project}_{key}")
-    return frozenset(names)
-
-
-def _host_ports(service: str, entry: Any) -> Iterable[HostPort]:
-    host = host_part(entry)
-    if host is None:
-        return
-    try:
-        start, length = host_range(host)
-    except ConfigError:
-        return
-    if isinstance(entry, Mapping):
-        protocol = str(entry.get("protocol") or "tcp")
-        host_ip = str(entry.get("host_ip") or "")
-    else:
-        body, _slash, proto = str(entry).partition("/")
-        protocol = proto or "tcp"
-        parts = split_colons(body)
-        host_ip = parts[0] if len(parts) > 2 else ""
-    for port in range(start, start + length):
-        yield HostPort(port, protocol, host_ip.strip("[]") if host_ip != "[::]" else "::", service)
+def _keys(named: Mapping[str, tuple[str, bool]]) -> dict[str, str]:
+    """Docker name -> compose key."""
+    return {name: key for key, (name, _external) in named.items()}
 
 
 def claims(config: Mapping[str, Any]) -> Claims:
@@ -113,46 +107,70 @@ def claims(config: Mapping[str, Any]) -> Claims:
             continue
         if svc.get("container_name"):
             containers[str(svc["container_name"])] = str(name)
-        entries = svc.get("ports")
-        for entry in entries if isinstance(entries, list) else ():
-            ports.extend(_host_ports(str(name), entry))
+        ports.extend(HostPort(str(name), p) for p in service_ports(svc) if p.published is not None)
+    volumes = docker_names(config.get("volumes"), project)
     return Claims(
         project=project,
         containers=containers,
-        volumes=_docker_names(config.get("volumes"), project),
-        networks=_docker_names(config.get("networks"), project),
+        volumes=_keys(volumes),
+        networks=_keys(docker_names(config.get("networks"), project)),
         host_ports=tuple(ports),
+        external_volumes=frozenset(name for name, external in volumes.values() if external),
     )
+
+
+def clashes(prod_config: Mapping[str, Any], staging_config: Mapping[str, Any]) -> list[Clash]:
+    """Everything both configurations claim, by kind (project, container names, volumes,
+    networks, host ports: one clash per port and protocol); empty when they can run side by
+    side."""
+    prod, staging = claims(prod_config), claims(staging_config)
+    found: list[Clash] = []
+    if prod.project and prod.project == staging.project:
+        found.append(Clash("project", prod.project))
+    for container in sorted(prod.containers.keys() & staging.containers.keys()):
+        found.append(
+            Clash(
+                "container name",
+                container,
+                prod.containers[container],
+                staging.containers[container],
+            )
+        )
+    for volume in sorted(prod.volumes.keys() & staging.volumes.keys()):
+        found.append(Clash("volume", volume, prod.volumes[volume], staging.volumes[volume]))
+    for network in sorted(prod.networks.keys() & staging.networks.keys()):
+        found.append(Clash("network", network, prod.networks[network], staging.networks[network]))
+    seen: set[str] = set()
+    for a in prod.host_ports:
+        for b in staging.host_ports:
+            value = f"{a.port.published}/{a.port.protocol}"
+            if value not in seen and a.port.overlaps(b.port):
+                seen.add(value)
+                found.append(Clash("host port", value, a.service, b.service))
+    return found
 
 
 def separation_problems(
     prod_config: Mapping[str, Any], staging_config: Mapping[str, Any]
 ) -> list[str]:
-    """One line per thing both configurations claim; empty when they can run side by side.
+    """One line per thing both configurations claim (:func:`clashes`); empty when they can run
+    side by side.
 
     >>> separation_problems({"name": "a", "services": {}}, {"name": "a", "services": {}})
     ["both are compose project 'a'"]
     """
-    prod, staging = claims(prod_config), claims(staging_config)
-    problems: list[str] = []
-    if prod.project and prod.project == staging.project:
-        problems.append(f"both are compose project {prod.project!r}")
-    for container in sorted(prod.containers.keys() & staging.containers.keys()):
-        problems.append(
-            f"container name {container!r} is used by both (prod service "
-            f"{prod.containers[container]!r}, staging service {staging.containers[container]!r})"
-        )
-    for volume in sorted(prod.volumes & staging.volumes):
-        problems.append(f"volume {volume!r} is used by both")
-    for network in sorted(prod.networks & staging.networks):
-        problems.append(f"network {network!r} is used by both")
-    seen: set[tuple[int, str]] = set()
-    for a in prod.host_ports:
-        for b in staging.host_ports:
-            if a.overlaps(b) and (a.port, a.protocol) not in seen:
-                seen.add((a.port, a.protocol))
-                problems.append(
-                    f"host port {a.port}/{a.protocol} is published by both (prod service "
-                    f"{a.service!r}, staging service {b.service!r})"
-                )
-    return problems
+    return [c.describe() for c in clashes(prod_config, staging_config)]
+
+
+def shared_volumes(
+    config: Mapping[str, Any],
+    prod_config: Mapping[str, Any] | None,
+    prod_mounted: Iterable[str] = (),
+) -> list[str]:
+    """The volumes ``down --volumes`` would remove (the configuration's non-external named
+    volumes) that prod's configuration names or that prod's containers mount."""
+    protected = set(prod_mounted)
+    if prod_config is not None:
+        protected |= claims(prod_config).volumes.keys()
+    mine = claims(config)
+    return sorted((mine.volumes.keys() - mine.external_volumes) & protected)

@@ -100,18 +100,27 @@ _QUOTED = re.compile(r"[`\"]([^`\"]*)[`\"]")
 
 @dataclass(frozen=True)
 class TraefikRoute:
-    """One HTTP router of a service and the URLs its ``Host()`` rule matches."""
+    """One HTTP router of a service: its rule, whether it has TLS settings, the entrypoints
+    it names (none: every entrypoint), and the URLs its ``Host()`` rule matches."""
 
     service: str
     router: str
     rule: str
-    urls: tuple[str, ...]
+    tls: bool = False
+    entrypoints: tuple[str, ...] = ()
+
+    @property
+    def urls(self) -> tuple[str, ...]:
+        """``https://`` with TLS settings, ``http://`` without; the scheme's default port."""
+        return tuple(rule_urls(self.rule, tls=self.tls))
 
     def to_json(self) -> dict[str, Any]:
         return {
             "service": self.service,
             "router": self.router,
             "rule": self.rule,
+            "tls": self.tls,
+            "entrypoints": list(self.entrypoints),
             "urls": list(self.urls),
         }
 
@@ -140,10 +149,12 @@ def _alternatives(rule: str) -> list[str]:
     return out
 
 
-def rule_urls(rule: str, *, tls: bool) -> list[str]:
+def rule_urls(rule: str, *, tls: bool, port: int | None = None) -> list[str]:
     """The URLs a router rule matches: each ``Host()`` (v2's ``Host(`a`, `b`)`` too), with the
-    ``PathPrefix``/``Path`` of the same ``||`` alternative when there is one."""
+    ``PathPrefix``/``Path`` of the same ``||`` alternative when there is one, through host
+    ``port`` when given (an entrypoint published on another port than the scheme's)."""
     scheme = "https" if tls else "http"
+    at = f":{port}" if port is not None else ""
     urls: list[str] = []
     for alternative in _alternatives(rule):
         path_match = _PATH.search(alternative)
@@ -153,7 +164,7 @@ def rule_urls(rule: str, *, tls: bool) -> list[str]:
         for host_match in _HOST.finditer(alternative):
             for host in _QUOTED.findall(host_match.group("args")):
                 if host:
-                    urls.append(f"{scheme}://{host}{path}")
+                    urls.append(f"{scheme}://{host}{at}{path}")
     return urls
 
 
@@ -161,36 +172,51 @@ def _enabled(value: Any) -> bool:
     return str(value).strip().lower() not in ("false", "0", "no")
 
 
+def service_routes(service: str, labels: Any) -> list[TraefikRoute]:
+    """The HTTP routers with a ``Host()`` rule that one service's labels (a mapping or a
+    ``KEY=VALUE`` list) define, in label order. A service labelled ``traefik.enable=false``
+    serves nothing; a router with a ``tls`` label (not false) or ``tls.*`` settings is TLS."""
+    found = dict(pairs(labels))
+    if not _enabled(found.get("traefik.enable", "true")):
+        return []
+    routes: list[TraefikRoute] = []
+    for key, value in found.items():
+        match = _KEY.match(key)
+        if not match or match.group("proto", "kind", "rest") != ("http", "routers", ".rule"):
+            continue
+        router = match.group("name")
+        prefix = f"traefik.http.routers.{router}."
+        tls = any(
+            (k == prefix + "tls" and _enabled(v)) or k.startswith(prefix + "tls.")
+            for k, v in found.items()
+        )
+        named = str(found.get(prefix + "entrypoints") or "").split(",")
+        route = TraefikRoute(
+            service, router, str(value), tls, tuple(e.strip() for e in named if e.strip())
+        )
+        if route.urls:
+            routes.append(route)
+    return routes
+
+
 def traefik_routes(config: Mapping[str, Any]) -> list[TraefikRoute]:
-    """Every HTTP router with a ``Host()`` rule, per service, in the configuration's order.
+    """Every HTTP router with a ``Host()`` rule, per service, in the configuration's order
+    (:func:`service_routes`).
 
     ``config`` is a compose configuration: preferably the normalised, interpolated output of
     ``docker compose config --format json`` (:func:`tasks.lib.compose.files.compose_config`),
     whose hostnames are concrete; the raw file works too (hostnames then keep their
-    ``${DOMAIN:-...}``). A service labelled ``traefik.enable=false`` serves nothing; a router
-    with a ``tls`` label is ``https``, any other ``http``."""
-    routes: list[TraefikRoute] = []
+    ``${DOMAIN:-...}``)."""
     services = config.get("services")
     if not isinstance(services, Mapping):
-        return routes
-    for service, svc in services.items():
-        labels = dict(pairs(svc.get("labels"))) if isinstance(svc, Mapping) else {}
-        if not _enabled(labels.get("traefik.enable", "true")):
-            continue
-        for key, value in labels.items():
-            match = _KEY.match(key)
-            if not match or match.group("proto", "kind", "rest") != ("http", "routers", ".rule"):
-                continue
-            router = match.group("name")
-            prefix = f"traefik.http.routers.{router}.tls"
-            tls = any(
-                (k == prefix and _enabled(v)) or k.startswith(prefix + ".")
-                for k, v in labels.items()
-            )
-            urls = rule_urls(str(value), tls=tls)
-            if urls:
-                routes.append(TraefikRoute(str(service), router, str(value), tuple(urls)))
-    return routes
+        return []
+    return [
+        route
+        for service, svc in services.items()
+        for route in service_routes(
+            str(service), svc.get("labels") if isinstance(svc, Mapping) else None
+        )
+    ]
 
 
 def traefik_urls(config: Mapping[str, Any]) -> list[str]:

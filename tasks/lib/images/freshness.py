@@ -1,6 +1,6 @@
-"""Is a local image built from the current inputs? The one rule ``staging.tag`` refuses by and
-``images.validate`` checks, pluggable: both take a sequence of :class:`Freshness` rules and an
-image is fresh when every rule says so.
+"""Is a local image built from the current inputs? The one rule ``staging.tag`` and
+``stack.up --env staging`` refuse by and ``images.validate`` checks, pluggable: they take a
+sequence of :class:`Freshness` rules and an image is fresh when every rule says so.
 
 Today's rule is :class:`SchemaLabel`: the image's ``me.meeshy.schema.sha256`` label equals the
 sha256 of the monorepo's shared schema; an image without the label counts as stale (it cannot
@@ -87,9 +87,9 @@ class SchemaLabel:
         if fresh:
             detail = ""
         elif not label:
-            detail = "the label is missing"
+            detail = "carries no schema label"
         elif self.current is None:
-            detail = "no current schema to compare with"
+            detail = "cannot be checked (no current schema to compare with)"
         else:
             detail = "built from another schema"
         return Verdict(

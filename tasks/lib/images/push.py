@@ -23,11 +23,11 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from tasks.lib.config import Service, Settings
-from tasks.lib.errors import CommandFailed, ConfigError, Interrupted, MissingImageError, TaskError
+from tasks.lib.errors import CommandFailed, Interrupted, MissingImageError, TaskError
 from tasks.lib.images.journal import Journal, TempTag
-from tasks.lib.images.refs import Ref, check_registry_url, check_tag, repository
+from tasks.lib.images.refs import Ref, check_registry_url, check_tag, format_tags, repository
 from tasks.lib.images.signals import held_signals
-from tasks.lib.images.store import engine_message, index_by_tag, list_images
+from tasks.lib.images.store import engine_message, index_by_ref, list_images
 from tasks.lib.progress import Progress, Status
 
 if TYPE_CHECKING:
@@ -65,18 +65,8 @@ class PushTarget:
 
 def push_tags(settings: Settings, service: Service) -> list[str]:
     """The Makefile's push tag set of a service (config ``push_tags``), formatted."""
-    version = settings.version(service)
-    out = []
-    for pattern in service.push_tags:
-        try:
-            tag = pattern.format(version=version, service=service.name)
-        except (KeyError, IndexError, ValueError) as exc:
-            raise ConfigError(
-                f"push tag pattern {pattern!r} of {service.name} is invalid ({exc})",
-                hint="use {version} and {service} only",
-            ) from exc
-        out.append(check_tag(tag, f"meeshy.services.{service.name}.push_tags entry"))
-    return list(dict.fromkeys(out))
+    key = f"meeshy.services.{service.name}.push_tags"
+    return format_tags(service.push_tags, service.name, settings.version(service), key=key)
 
 
 def plan_pushes(
@@ -226,7 +216,7 @@ def temporary_tags(client: docker.DockerClient, targets: Sequence[PushTarget]) -
     patterns = [Ref.parse(t.source).familiar for t in targets]
     patterns += [Ref.parse(t.remote).familiar_repository for t in temp]
     images = list_images(client, patterns)
-    by_tag = index_by_tag(images)
+    by_tag = index_by_ref(images)
     missing = [t.source for t in targets if by_tag.get(Ref.parse(t.source).familiar) is None]
     if missing:
         raise MissingImageError(
@@ -264,7 +254,7 @@ def restore(
         return [], []
     repos = list(dict.fromkeys(Ref.parse(e.ref).familiar_repository for e in entries))
     images = list_images(client, repos)
-    now = index_by_tag(images)
+    now = index_by_ref(images)
     restored: list[TempTag] = []
     failed: list[tuple[TempTag, str]] = []
     for e in entries:

@@ -64,6 +64,12 @@ class Ref:
         return familiar_name(self.repository)
 
     @property
+    def basename(self) -> str:
+        """The repository's last component: ``127.0.0.1:5000/ns/meeshy-web:v1`` ->
+        ``meeshy-web`` (how a stack's app images are recognised, whatever the registry)."""
+        return self.repository.rsplit("/", 1)[-1]
+
+    @property
     def familiar(self) -> str:
         """``repo:tag`` as the engine lists it in ``RepoTags`` (``latest`` when untagged)."""
         if self.digest:
@@ -100,6 +106,23 @@ def check_tag(tag: str, where: str) -> str:
             hint="use letters, digits, '_', '.' and '-' (at most 128, not starting with . or -)",
         )
     return tag
+
+
+def format_tags(patterns: Sequence[str], service: str, version: str, *, key: str) -> list[str]:
+    """Configured tag patterns with ``{version}`` and ``{service}`` filled in, each checked as
+    a Docker tag, once each in order (``build.*``'s tags and ``images.push``'s tag sets).
+    ``key`` is the config key the patterns come from (``meeshy.services.web.push_tags``)."""
+    out: list[str] = []
+    for pattern in patterns:
+        try:
+            tag = pattern.format(version=version, service=service)
+        except (KeyError, IndexError, ValueError) as exc:
+            raise ConfigError(
+                f"{key} pattern {pattern!r} is invalid ({exc})",
+                hint="use {version} and {service} only",
+            ) from exc
+        out.append(check_tag(tag, f"{key} entry"))
+    return list(dict.fromkeys(out))
 
 
 def check_registry_url(url: str) -> str:

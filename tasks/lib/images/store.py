@@ -68,15 +68,16 @@ def list_images(client: docker.DockerClient, patterns: Sequence[str]) -> list[Lo
 
 
 def find_images(client: docker.DockerClient, refs: Iterable[str]) -> dict[str, LocalImage | None]:
-    """Each ``repo:tag`` -> the local image it names, or None: one call for all of them."""
-    wanted = {ref: Ref.parse(ref).familiar for ref in dict.fromkeys(refs)}
-    by_tag = index_by_tag(list_images(client, sorted(set(wanted.values()))))
-    return {ref: by_tag.get(name) for ref, name in wanted.items()}
+    """Each ``repo:tag`` (or ``repo@digest``) -> the local image it names, or None: one call
+    for all of them (empty references are left out)."""
+    wanted = {ref: Ref.parse(ref).familiar for ref in dict.fromkeys(refs) if ref}
+    by_ref = index_by_ref(list_images(client, sorted(set(wanted.values()))))
+    return {ref: by_ref.get(name) for ref, name in wanted.items()}
 
 
-def index_by_tag(images: Iterable[LocalImage]) -> dict[str, LocalImage]:
-    """``repo:tag`` (familiar) -> image."""
-    return {tag: img for img in images for tag in img.tags}
+def index_by_ref(images: Iterable[LocalImage]) -> dict[str, LocalImage]:
+    """``repo:tag`` and ``repo@digest`` (familiar) -> image."""
+    return {ref: img for img in images for ref in (*img.tags, *img.digests)}
 
 
 def engine_message(exc: BaseException) -> str:

@@ -8,7 +8,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from tasks.lib.stack.spec import Port
+from tasks.lib.compose.ports import Port
 
 if TYPE_CHECKING:
     import docker

@@ -9,11 +9,13 @@ from dataclasses import dataclass
 from typing import Any, Literal
 from urllib.parse import urlsplit
 
+from tasks.lib.compose.ports import url_host
 from tasks.lib.config import Settings
 from tasks.lib.engine import EngineTarget, context_host
+from tasks.lib.images.refs import Ref
 from tasks.lib.progress import Status
 from tasks.lib.stack.containers import ContainerState, by_service
-from tasks.lib.stack.spec import UNSPECIFIED_IPS, ProjectSpec, ServiceSpec, image_basename
+from tasks.lib.stack.spec import ProjectSpec, ServiceSpec
 from tasks.lib.stack.wait import judge_service
 
 
@@ -130,7 +132,7 @@ def app_service(spec: ProjectSpec, settings: Settings, app: str) -> ServiceSpec 
     runs in ``frontend``), else the service of that name."""
     image = next((s.image for s in settings.services if s.name == app), "")
     for s in spec.services:
-        if image and image_basename(s.image) == image:
+        if image and s.image and Ref.parse(s.image).basename == image:
             return s
     return spec.service(app)
 
@@ -169,10 +171,7 @@ def http_rows(
                 )
             )
             continue
-        addr = bound.host_ip if bound.host_ip not in UNSPECIFIED_IPS else host
-        if ":" in addr:
-            addr = f"[{addr}]"
-        url = f"http://{addr}:{bound.published}{check.path}"
+        url = f"http://{url_host(bound.host_ip, host)}:{bound.published}{check.path}"
         code, error = fetch(url, timeout)
         if code is not None and code < 400:
             rows.append(HealthRow("http", svc.name, url, Status.PASS, f"HTTP {code}"))

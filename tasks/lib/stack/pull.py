@@ -4,14 +4,15 @@ build-all-docker`` when a pull fails) and how to build them."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
 from tasks.lib.config import Settings
+from tasks.lib.images.refs import Ref
 from tasks.lib.progress import Status
-from tasks.lib.stack.images import LocalImage, app_services
-from tasks.lib.stack.spec import ProjectSpec, image_repository
+from tasks.lib.stack.images import Found, app_services
+from tasks.lib.stack.spec import ProjectSpec
 
 Action = Literal["present", "pull", "compose-build"]
 
@@ -44,7 +45,7 @@ class PullResult:
 
 def plan_pull(
     spec: ProjectSpec,
-    found: Mapping[str, LocalImage] | None,
+    found: Found | None,
     settings: Settings,
     services: Sequence[str] = (),
 ) -> list[PullItem]:
@@ -54,8 +55,7 @@ def plan_pull(
     for s in spec.services:
         if services and s.name not in services:
             continue
-        local = found.get(s.image) if found is not None else None
-        if local is not None and local.id is not None:
+        if found is not None and found.get(s.image) is not None:
             action: Action = "present"
         elif s.has_build:
             action = "compose-build"
@@ -70,7 +70,8 @@ def build_hint(item: PullItem, settings: Settings) -> str:
     reference is under another namespace), then ``staging.tag`` for a ``:staging`` image."""
     if not item.app:
         return ""
-    repo, tag = image_repository(item.image)
+    ref = Ref.parse(item.image)
+    repo, tag = ref.repository, ref.tag or "latest"
     namespace = repo.rsplit("/", 1)[0] if "/" in repo else ""
     reg = f" --registry {namespace}" if namespace != settings.registry else ""
     build = f"build.{item.app}{reg}"

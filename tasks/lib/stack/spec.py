@@ -1,6 +1,7 @@
 """A compose project as ``docker compose config --format json`` normalises it: services with
 their images, container names, published ports, labels, restart policy and dependencies, and
-the Docker names of its networks and volumes. Pure data, read from the JSON; no engine."""
+the Docker names of its networks and volumes. Pure data, read from the JSON; no engine. Ports
+and object names are read by :mod:`tasks.lib.compose` (one reader of compose semantics)."""
 
 from __future__ import annotations
 
@@ -8,34 +9,10 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from tasks.lib.compose.objects import docker_names
+from tasks.lib.compose.ports import Port, service_ports
+from tasks.lib.compose.syntax import pairs
 from tasks.lib.errors import ConfigError
-
-UNSPECIFIED_IPS = frozenset({"", "0.0.0.0", "::", "[::]"})
-
-
-@dataclass(frozen=True)
-class Port:
-    """One published port: ``host_ip:published -> target/protocol``. ``published`` is None
-    when the engine picks the host port (``"9229"``)."""
-
-    target: int
-    published: int | None
-    protocol: str = "tcp"
-    host_ip: str = ""
-
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "target": self.target,
-            "published": self.published,
-            "protocol": self.protocol,
-            "host_ip": self.host_ip,
-        }
-
-    def show(self) -> str:
-        host = f"{self.host_ip}:" if self.host_ip not in UNSPECIFIED_IPS else ""
-        pub = str(self.published) if self.published is not None else "?"
-        suffix = "" if self.protocol == "tcp" else f"/{self.protocol}"
-        return f"{host}{pub}->{self.target}{suffix}"
 
 
 @dataclass(frozen=True)
@@ -99,62 +76,12 @@ class ProjectSpec:
                 )
 
 
-def _int(value: Any) -> int | None:
-    try:
-        return int(str(value))
-    except (TypeError, ValueError):
-        return None
-
-
-def _ports(raw: Any) -> tuple[Port, ...]:
-    out: list[Port] = []
-    for entry in raw or ():
-        if not isinstance(entry, Mapping):
-            continue
-        target = _int(entry.get("target"))
-        if target is None:
-            continue
-        published_raw = str(entry.get("published") or "")
-        protocol = str(entry.get("protocol") or "tcp")
-        host_ip = str(entry.get("host_ip") or "")
-        if "-" in published_raw:  # a range the normaliser left as is
-            lo, _, hi = published_raw.partition("-")
-            first, last = _int(lo), _int(hi)
-            if first is not None and last is not None:
-                out.extend(
-                    Port(target + i, first + i, protocol, host_ip) for i in range(last - first + 1)
-                )
-                continue
-        out.append(Port(target, _int(published_raw), protocol, host_ip))
-    return tuple(out)
-
-
 def _words(raw: Any) -> tuple[str, ...]:
     if raw is None:
         return ()
     if isinstance(raw, str):
         return tuple(raw.split())
     return tuple(str(x) for x in raw)
-
-
-def _labels(raw: Any) -> dict[str, str]:
-    if isinstance(raw, Mapping):
-        return {str(k): "" if v is None else str(v) for k, v in raw.items()}
-    out: dict[str, str] = {}
-    for item in raw or ():
-        k, _, v = str(item).partition("=")
-        out[k] = v
-    return out
-
-
-def _named(raw: Any, project: str) -> dict[str, tuple[str, bool]]:
-    out: dict[str, tuple[str, bool]] = {}
-    for key, entry in (raw or {}).items():
-        spec = entry if isinstance(entry, Mapping) else {}
-        external = bool(spec.get("external"))
-        name = str(spec.get("name") or (key if external else f"{project}_{key}"))
-        out[str(key)] = (name, external)
-    return out
 
 
 def parse_config(data: Mapping[str, Any], project: str = "") -> ProjectSpec:
@@ -170,8 +97,8 @@ def parse_config(data: Mapping[str, Any], project: str = "") -> ProjectSpec:
                 image=str(raw.get("image") or ""),
                 container_name=str(raw.get("container_name") or ""),
                 profiles=_words(raw.get("profiles")),
-                ports=_ports(raw.get("ports")),
-                labels=_labels(raw.get("labels")),
+                ports=tuple(service_ports(raw)),
+                labels={k: "" if v is None else str(v) for k, v in pairs(raw.get("labels"))},
                 restart=str(raw.get("restart") or ""),
                 depends_on=tuple(str(d) for d in depends),
                 command=_words(raw.get("command")),
@@ -182,24 +109,6 @@ def parse_config(data: Mapping[str, Any], project: str = "") -> ProjectSpec:
     return ProjectSpec(
         name=name,
         services=tuple(services),
-        networks=_named(data.get("networks"), name),
-        volumes=_named(data.get("volumes"), name),
+        networks=docker_names(data.get("networks"), name),
+        volumes=docker_names(data.get("volumes"), name),
     )
-
-
-def image_repository(ref: str) -> tuple[str, str]:
-    """``reg:5000/ns/meeshy-gateway:staging`` -> (``reg:5000/ns/meeshy-gateway``, ``staging``);
-    a digest reference keeps its digest as the tag part."""
-    if "@" in ref:
-        repo, _, digest = ref.partition("@")
-        return repo, digest
-    slash = ref.rfind("/")
-    colon = ref.rfind(":")
-    if colon > slash:
-        return ref[:colon], ref[colon + 1 :]
-    return ref, "latest"
-
-
-def image_basename(ref: str) -> str:
-    """The last path component of the repository: ``isopen/meeshy-web:latest`` -> ``meeshy-web``."""
-    return image_repository(ref)[0].rsplit("/", 1)[-1]

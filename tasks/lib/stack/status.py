@@ -3,13 +3,13 @@ whether that image is still the build its reference names (and, for app images, 
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from tasks.lib.config import Settings
 from tasks.lib.stack.containers import ContainerState, by_service
-from tasks.lib.stack.images import LocalImage, app_services, current_build, schema_state
+from tasks.lib.stack.images import Found, app_services, current_build, schema_word
 from tasks.lib.stack.spec import ProjectSpec
 
 
@@ -22,7 +22,7 @@ class StatusRow:
     ports: tuple[str, ...]
     image: str
     current_build: bool | None
-    schema: str  # current/stale/unlabelled/missing/unknown for app images, "" otherwise
+    schema: str  # app images: match/stale/unlabelled/unknown/missing; "" otherwise
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -40,7 +40,7 @@ class StatusRow:
 def status_rows(
     spec: ProjectSpec,
     containers: Sequence[ContainerState],
-    found: Mapping[str, LocalImage],
+    found: Found,
     settings: Settings,
 ) -> list[StatusRow]:
     """One row per container; a service without one gets a row in state ``not created``."""
@@ -49,7 +49,7 @@ def status_rows(
     current = settings.schema_sha256
     rows: list[StatusRow] = []
     for s in spec.services:
-        schema = schema_state(found.get(s.image), current) if s.name in apps else ""
+        schema = schema_word(found.get(s.image), current) if s.name in apps else ""
         cs = grouped.get(s.name, [])
         if not cs:
             rows.append(StatusRow(s.name, "", "not created", "", (), s.image, None, schema))
@@ -63,7 +63,7 @@ def status_rows(
                     health=c.health,
                     ports=tuple(p.show() for p in c.ports if ":" not in p.host_ip),
                     image=c.image_ref or s.image,
-                    current_build=current_build(c.image_id, found.get(c.image_ref or s.image)),
+                    current_build=current_build(c.image_id, found, c.image_ref or s.image),
                     schema=schema,
                 )
             )

@@ -1,10 +1,12 @@
 """The URLs a stack serves, as ``make urls`` lists them, computed from the normalised compose
 config instead of written by hand:
 
-* every Traefik router rule ``Host(`x`)`` on a service's labels gives ``scheme://x``, through
-  the entrypoint the router names (``--entrypoints.<ep>.address=:443`` on the Traefik
-  service's command), with the host port that entrypoint is published on when it is not the
-  scheme's default (staging's Traefik on 10443 gives ``https://gate.staging.meeshy.me:10443``);
+* every Traefik router rule ``Host(`x`)`` on a service's labels (read by
+  :func:`tasks.lib.compose.traefik.service_routes`, the one reader of router rules) gives
+  ``scheme://x``, through the entrypoint the router names (``--entrypoints.<ep>.address=:443``
+  on the Traefik service's command), with the host port that entrypoint is published on when
+  it is not the scheme's default (staging's Traefik on 10443 gives
+  ``https://gate.staging.meeshy.me:10443``);
   ``https`` when the router has TLS settings or the entrypoint listens on 443;
 * every published port gives ``scheme://host:port`` (``mongodb://`` for 27017, ``redis://``
   for 6379, ``http://`` otherwise), on the address it is bound to, else the engine's host.
@@ -17,14 +19,13 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from tasks.lib.stack.spec import UNSPECIFIED_IPS, ProjectSpec
+from tasks.lib.compose.ports import url_host
+from tasks.lib.compose.traefik import TraefikRoute, rule_urls, service_routes
+from tasks.lib.stack.spec import ProjectSpec
 
 SCHEMES = {27017: "mongodb", 6379: "redis", 5432: "postgresql", 443: "https"}
 DEFAULT_PORTS = {"http": 80, "https": 443}
 _EP_FLAG = re.compile(r"^--entrypoints\.([^.=]+)\.address=(.*)$", re.IGNORECASE)
-_HOST_CALL = re.compile(r"Host\(([^)]*)\)")
-_QUOTED = re.compile(r"[`\"]([^`\"]+)[`\"]")
-_ROUTER_RULE = re.compile(r"^traefik\.http\.routers\.([^.]+)\.rule$")
 
 
 @dataclass(frozen=True)
@@ -80,44 +81,23 @@ def entrypoints(spec: ProjectSpec) -> dict[str, Entrypoint]:
     return out
 
 
-def _hosts(rule: str) -> list[str]:
-    hosts: list[str] = []
-    for call in _HOST_CALL.findall(rule):
-        hosts.extend(_QUOTED.findall(call))
-    return hosts
-
-
-def _router_urls(
-    service: str, labels: Mapping[str, str], eps: Mapping[str, Entrypoint]
-) -> list[StackUrl]:
-    out: list[StackUrl] = []
-    if labels.get("traefik.enable", "true").lower() == "false":
-        return out
-    for key, rule in labels.items():
-        m = _ROUTER_RULE.match(key)
-        if not m:
-            continue
-        router = m.group(1)
-        prefix = f"traefik.http.routers.{router}."
-        named = [e.strip() for e in labels.get(prefix + "entrypoints", "").split(",") if e.strip()]
-        tls = labels.get(prefix + "tls", "").lower() == "true" or any(
-            k.startswith(prefix + "tls.") for k in labels
-        )
-        candidates = [eps[e] for e in (named or list(eps)) if e in eps]
-        candidates.sort(key=lambda e: (e.published is None, e.port != 443))
-        ep = candidates[0] if candidates else None
-        scheme = "https" if tls or (ep is not None and ep.port == 443) else "http"
-        port = ""
-        via = f"traefik router {router}"
-        if ep is not None:
-            via += f" ({ep.name})"
-            if ep.published is None:
-                via += ", entrypoint not published on the host"
-            elif ep.published != DEFAULT_PORTS[scheme]:
-                port = f":{ep.published}"
-        for h in _hosts(rule):
-            out.append(StackUrl(f"{scheme}://{h}{port}", service, via))
-    return out
+def _route_urls(route: TraefikRoute, eps: Mapping[str, Entrypoint]) -> list[StackUrl]:
+    """A router's URLs through the entrypoint it would be reached by: one it names (any,
+    when it names none), published ones first, 443 first; ``https`` with TLS settings or on
+    443, and the entrypoint's host port when it is not the scheme's default."""
+    candidates = [eps[e] for e in (route.entrypoints or list(eps)) if e in eps]
+    candidates.sort(key=lambda e: (e.published is None, e.port != 443))
+    ep = candidates[0] if candidates else None
+    https = route.tls or (ep is not None and ep.port == 443)
+    port = None
+    via = f"traefik router {route.router}"
+    if ep is not None:
+        via += f" ({ep.name})"
+        if ep.published is None:
+            via += ", entrypoint not published on the host"
+        elif ep.published != DEFAULT_PORTS["https" if https else "http"]:
+            port = ep.published
+    return [StackUrl(u, route.service, via) for u in rule_urls(route.rule, tls=https, port=port)]
 
 
 def stack_urls(spec: ProjectSpec, host: str = "localhost") -> list[StackUrl]:
@@ -126,14 +106,13 @@ def stack_urls(spec: ProjectSpec, host: str = "localhost") -> list[StackUrl]:
     routed: list[StackUrl] = []
     ported: list[StackUrl] = []
     for s in spec.services:
-        routed.extend(_router_urls(s.name, s.labels, eps))
+        for route in service_routes(s.name, s.labels):
+            routed.extend(_route_urls(route, eps))
         for p in s.ports:
             if p.published is None or p.protocol != "tcp":
                 continue
             scheme = SCHEMES.get(p.target, "http")
-            where = p.host_ip if p.host_ip not in UNSPECIFIED_IPS else host
-            if ":" in where:
-                where = f"[{where}]"
+            where = url_host(p.host_ip, host)
             ported.append(StackUrl(f"{scheme}://{where}:{p.published}", s.name, f"port {p.target}"))
     seen: set[str] = set()
     out: list[StackUrl] = []

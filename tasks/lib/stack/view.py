@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from tasks.lib.compose.separation import Clash
 from tasks.lib.output import Output
 from tasks.lib.stack.health import HealthReport
 from tasks.lib.stack.pull import PullResult
-from tasks.lib.stack.separation import Clash
 from tasks.lib.stack.status import StatusRow
 from tasks.lib.stack.urls import StackUrl
 
@@ -65,6 +65,6 @@ def show_pull(out: Output, title: str, results: Sequence[PullResult]) -> None:
 def show_clashes(out: Output, clashes: Sequence[Clash]) -> None:
     out.table(
         "shared with prod",
-        ["kind", "value", "prod", "here"],
-        [[c.kind, c.value, c.prod, c.other] for c in clashes],
+        ["kind", "value", "prod", "staging"],
+        [[c.kind, c.value, c.prod, c.staging] for c in clashes],
     )

@@ -101,8 +101,8 @@ def test_separation_problems_catch_a_shared_volume() -> None:
     for net in leaky["networks"].values():
         net["name"] = "x-" + net["name"]
     assert separation_problems(prod, leaky) == [
-        f"volume {name!r} is used by both"
-        for name in sorted(v["name"] for v in prod["volumes"].values())
+        f"volume {name!r} is used by both (prod key {key!r}, staging key {key!r})"
+        for name, key in sorted((v["name"], k) for k, v in prod["volumes"].items())
     ]
 
 

@@ -119,7 +119,7 @@ def test_staging_beside_prod_then_down_leaves_prod_intact(
     rows = {r["service"]: r for r in json.loads(out)["services"]}
     assert rows["gateway"]["image"] == f"{world.ns}/meeshy-gateway:staging"
     assert rows["gateway"]["current_build"] is True
-    assert rows["gateway"]["schema"] == "current"
+    assert rows["gateway"]["schema"] == "match"
     assert rows["database"]["schema"] is None
     assert rows["database"]["health"] == "healthy"
 

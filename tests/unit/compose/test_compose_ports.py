@@ -9,8 +9,10 @@ import pytest
 from tasks.lib.compose.generate import StagingOptions, generate
 from tasks.lib.compose.ports import (
     BumpedPort,
+    Port,
     bumped_ports,
-    host_port,
+    entry_ports,
+    first_host_port,
     parse_port_map,
     published_host_ports,
 )
@@ -25,9 +27,64 @@ def test_bumped_ports_are_named() -> None:
     assert bumped_ports(result.port_moves, opts.port_offset, opts.port_map) == [
         BumpedPort("gateway", 13000, 13001)
     ]
-    assert host_port("127.0.0.1:8080:80/tcp", short=True) == 8080
-    assert host_port("3000", short=True) is None
-    assert host_port("8000-8010") == 8000
+    assert first_host_port("127.0.0.1:8080:80/tcp") == 8080
+    assert first_host_port("3000") is None
+    assert first_host_port({"target": 80, "published": "8000-8010"}) == 8000
+    assert first_host_port("${P:-80}:80") == 80  # a variable's default, as the allocator
+
+
+def test_a_port_moved_from_a_variable_is_reported_when_bumped() -> None:
+    prod = {"services": {"web": {"image": "x", "ports": ["${WEB_PORT:-3100}:3100"]}}}
+    opts = StagingOptions(taken_ports=frozenset({13100}))
+    result = generate(prod, opts)
+    assert bumped_ports(result.port_moves, opts.port_offset, opts.port_map) == [
+        BumpedPort("web", 13100, 13101)
+    ]
+
+
+@pytest.mark.parametrize(
+    ("entry", "ports"),
+    [
+        pytest.param(3000, [Port(3000, None)], id="int"),
+        pytest.param("3000-3001", [Port(3000, None), Port(3001, None)], id="container-range"),
+        pytest.param("8080:80", [Port(80, 8080)], id="short"),
+        pytest.param(
+            "127.0.0.1:9090-9091:8080-8081/udp",
+            [Port(8080, 9090, "udp", "127.0.0.1"), Port(8081, 9091, "udp", "127.0.0.1")],
+            id="ranges-pair-up",
+        ),
+        pytest.param(
+            "2990-2991:80", [Port(80, 2990), Port(80, 2991)], id="host-range-one-container-port"
+        ),
+        pytest.param("[::1]:6001:6001", [Port(6001, 6001, "tcp", "::1")], id="ipv6"),
+        pytest.param("[::]:6001:6001", [Port(6001, 6001, "tcp", "::")], id="ipv6-any"),
+        pytest.param("127.0.0.1::5000", [Port(5000, None, "tcp", "127.0.0.1")], id="engine-picks"),
+        pytest.param("${P:-13100}:3100", [Port(3100, 13100)], id="variable-default"),
+        pytest.param("${P}:3100", [], id="variable-without-default"),
+        pytest.param(
+            {"mode": "ingress", "target": 443, "published": "10443", "protocol": "udp"},
+            [Port(443, 10443, "udp")],
+            id="long",
+        ),
+        pytest.param(
+            {"target": 80, "published": "7000-7001"},
+            [Port(80, 7000), Port(80, 7001)],
+            id="long-host-range",
+        ),
+        pytest.param({"target": 9229, "protocol": "tcp"}, [Port(9229, None)], id="unpublished"),
+        pytest.param({"published": "80"}, [], id="no-target"),
+        pytest.param(None, [], id="odd"),
+    ],
+)
+def test_entry_ports(entry: Any, ports: list[Port]) -> None:
+    assert entry_ports(entry) == ports
+
+
+def test_port_overlaps() -> None:
+    assert Port(1, 9, "tcp", "").overlaps(Port(2, 9, "tcp", "127.0.0.1"))
+    assert not Port(1, 9, "tcp", "127.0.0.1").overlaps(Port(2, 9, "tcp", "::1"))
+    assert not Port(1, 9, "tcp").overlaps(Port(1, 9, "udp"))
+    assert not Port(1, None).overlaps(Port(1, None))
 
 
 def test_published_host_ports_reads_unquoted_ports_as_compose_does() -> None:

@@ -1,4 +1,5 @@
-"""What two compose configurations share: the check staging.compose makes before writing."""
+"""What two compose configurations share: the check staging.compose makes before writing and
+stack.up --env staging makes before starting; the volumes stack.down --volumes must keep."""
 
 from __future__ import annotations
 
@@ -9,7 +10,13 @@ from typing import Any
 import pytest
 
 from tasks.lib.compose.generate import generate
-from tasks.lib.compose.separation import claims, separation_problems
+from tasks.lib.compose.separation import (
+    Clash,
+    claims,
+    clashes,
+    separation_problems,
+    shared_volumes,
+)
 from tasks.lib.compose.yaml import read_compose
 
 EXAMPLE = (
@@ -61,12 +68,12 @@ def test_separated_configs_have_no_problem() -> None:
         ),
         pytest.param(
             {"volumes": {"v": {"name": "meeshy-data"}}},
-            "volume 'meeshy-data' is used by both",
+            "volume 'meeshy-data' is used by both (prod key 'data', staging key 'v')",
             id="volume",
         ),
         pytest.param(
             {"networks": {"n": {"name": "meeshy-network", "external": True}}},
-            "network 'meeshy-network' is used by both",
+            "network 'meeshy-network' is used by both (prod key 'net', staging key 'n')",
             id="network",
         ),
         pytest.param(
@@ -109,10 +116,10 @@ def test_no_overlap(ports: list[str]) -> None:
 
 def test_unnamed_objects_take_the_project_name() -> None:
     prod = {"name": "p", "services": {}, "volumes": {"cache": None}, "networks": {"default": {}}}
-    assert claims(prod).volumes == {"p_cache"}
-    assert claims(prod).networks == {"p_default"}
+    assert claims(prod).volumes == {"p_cache": "cache"}
+    assert claims(prod).networks == {"p_default": "default"}
     same = separation_problems(prod, {**prod, "name": "q", "volumes": {"c": {"name": "p_cache"}}})
-    assert same == ["volume 'p_cache' is used by both"]
+    assert same == ["volume 'p_cache' is used by both (prod key 'cache', staging key 'c')"]
 
 
 def test_example_prod_and_its_staging_are_separated() -> None:
@@ -128,3 +135,165 @@ def test_claims_to_json() -> None:
     assert {"port": 6379, "protocol": "tcp", "host_ip": "127.0.0.1", "service": "gateway"} in data[
         "host_ports"
     ]
+
+
+# -- normalised configurations (``docker compose config --format json``), as stack.up reads --
+
+NORMALISED_PROD: dict[str, Any] = {
+    "name": "meeshy-prod",
+    "services": {
+        "gateway": {
+            "container_name": "meeshy-gateway",
+            "ports": [{"target": 3000, "published": "3000"}],
+        },
+        "database": {
+            "ports": [{"target": 27017, "published": "27017", "host_ip": "127.0.0.1"}],
+        },
+        "traefik": {
+            "ports": [
+                {"target": 443, "published": "443", "protocol": "tcp"},
+                {"target": 443, "published": "443", "protocol": "udp"},
+            ]
+        },
+    },
+    "networks": {"meeshy-network": {"name": "meeshy-network"}},
+    "volumes": {"gateway_uploads": {"name": "meeshy-gateway-uploads"}},
+}
+
+NORMALISED_STAGING: dict[str, Any] = {
+    "name": "meeshy-staging",
+    "services": {
+        "gateway": {
+            "container_name": "meeshy-staging-gateway",
+            "ports": [{"target": 3000, "published": "13000"}],
+        },
+        "database": {
+            "ports": [{"target": 27017, "published": "37017", "host_ip": "127.0.0.1"}],
+        },
+        "traefik": {
+            "ports": [
+                {"target": 443, "published": "10443", "protocol": "tcp"},
+                {"target": 443, "published": "10443", "protocol": "udp"},
+            ]
+        },
+    },
+    "networks": {"meeshy-network": {"name": "meeshy-staging-network"}},
+    "volumes": {"gateway_staging_uploads": {"name": "meeshy-staging-gateway-uploads"}},
+}
+
+
+def _with(base: dict[str, Any], path: list[Any], value: Any) -> dict[str, Any]:
+    data = copy.deepcopy(base)
+    node: Any = data
+    for key in path[:-1]:
+        node = node[key]
+    node[path[-1]] = value
+    return data
+
+
+def test_normalised_staging_is_separate() -> None:
+    assert clashes(NORMALISED_PROD, NORMALISED_STAGING) == []
+
+
+@pytest.mark.parametrize(
+    ("path", "value", "clash", "described"),
+    [
+        pytest.param(
+            ["name"],
+            "meeshy-prod",
+            Clash("project", "meeshy-prod"),
+            "both are compose project 'meeshy-prod'",
+            id="project",
+        ),
+        pytest.param(
+            ["services", "gateway", "container_name"],
+            "meeshy-gateway",
+            Clash("container name", "meeshy-gateway", "gateway", "gateway"),
+            "container name 'meeshy-gateway' is used by both (prod service 'gateway', "
+            "staging service 'gateway')",
+            id="container",
+        ),
+        pytest.param(
+            ["networks", "meeshy-network", "name"],
+            "meeshy-network",
+            Clash("network", "meeshy-network", "meeshy-network", "meeshy-network"),
+            "network 'meeshy-network' is used by both (prod key 'meeshy-network', "
+            "staging key 'meeshy-network')",
+            id="network",
+        ),
+        pytest.param(
+            ["volumes", "gateway_staging_uploads", "name"],
+            "meeshy-gateway-uploads",
+            Clash("volume", "meeshy-gateway-uploads", "gateway_uploads", "gateway_staging_uploads"),
+            "volume 'meeshy-gateway-uploads' is used by both (prod key 'gateway_uploads', "
+            "staging key 'gateway_staging_uploads')",
+            id="volume",
+        ),
+        pytest.param(
+            ["services", "gateway", "ports"],
+            [{"target": 3000, "published": "3000", "host_ip": "127.0.0.1"}],
+            Clash("host port", "3000/tcp", "gateway", "gateway"),
+            "host port 3000/tcp is published by both (prod service 'gateway', "
+            "staging service 'gateway')",
+            id="port-any-vs-loopback",
+        ),
+        pytest.param(
+            ["services", "traefik", "ports"],
+            [{"target": 443, "published": "443", "protocol": "udp"}],
+            Clash("host port", "443/udp", "traefik", "traefik"),
+            "host port 443/udp is published by both (prod service 'traefik', "
+            "staging service 'traefik')",
+            id="port-udp",
+        ),
+    ],
+)
+def test_each_kind_of_clash(path: list[Any], value: Any, clash: Clash, described: str) -> None:
+    found = clashes(NORMALISED_PROD, _with(NORMALISED_STAGING, path, value))
+    assert found == [clash]
+    assert [c.describe() for c in found] == [described]
+
+
+@pytest.mark.parametrize(
+    ("prod_ip", "other_ip", "clash"),
+    [
+        ("127.0.0.1", "127.0.0.2", False),
+        ("127.0.0.1", "127.0.0.1", True),
+        ("", "127.0.0.1", True),
+        ("0.0.0.0", "::1", True),
+        ("127.0.0.1", "::1", False),
+    ],
+)
+def test_port_addresses(prod_ip: str, other_ip: str, clash: bool) -> None:
+    def one(ip: str, name: str) -> dict[str, Any]:
+        port = {"target": 1, "published": "9", "host_ip": ip}
+        return {"name": name, "services": {"s": {"ports": [port]}}}
+
+    assert bool(clashes(one(prod_ip, "a"), one(other_ip, "b"))) is clash
+
+
+def test_random_host_ports_never_clash() -> None:
+    a = {"name": "a", "services": {"s": {"ports": [{"target": 9229}]}}}
+    b = {"name": "b", "services": {"s": {"ports": [{"target": 9229}]}}}
+    assert clashes(a, b) == []
+
+
+def test_shared_volumes() -> None:
+    stack = {
+        "name": "meeshy-dev",
+        "volumes": {
+            "mine": {"name": "meeshy-dev-data"},
+            "theirs": {"name": "meeshy-gateway-uploads"},
+            "mounted": {"name": "legacy"},
+            "ext": {"name": "meeshy-web-uploads", "external": True},
+        },
+    }
+    prod = {
+        "name": "meeshy-prod",
+        "volumes": {
+            "a": {"name": "meeshy-gateway-uploads"},
+            "b": {"name": "meeshy-web-uploads"},
+        },
+    }
+    # external volumes are never removed by down -v; "legacy" is mounted by a prod container
+    assert shared_volumes(stack, prod, ["legacy"]) == ["legacy", "meeshy-gateway-uploads"]
+    assert shared_volumes(stack, None) == []

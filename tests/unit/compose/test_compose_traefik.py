@@ -7,7 +7,13 @@ from pathlib import Path
 import pytest
 
 from tasks.lib.compose.generate import generate
-from tasks.lib.compose.traefik import TraefikRoute, rule_urls, traefik_routes, traefik_urls
+from tasks.lib.compose.traefik import (
+    TraefikRoute,
+    rule_urls,
+    service_routes,
+    traefik_routes,
+    traefik_urls,
+)
 from tasks.lib.compose.yaml import read_compose
 
 EXAMPLE = (
@@ -39,6 +45,28 @@ EXAMPLE = (
 )
 def test_rule_urls(rule: str, tls: bool, expected: list[str]) -> None:
     assert rule_urls(rule, tls=tls) == expected
+
+
+def test_rule_urls_through_a_host_port() -> None:
+    """A stack's entrypoint published on another port (staging's Traefik on 10443)."""
+    rule = "(Host(`a.x`) && PathPrefix(`/api`)) || Host(`b.x`)"
+    assert rule_urls(rule, tls=True, port=10443) == ["https://a.x:10443/api", "https://b.x:10443"]
+
+
+def test_service_routes_read_entrypoints_and_tls() -> None:
+    labels = {
+        "traefik.http.routers.gw.rule": "Host(`gate.x`)",
+        "traefik.http.routers.gw.entrypoints": "web, websecure",
+        "traefik.http.routers.gw.tls": "true",
+        "traefik.http.routers.off.rule": "Host(`o.x`)",
+        "traefik.http.routers.off.tls": "false",
+        "traefik.http.routers.none.rule": "PathPrefix(`/`)",
+    }
+    assert service_routes("gateway", labels) == [
+        TraefikRoute("gateway", "gw", "Host(`gate.x`)", True, ("web", "websecure")),
+        TraefikRoute("gateway", "off", "Host(`o.x`)", False, ()),
+    ]
+    assert service_routes("gateway", {**labels, "traefik.enable": "false"}) == []
 
 
 def test_routes_of_a_normalised_config() -> None:
@@ -75,8 +103,9 @@ def test_routes_of_a_normalised_config() -> None:
         }
     }
     assert traefik_routes(config)[0] == TraefikRoute(
-        "web", "web", "Host(`staging.meeshy.me`)", ("https://staging.meeshy.me",)
+        "web", "web", "Host(`staging.meeshy.me`)", tls=True
     )
+    assert traefik_routes(config)[0].urls == ("https://staging.meeshy.me",)
     assert traefik_urls(config) == [
         "https://staging.meeshy.me",
         "http://plain.meeshy.me",

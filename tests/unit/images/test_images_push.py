@@ -70,7 +70,9 @@ def test_push_tag_pattern_errors(s: Settings) -> None:
         project_dir=EXAMPLE,
         root=str(EXAMPLE),
     )
-    with pytest.raises(ConfigError, match=re.escape("push tag pattern '{nope}' of web")):
+    with pytest.raises(
+        ConfigError, match=re.escape("meeshy.services.web.push_tags pattern '{nope}' is invalid")
+    ):
         push.push_tags(bad, bad.service("web"))
     worse = resolve(
         {"services": {"web": {"push_tags": ["v {version}"]}}},

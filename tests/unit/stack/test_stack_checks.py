@@ -9,24 +9,25 @@ from typing import Any
 
 import pytest
 
+from tasks.lib.compose.ports import Port
 from tasks.lib.config import SCHEMA_LABEL, Settings, resolve
 from tasks.lib.engine import EngineTarget
-from tasks.lib.errors import MissingImageError, StaleImageError
+from tasks.lib.errors import ConfigError, MissingImageError, StaleImageError
+from tasks.lib.images.store import LocalImage
 from tasks.lib.progress import Status
 from tasks.lib.stack.containers import ContainerState
 from tasks.lib.stack.health import HttpCheck, compose_rows, engine_host, http_rows
 from tasks.lib.stack.images import (
     AppImage,
-    LocalImage,
     app_images,
     app_services,
     current_build,
     refuse_stale,
-    schema_state,
+    schema_word,
     stale_lines,
 )
 from tasks.lib.stack.pull import PullItem, build_hint, plan_pull
-from tasks.lib.stack.spec import Port, parse_config
+from tasks.lib.stack.spec import parse_config
 from tasks.lib.stack.status import status_rows
 
 
@@ -52,8 +53,9 @@ SPEC = parse_config(
 )
 
 
-def _img(ref: str, label: str | None, id_: str | None = "sha256:1") -> LocalImage:
-    return LocalImage(ref, id_, {SCHEMA_LABEL: label} if label else {})
+def _img(ref: str, label: str | None, id_: str = "sha256:1") -> LocalImage:
+    """A local image as the images package's list call describes it."""
+    return LocalImage(id_, (ref,), labels={SCHEMA_LABEL: label} if label else {})
 
 
 def test_app_services_match_by_repository_name(settings: Settings) -> None:
@@ -65,14 +67,14 @@ def test_app_services_match_by_repository_name(settings: Settings) -> None:
 
 
 def test_schema_states(settings: Settings) -> None:
+    """The images package's words (as images.list shows them), and missing."""
     sha = settings.schema_sha256
     assert sha
-    assert schema_state(_img("x", sha), sha) == "current"
-    assert schema_state(_img("x", "0" * 64), sha) == "stale"
-    assert schema_state(_img("x", None), sha) == "unlabelled"
-    assert schema_state(_img("x", None, None), sha) == "missing"
-    assert schema_state(None, sha) == "missing"
-    assert schema_state(_img("x", "a"), None) == "unknown"
+    assert schema_word(_img("x", sha), sha) == "match"
+    assert schema_word(_img("x", "0" * 64), sha) == "stale"
+    assert schema_word(_img("x", None), sha) == "unlabelled"
+    assert schema_word(None, sha) == "missing"
+    assert schema_word(_img("x", "a"), None) == "unknown"
 
 
 def test_refuse_stale(settings: Settings) -> None:
@@ -83,7 +85,11 @@ def test_refuse_stale(settings: Settings) -> None:
         "isopen/meeshy-translator:staging": _img("t", None),
     }
     apps = app_images(SPEC, settings, found)
-    assert [a.schema for a in apps] == ["current", "stale", "unlabelled"]
+    assert [(a.schema, a.fresh) for a in apps] == [
+        ("match", True),
+        ("stale", False),
+        ("unlabelled", False),
+    ]
     with pytest.raises(StaleImageError) as err:
         refuse_stale(apps, settings, stack="staging")
     line = err.value.line()
@@ -92,22 +98,39 @@ def test_refuse_stale(settings: Settings) -> None:
     assert "gateway: 127.0.0.1:5000/ns/meeshy-gateway:staging built from another schema" in line
     assert "translator: isopen/meeshy-translator:staging carries no schema label" in line
     assert "--allow-stale" in line
-    assert len(stale_lines(apps, settings)) == 2
+    assert len(stale_lines(apps)) == 2
 
 
 def test_only_missing_images_is_exit_1(settings: Settings) -> None:
-    apps = [AppImage("gateway", "gateway", "isopen/meeshy-gateway:staging", "missing")]
+    apps = app_images(SPEC, settings, {"isopen/meeshy-web:staging": None})
+    assert apps[0] == AppImage(
+        "frontend", "web", "isopen/meeshy-web:staging", "missing", False, "not present locally"
+    )
     with pytest.raises(MissingImageError, match="not present here") as err:
         refuse_stale(apps, settings, stack="staging")
     assert err.value.exit_code == 1
-    refuse_stale([replace(apps[0], schema="current")], settings, stack="staging")
+    fresh = [replace(a, schema="match", fresh=True, why="") for a in apps]
+    refuse_stale(fresh, settings, stack="staging")
+
+
+def test_no_schema_refuses_as_staging_tag(tmp_path: Path) -> None:
+    """Without the schema file the rule cannot decide: refused as staging.tag refuses."""
+    settings = resolve({"root": str(tmp_path)}, env={}, project_dir=tmp_path)
+    apps = app_images(SPEC, settings, {"isopen/meeshy-web:staging": _img("w", "a" * 64)})
+    assert (apps[0].schema, apps[0].fresh) == ("unknown", False)
+    with pytest.raises(ConfigError, match="refused, nothing started: cannot compare") as err:
+        refuse_stale(apps, settings, stack="staging")
+    assert err.value.exit_code == 2
+    assert "--allow-stale" in err.value.line()
 
 
 def test_current_build() -> None:
-    assert current_build("sha256:1", _img("x", None, "sha256:1")) is True
-    assert current_build("sha256:1", _img("x", None, "sha256:2")) is False
-    assert current_build("sha256:1", _img("x", None, None)) is False
-    assert current_build("sha256:1", None) is None
+    found: dict[str, LocalImage | None] = {"a": _img("a", None), "b": None}
+    assert current_build("sha256:1", found, "a") is True
+    assert current_build("sha256:2", found, "a") is False
+    assert current_build("sha256:1", found, "b") is False
+    assert current_build("sha256:1", found, "c") is None
+    assert current_build("", found, "a") is None
 
 
 def _c(service: str, **kw: Any) -> ContainerState:
@@ -119,7 +142,7 @@ def _c(service: str, **kw: Any) -> ContainerState:
 
 def test_status_rows(settings: Settings) -> None:
     sha = settings.schema_sha256
-    found = {
+    found: dict[str, LocalImage | None] = {
         "isopen/meeshy-web:staging": _img("w", sha, "sha256:new"),
         "mongo:8.0": _img("m", None, "sha256:m"),
     }
@@ -134,7 +157,7 @@ def test_status_rows(settings: Settings) -> None:
     ]
     rows = {r.service: r for r in status_rows(SPEC, containers, found, settings)}
     assert rows["frontend"].current_build is False
-    assert rows["frontend"].schema == "current"
+    assert rows["frontend"].schema == "match"
     assert rows["frontend"].ports == ("13100->3100",)
     assert rows["database"].state == "exited (3)"
     assert rows["database"].current_build is True
@@ -209,9 +232,9 @@ def test_engine_host(env: dict[str, str], host: str) -> None:
 
 
 def test_plan_pull(settings: Settings) -> None:
-    found = {
+    found: dict[str, LocalImage | None] = {
         "mongo:8.0": _img("m", None, "sha256:m"),
-        "isopen/meeshy-web:staging": _img("w", None, None),
+        "isopen/meeshy-web:staging": None,
     }
     items = plan_pull(SPEC, found, settings)
     assert [(i.service, i.action, i.app) for i in items] == [

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from tasks.lib.stack.spec import Port, image_basename, image_repository, parse_config
+from tasks.lib.compose.ports import Port
+from tasks.lib.images.refs import Ref
+from tasks.lib.stack.spec import parse_config
 
 CONFIG = {
     "name": "meeshy-prod",
@@ -43,11 +45,13 @@ def test_parse_config() -> None:
     assert gw is not None
     assert gw.container_name == "meeshy-gateway"
     assert gw.depends_on == ("database",)
+    # compose splits "8000-8001:8000-8001" into one entry per port; a range it leaves in
+    # ``published`` is the host ports the engine picks ONE container port's binding from
     assert gw.ports == (
         Port(3000, 3000),
         Port(9229, None),
         Port(8000, 8000, "tcp", "127.0.0.1"),
-        Port(8001, 8001, "tcp", "127.0.0.1"),
+        Port(8000, 8001, "tcp", "127.0.0.1"),
     )
     assert gw.restart == "unless-stopped"
     db = spec.service("database")
@@ -91,11 +95,13 @@ def test_port_show() -> None:
 
 
 def test_image_names() -> None:
-    assert image_repository("127.0.0.1:5000/ns/meeshy-web:staging") == (
-        "127.0.0.1:5000/ns/meeshy-web",
-        "staging",
+    """App images are recognised by the repository's last component (the docker SDK's
+    parsing, through the images package's Ref)."""
+    assert Ref.parse("127.0.0.1:5000/ns/meeshy-web:staging") == Ref(
+        "127.0.0.1:5000/ns/meeshy-web", "staging"
     )
-    assert image_repository("127.0.0.1:5000/meeshy-web") == ("127.0.0.1:5000/meeshy-web", "latest")
-    assert image_basename("isopen/meeshy-gateway:v1.0.40") == "meeshy-gateway"
-    assert image_basename("busybox") == "busybox"
-    assert image_basename("x/meeshy-web@sha256:abc") == "meeshy-web"
+    assert Ref.parse("127.0.0.1:5000/meeshy-web") == Ref("127.0.0.1:5000/meeshy-web")
+    assert Ref.parse("127.0.0.1:5000/meeshy-web").basename == "meeshy-web"
+    assert Ref.parse("isopen/meeshy-gateway:v1.0.40").basename == "meeshy-gateway"
+    assert Ref.parse("busybox").basename == "busybox"
+    assert Ref.parse("x/meeshy-web@sha256:abc").basename == "meeshy-web"
