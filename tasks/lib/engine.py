@@ -79,7 +79,14 @@ class EngineTarget:
         ctx = self.effective_context
         if ctx and ctx != "default":
             return context_host(ctx, self.env)
-        return self.env.get("DOCKER_HOST") or DEFAULT_HOST
+        host = self.env.get("DOCKER_HOST") or DEFAULT_HOST
+        if not host.startswith(_SCHEMES):
+            raise ConfigError(
+                f"DOCKER_HOST {host!r} is not an engine address",
+                hint="use unix:///path/docker.sock, tcp://HOST:PORT or ssh://[USER@]HOST, "
+                "or unset it",
+            )
+        return host
 
     @property
     def is_ssh(self) -> bool:
@@ -95,6 +102,9 @@ class EngineTarget:
         if ctx and ctx != "default":
             return f"{self.host} (Docker context {ctx!r})"
         return self.host
+
+
+_SCHEMES = ("unix://", "tcp://", "ssh://", "npipe://", "fd://", "http://", "https://")
 
 
 def _docker_config_dir(env: Mapping[str, str]) -> Path:

@@ -137,3 +137,29 @@ def test_bad_int_flags(project: Path, args: list[str]) -> None:
     assert "Traceback" not in r.stderr, r.stderr
     assert r.returncode != 0
     assert len([ln for ln in r.stderr.splitlines() if ln.strip()]) <= 2, r.stderr
+
+
+def test_docker_host_garbage_is_bad_input_not_an_engine_down(project: Path) -> None:
+    r = _inv(project, "images.list", env={"DOCKER_HOST": "garbage"})
+    line = _one_line(r, 2)
+    assert "DOCKER_HOST 'garbage' is not an engine address" in line
+
+
+def test_a_schema_path_that_is_a_directory_is_named_so(project: Path) -> None:
+    schema = project / "example/packages/shared/prisma/schema.prisma"
+    schema.unlink()
+    schema.mkdir()
+    r = _inv(project, "schema.check", "--root", "example")
+    assert r.returncode == 4, r.stderr
+    assert "schema.prisma: a directory, not the schema file" in r.stderr
+
+
+def test_a_copy_from_cycle_is_refused_before_anything_runs(project: Path) -> None:
+    df = project / "example/apps/web/Dockerfile"
+    df.write_text(
+        "FROM busybox AS a\nCOPY --from=b /x /x\nFROM busybox AS b\nCOPY --from=a /x /y\n"
+        "COPY packages/shared/ /app/packages/shared/\nFROM b AS runner\n"
+    )
+    r = _inv(project, "build.web", "--root", "example", "--dry-run")
+    assert r.returncode == 4, r.stderr
+    assert "circular dependency" in r.stderr and "docker buildx" not in r.stdout

@@ -27,6 +27,11 @@ def _strip_comments(text: str) -> str:
 def schema_problems(path: Path, shown: str) -> list[str]:
     """What is wrong with the schema file itself (missing, no datasource, no generator)."""
     if not path.is_file():
+        if path.is_dir():
+            return [
+                f"{shown}: a directory, not the schema file; put schema.prisma there or fix "
+                "the schema path (meeshy.schema)"
+            ]
         if path.is_symlink():
             return [f"{shown}: a symlink whose target does not exist; point it at the schema"]
         return [f"{shown}: schema file not found; restore it or fix the service's schema path"]

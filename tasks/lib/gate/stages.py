@@ -232,6 +232,31 @@ def _closure(refs: list[list[tuple[Stage, int]]], final: Stage) -> set[int]:
     return seen
 
 
+def _cycle(refs: list[list[tuple[Stage, int]]], final: Stage) -> list[tuple[Stage, int]] | None:
+    """A cycle of stage uses reachable from the final stage (BuildKit refuses those:
+    "circular dependency detected"), as (stage, line of the use) links; None when there is none."""
+    state: dict[int, int] = {}  # 1: on the path, 2: done
+    path: list[tuple[Stage, int]] = []
+
+    def visit(idx: int) -> list[tuple[Stage, int]] | None:
+        state[idx] = 1
+        for dep, line in refs[idx]:
+            if state.get(dep.index) == 1:
+                start = next(i for i, (st, _) in enumerate(path) if st.index == dep.index)
+                return [*path[start:], (dep, line)]
+            if dep.index not in state:
+                path.append((dep, line))
+                found = visit(dep.index)
+                if found:
+                    return found
+                path.pop()
+        state[idx] = 2
+        return None
+
+    path.append((final, final.line))
+    return visit(final.index)
+
+
 def required_stages(
     df: Dockerfile, build_args: Mapping[str, str], target: str | None = None
 ) -> list[Stage]:
@@ -257,6 +282,15 @@ class StageGraph:
         ]
         self.final = _final_stage(df, target)
         self.refs = stage_refs(df, build_args, self.parents)
+        cycle = _cycle(self.refs, self.final)
+        if cycle:
+            names = " -> ".join(st.label for st, _line in cycle)
+            raise _error(
+                df.path,
+                cycle[-1][1],
+                f"the stages use each other in a circle ({names}): BuildKit cannot build it "
+                "(circular dependency)",
+            )
         closure = _closure(self.refs, self.final)
         self.required: list[Stage] = [s for s in df.stages if s.index in closure]
         self.required_set = frozenset(closure)
