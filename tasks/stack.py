@@ -21,15 +21,21 @@ from tasks.invoke_adapter import (
     running,
     settings,
 )
-from tasks.lib.engine import EngineTarget
-from tasks.lib.output import Output
 
 if TYPE_CHECKING:
     from tasks.lib.config import Settings
+    from tasks.lib.engine import EngineTarget
+    from tasks.lib.output import Output
     from tasks.lib.stack.containers import ContainerState
     from tasks.lib.stack.images import Found
     from tasks.lib.stack.plan import Stack
     from tasks.lib.stack.spec import ProjectSpec
+
+
+def _out(json: bool = False) -> Output:
+    from tasks.lib.output import Output
+
+    return Output(json_mode=json)
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
@@ -88,6 +94,8 @@ def _open(
             f"env file {stack.env_file_missing} not found under {s.root}: running compose "
             "without --env-file (variables fall back to their defaults)"
         )
+    from tasks.lib.engine import EngineTarget
+
     return s, stack, EngineTarget(context=s.docker_context)
 
 
@@ -178,7 +186,7 @@ def up(c: Context, flags: UpFlags) -> None:
     from tasks.lib.stack.view import show_urls
     from tasks.lib.stack.wait import Background, watch
 
-    with running(Output()) as out:
+    with running(_out()) as out:
         if flags.timeout < 0:
             raise ConfigError(f"--timeout {flags.timeout}", hint="seconds >= 0")
         s, stack, target = _open(c, flags, out)
@@ -252,7 +260,7 @@ def down(c: Context, flags: DownFlags) -> None:
     from tasks.lib.stack.containers import project_containers
     from tasks.lib.stack.plan import PROD, down_call, resolve_stack
 
-    with running(Output()) as out:
+    with running(_out()) as out:
         project = settings(c, flags).stack(flags.env).project
         s, stack, target = _open(
             c,
@@ -346,7 +354,7 @@ def status(c: Context, flags: ReadFlags) -> None:
     from tasks.lib.stack.status import status_rows
     from tasks.lib.stack.view import show_status
 
-    with running(Output(json_mode=flags.json)) as out:
+    with running(_out(flags.json)) as out:
         seen = _observe(c, flags, out, images=True)
         rows = status_rows(seen.spec, seen.containers, seen.found, seen.settings)
         if flags.json:
@@ -362,7 +370,7 @@ def health(c: Context, flags: ReadFlags) -> None:
     from tasks.lib.stack.health import HealthReport, compose_rows, engine_host, http_rows
     from tasks.lib.stack.view import show_health
 
-    with running(Output(json_mode=flags.json)) as out:
+    with running(_out(flags.json)) as out:
         seen = _observe(c, flags, out)
         s, stack, spec, containers = seen.settings, seen.stack, seen.spec, seen.containers
         rows = compose_rows(spec, containers) + http_rows(
@@ -384,7 +392,7 @@ def logs(c: Context, flags: LogsFlags) -> None:
     from tasks.lib.stack import compose
     from tasks.lib.stack.plan import check_tail, logs_call
 
-    with running(Output()) as out:
+    with running(_out()) as out:
         _s, stack, target = _open(c, flags, out)
         _spec(stack, target).check_services(flags.service, stack.name)
         call = logs_call(
@@ -409,7 +417,7 @@ def pull(c: Context, flags: PullFlags) -> None:
     from tasks.lib.stack.pull import PullResult, build_hint, plan_pull
     from tasks.lib.stack.view import show_pull
 
-    with running(Output(json_mode=flags.json)) as out:
+    with running(_out(flags.json)) as out:
         s, stack, target = _open(c, flags, out)
         spec = _spec(stack, target)
         spec.check_services(flags.service, stack.name)
@@ -498,7 +506,7 @@ def urls(c: Context, flags: ReadFlags) -> None:
     from tasks.lib.stack.urls import stack_urls
     from tasks.lib.stack.view import show_urls
 
-    with running(Output(json_mode=flags.json)) as out:
+    with running(_out(flags.json)) as out:
         _s, stack, target = _open(c, flags, out)
         found = stack_urls(_spec(stack, target), engine_host(target))
         if flags.json:

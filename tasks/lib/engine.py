@@ -28,6 +28,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from tasks.lib.config import SshOptions
 from tasks.lib.errors import (
     CommandFailed,
     ConfigError,
@@ -35,7 +36,7 @@ from tasks.lib.errors import (
     MissingImageError,
     TaskError,
 )
-from tasks.lib.ssh import Forward, SshOptions
+from tasks.lib.ssh import Forward
 
 if TYPE_CHECKING:
     import docker

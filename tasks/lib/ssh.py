@@ -35,37 +35,14 @@ from pathlib import Path
 from types import TracebackType
 from urllib.parse import urlsplit
 
+from tasks.lib.config import SshOptions
 from tasks.lib.errors import ConfigError, EngineUnavailable
 
-DEFAULT_SOCKET = "/var/run/docker.sock"
-DEFAULT_CONNECT_TIMEOUT = 10
 SOCKET_NAME = "docker.sock"
 DIR_PREFIX = "meeshy-ssh-"
 OWNER_FILE = "owner"  # "<task pid> <ssh pid>": lets a later run clean up after a killed one
 # sockaddr_un.sun_path holds 108 bytes on Linux, 104 on macOS (whose $TMPDIR is long).
 MAX_SOCKET_PATH = 100
-
-
-@dataclass(frozen=True)
-class SshOptions:
-    """How to reach an ``ssh://`` engine (config ``meeshy.ssh``)."""
-
-    config: str = ""
-    """An ssh_config file passed as ``-F``; empty: ssh's own (``~/.ssh/config``)."""
-    connect_timeout: int = DEFAULT_CONNECT_TIMEOUT
-    """Seconds for ssh's ``ConnectTimeout`` (TCP connect and banner exchange, per hop)."""
-    socket: str = DEFAULT_SOCKET
-    """The Docker socket on the server (rootless Docker: ``/run/user/UID/docker.sock``)."""
-    tty: bool = True
-    """Hold a pty session open beside the forward (``-tt`` + :data:`KEEPER`): sshd sends small
-    packets at once (TCP_NODELAY) only for pty sessions, and without it each BuildKit/gRPC
-    exchange can wait on Nagle + delayed ACK (a cached build: 0.8 s instead of 0.4 s). Off for
-    keys limited to forwarding (``no-pty``, ``command=``): plain ``-N``."""
-
-    @property
-    def start_deadline(self) -> float:
-        """Seconds to wait for the forward: connect (per ProxyJump hop) plus authentication."""
-        return 3.0 * self.connect_timeout + 5.0
 
 
 @dataclass(frozen=True)

@@ -10,12 +10,12 @@ from pathlib import Path
 import pytest
 
 from tasks.lib import engine
-from tasks.lib.config import defaults, resolve, ssh_options
+from tasks.lib.config import SshOptions, defaults, resolve, ssh_options
 from tasks.lib.engine import EngineTarget, engine_session, link, use_ssh_options
 from tasks.lib.ensure import EnsureOptions, HostFacts
 from tasks.lib.ensure import ensure as ensure_core
 from tasks.lib.errors import ConfigError, EngineUnavailable
-from tasks.lib.ssh import Destination, Forward, SshOptions, explain, forward_argv
+from tasks.lib.ssh import Destination, Forward, explain, forward_argv
 
 PROJECT = Path(__file__).resolve().parents[3]
 
