@@ -374,7 +374,7 @@ class CopySession:
                 _send(job.sock, "stop")
             self._pump(lambda: all(j.ended for j in self.jobs))
             raise ConfigError("refused, nothing copied: " + "; ".join(problems))
-        return [n[1:] for job in self.jobs for n in job.notes if n.startswith("!")]
+        return [f"{job.key}: {n[1:]}" for job in self.jobs for n in job.notes if n[0] == "!"]
 
     def _clear_leftovers(self) -> None:
         """Helpers of a run that was killed (exited, or created and never started) are
@@ -452,7 +452,7 @@ class CopySession:
         rebuild = job.caps.get("sparsecp") != "1"
         workers = max(1, min(int(job.caps.get("cpus", "1") or 1), 4))
         job.work = mf.partition(job.source, workers, rebuild_sparse=rebuild)
-        job.notes = _notes(job.key, job.source, job.work, job.precision)
+        job.notes = _notes(job.source, job.work, job.precision)
 
     def _refusals(self, job: _Job) -> Iterator[str]:
         if job.before == "populated" and not self.plan.force:
@@ -593,7 +593,7 @@ _STAGES = {
 }
 
 
-def _notes(target: str, m: mf.Manifest, work: mf.Work, precision: mf.Precision) -> list[str]:
+def _notes(m: mf.Manifest, work: mf.Work, precision: mf.Precision) -> list[str]:
     """What to say about a pair before copying; ``!`` first: a warning (something this
     helper cannot keep), else a note for the report."""
     notes: list[str] = []
@@ -602,22 +602,22 @@ def _notes(target: str, m: mf.Manifest, work: mf.Work, precision: mf.Precision) 
         n = sum(1 for e in m.entries.values() if e.kind != "symlink" and e.mtime_ns % second)
         if n:
             notes.append(
-                f"!{target}: the sub-second part of {n} modification times is cut (this "
+                f"!the sub-second part of {n} modification times is cut (this "
                 "helper's cp -a and touch -r keep whole seconds; try --helper-image debian)"
             )
     if not precision.ns_links:
         n = sum(1 for e in m.entries.values() if e.kind == "symlink" and e.mtime_ns % second)
         if n:
             notes.append(
-                f"!{target}: {n} symlink(s) keep their own time to the second only (this "
+                f"!{n} symlink(s) keep their own time to the second only (this "
                 "helper's touch -h sets whole seconds)"
             )
     if work.sparse_in_full:
         notes.append(
-            f"!{target}: {len(work.sparse_in_full)} sparse file(s) are written out in full: "
+            f"!{len(work.sparse_in_full)} sparse file(s) are written out in full: "
             "the volume has hard links, which only one cp -a of the whole volume keeps"
         )
     rebuilt = sum(len(s) for s in work.sparse)
     if rebuilt:
-        notes.append(f"{target}: {rebuilt} sparse file(s) rebuilt with their holes (1 MiB chunks)")
+        notes.append(f"{rebuilt} sparse file(s) rebuilt with their holes (1 MiB chunks)")
     return notes

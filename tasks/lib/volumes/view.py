@@ -57,7 +57,7 @@ def results(out: Output, run: CopyRun) -> None:
         if odd:
             out.info(f"{r.target}: copied as they are: {odd}")
         for note in r.notes:
-            out.info(note)
+            out.info(f"{r.target}: {note}")
 
 
 def size_rows(rows: Sequence[VolumeUsage]) -> list[list[str]]:
