@@ -16,7 +16,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
-from typing import IO, TYPE_CHECKING
+from typing import IO, TYPE_CHECKING, Any
 
 import pytest
 
@@ -49,7 +49,7 @@ def vols(client: docker.DockerClient) -> Iterator[Vols]:
         v.cleanup()
 
 
-def copy_json(*args: str) -> tuple[int, list[dict[str, object]], str]:
+def copy_json(*args: str) -> tuple[int, list[dict[str, Any]], str]:
     r = run_inv("staging.volumes", "--helper-image", IMAGE, "--json", *args)
     data = json.loads(r.out) if r.code == 0 else []
     return r.code, data, r.err
