@@ -10,7 +10,7 @@ printable.
 from __future__ import annotations
 
 import calendar
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -288,24 +288,17 @@ class Work:
     def workers(self) -> int:
         return len(self.units)
 
-    def files(self, m: Manifest) -> dict[str, bytes]:
-        """The work lists as the helper reads them (NUL-separated), by file name: also, per
-        worker, the entries under its units whose times it restores (``fix``: pairs of
-        source and target path; ``links``: symlinks)."""
+    @property
+    def whole(self) -> bool:
+        """One ``cp -a`` of the whole volume: the helper needs no lists."""
+        return self.units == ((ROOT,),)
+
+    def files(self) -> dict[str, bytes]:
+        """The work lists as the helper reads them (NUL-separated), by file name."""
         out = {"dirs": b"".join(d + b"\0" for d in self.dirs)}
-        names = sorted(m.entries)
         for i, (units, sparse) in enumerate(zip(self.units, self.sparse, strict=True)):
             out[f"units.{i}"] = b"".join(u + b"\0" for u in units)
             out[f"sparse.{i}"] = b"".join(s + b"\0" for s in sparse)
-            fix: list[bytes] = []
-            links: list[bytes] = []
-            for name in _under(names, units):
-                if m.entries[name].kind == "symlink":
-                    links.append(name + b"\0")
-                else:
-                    fix.append(name + b"\0/to/" + name + b"\0")
-            out[f"fix.{i}"] = b"".join(fix)
-            out[f"links.{i}"] = b"".join(links)
         return out
 
     def to_json(self) -> dict[str, Any]:
@@ -315,25 +308,6 @@ class Work:
             "sparse": [len(s) for s in self.sparse],
             "dirs": len(self.dirs),
         }
-
-
-def _under(names: list[bytes], units: Iterable[bytes]) -> Iterator[bytes]:
-    """Every name of the sorted ``names`` that is a unit or below one."""
-    import bisect
-
-    for unit in units:
-        if unit == ROOT:
-            yield from names
-            continue
-        i = bisect.bisect_left(names, unit)
-        if i < len(names) and names[i] == unit:
-            yield unit
-            i += 1
-        prefix = unit + b"/"
-        i = max(i, bisect.bisect_left(names, prefix))
-        while i < len(names) and names[i].startswith(prefix):
-            yield names[i]
-            i += 1
 
 
 def _parent(path: bytes) -> bytes:

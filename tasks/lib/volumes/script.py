@@ -7,14 +7,15 @@ target at ``/to``, and talks with the task over its attached stdin/stdout:
 ====================  ========================================================================
 container says        meaning
 ====================  ========================================================================
+``blob NAME SIZE``    then SIZE raw bytes: a manifest file (before ``ready`` and ``verify``)
 ``ready S k=v ...``   target state ``S`` (``empty``, ``populated``, ``legacy-incomplete``), what
                       the helper's tools keep (``nscp``: ``cp -a`` keeps sub-second times,
                       ``nstouch``: ``touch -r`` does, ``sparsecp``: ``cp -a`` keeps holes,
                       ``xfast``: xargs runs applets in-process), ``cpus``; the source
-                      manifest is in :data:`OUT`
+                      manifest came as blobs just before
 ``progress N``        bytes now in the target (``du -sb``), about once a second
 ``stage NAME``        ``copy``, ``times``, ``manifest``, ``checksum``
-``verify``            target manifest (and checksums) in :data:`OUT`; waiting for the verdict
+``verify``            target manifest (and checksums) came as blobs; waiting for the verdict
 ``failed TEXT``       a step failed; the container exits non-zero
 ====================  ========================================================================
 
@@ -31,18 +32,18 @@ task says             meaning
 ====================  ========================================================================
 
 Work lists (NUL-separated paths relative to the volume root, ``./a/b``), written by the task
-with ``put_archive`` before ``go``: ``units.I`` the subtrees worker ``I`` copies with
-``cp -a`` (``.`` alone: the whole volume in one ``cp -a``, which keeps hard links),
-``sparse.I`` the sparse files worker ``I`` rebuilds with their holes, ``fix.I`` pairs
-``SRC\0/to/SRC\0`` and ``links.I`` the symlinks whose times worker ``I`` restores after its
-``cp -a`` (which keeps whole seconds only), ``dirs`` the directories the split goes through
-(created, then given the source's owner, mode and times at the end).
+with ``put_archive`` before ``go`` when the copy is split (none: one ``cp -a`` of the whole
+volume, which also keeps hard links): ``units.I`` the subtrees worker ``I`` copies with
+``cp -a``, ``sparse.I`` the sparse files it rebuilds with their holes, ``dirs`` the
+directories the split goes through (created, then given the source's owner, mode and times at
+the end). Each worker then restores the times ``cp -a`` cut to the second, from pairs
+``SRC\0/to/SRC\0`` it lists itself.
 
 Restoring times costs one ``touch -r`` per entry; run from ``xargs`` a busybox applet runs
 in-process (no fork: 3,000 entries take ~0.02 s instead of ~0.7 s), which the helper checks
 first (``xfast``: a ``touch`` put first in PATH is not the one called); otherwise a shell loop.
 
-Manifests (``src.*`` and ``dst.*`` in :data:`OUT`), unambiguous for any file name: ``names``
+Manifests (``src.*`` and ``dst.*``, sent as blobs), unambiguous for any file name: ``names``
 NUL-separated from one ``find -print0`` traversal; ``meta`` one ``stat`` line per name, in the
 same order, with no name in it; ``links`` each symlink's target then a newline, in order (its
 length is the ``%s`` of its meta line); ``*.sumnames`` + ``*.sums`` the regular files and
@@ -68,12 +69,13 @@ STAT_FORMAT = "%f %u %g %s %h %i %b %B %t %T %y"
 
 SCRIPT = r"""set -euf
 CHECK=$1
-W=/meeshy O=/meeshy/out L=/meeshy/work
+O=/meeshy/out L=/meeshy/work
 mkdir -p "$O" "$L"
 cd /meeshy
 mkfifo ev
 exec 3<>ev
-# stdin is the task: lines become events; its end (the task is gone) is the event eof.
+# Events come on fd 3: the task's stdin lines (its end, the task gone, is eof), workers'
+# exit codes, progress. Only this process writes stdout, so a blob is never interleaved.
 exec 4<&0
 ( while IFS= read -r l; do printf 'cmd %s\n' "$l" >&3; done; echo eof >&3 ) <&4 &
 exec 4<&- 0</dev/null
@@ -84,12 +86,16 @@ next() {
   IFS= read -r EV <&3
   if [ "$EV" = eof ]; then kill -9 -1 2>/dev/null || :; exit 130; fi
 }
+blob() {  # a file of $O to the task: "blob NAME SIZE", then exactly SIZE bytes
+  printf 'blob %s %s\n' "$1" "$(wc -c <"$O/$1")" && cat "$O/$1"
+}
 
 META='stat -c "$0" "$@" >&3 || exit 1
 for f; do if [ -L "$f" ]; then readlink "$f" >&4 || exit 1; fi; done'
 manifest() {  # $1: src or dst; cwd: the volume root
   find . -print0 -exec sh -c "$META" "__STAT__" {} + \
     3>"$O/$1.meta" 4>"$O/$1.links" >"$O/$1.names"
+  for part in names meta links; do blob "$1.$part"; done
 }
 SUM='md5sum "$@" >&3'
 sums() {  # $1: output name; $2: NUL list of start points; cwd: the volume root
@@ -103,7 +109,7 @@ mkdir p && cd p
 nscp=0 nstouch=0 sparsecp=0
 [ "$(stat -c %y a)" = "$(stat -c %y b)" ] && nscp=1
 [ "$(stat -c %y a)" = "$(stat -c %y c)" ] && nstouch=1
-if truncate -s 8388608 s 2>/dev/null && cp -a s t 2>/dev/null; then
+if truncate -s 2097152 s 2>/dev/null && cp -a s t 2>/dev/null; then
   [ "$(stat -c %b t)" -lt 1024 ] && sparsecp=1
 fi
 # does xargs run busybox's own touch in-process (no fork per file), or a touch from PATH?
@@ -125,13 +131,17 @@ next
 set -- $EV
 [ "$1 $2" = "cmd go" ] || exit 0
 K=$3
+[ -e "$L/units.0" ] || printf '.\0' >"$L/units.0"  # no lists sent: one cp -a of the whole
+: >>"$L/dirs"
+i=0
+while [ $i -lt "$K" ]; do : >>"$L/units.$i" && : >>"$L/sparse.$i"; i=$((i + 1)); done
 
 say "stage copy"
 find /to -mindepth 1 -maxdepth 1 -exec rm -rf {} + || bail "cannot empty the target"
 if [ -s "$L/dirs" ]; then
   (cd /to && xargs -0 -r sh -c 'mkdir -p "$@"' sh <"$L/dirs") || bail "mkdir failed"
 fi
-( while :; do sleep 1; du -sb /to 2>/dev/null | { read -r n _ && say "progress $n"; }; done ) &
+( while :; do sleep 1; echo "progress $(du -sb /to 2>/dev/null | cut -f1)" >&3; done ) &
 PROG=$!
 
 CP='for u; do
@@ -153,6 +163,9 @@ for f; do
   chown "$(stat -c %u:%g "$f")" "$d" && chmod "$(stat -c %a "$f")" "$d" \
     && touch -r "$f" "$d" || exit 1
 done'
+PAIRS='for f; do
+  if [ -L "$f" ]; then printf "%s\0" "$f" >&4; else printf "%s\0/to/%s\0" "$f" "$f" >&3; fi
+done'
 FIX='for f; do
   if [ -L "$f" ]; then touch -h -d "@$(stat -c %Y "$f")" "/to/$f" || exit 1
   else touch -r "$f" "/to/$f" || exit 1; fi
@@ -162,17 +175,19 @@ DIRFIX='for d; do
   chown "$(stat -c %u:%g "$d")" "/to/$d" && chmod "$(stat -c %a "$d")" "/to/$d" \
     && touch -r "$d" "/to/$d" || exit 1
 done'
+each() {  # $1: snippet, $2: NUL list: run the snippet on every entry under the listed paths
+  xargs -0 -r sh -c 'find "$@" -exec sh -c "$0" sh {} +' "$1" <"$2"
+}
 worker() {
   cd /from
   xargs -0 -r sh -c "$CP" sh <"$L/units.$1" || return 1
   if [ -s "$L/sparse.$1" ]; then xargs -0 -r sh -c "$SPARSE" sh <"$L/sparse.$1" || return 1; fi
   if [ $nscp = 1 ]; then return 0; fi
-  if [ $xfast = 1 ]; then
-    xargs -0 -r -n 2 touch -r <"$L/fix.$1" || return 1
-    xargs -0 -r sh -c "$LINKFIX" sh <"$L/links.$1" || return 1
-  else
-    xargs -0 -r sh -c 'find "$@" -exec sh -c "$0" sh {} +' "$FIX" <"$L/units.$1" || return 1
-  fi
+  if [ $xfast = 0 ]; then each "$FIX" "$L/units.$1"; return; fi
+  # the (source, target) pairs, then every touch -r in-process (no fork per entry)
+  each "$PAIRS" "$L/units.$1" 3>"$L/fix.$1" 4>"$L/links.$1" || return 1
+  xargs -0 -r -n 2 touch -r <"$L/fix.$1" || return 1
+  xargs -0 -r sh -c "$LINKFIX" sh <"$L/links.$1"
 }
 
 sums_left=0
@@ -196,6 +211,7 @@ wait_for() {  # until every $1 (work or sums) job has reported
     case $1 in
       work) [ "$3" = 0 ] || bail "copy worker $2 failed"; work_left=$((work_left - 1)) ;;
       sums) [ "$3" = 0 ] || bail "checksums ($2) failed"; sums_left=$((sums_left - 1)) ;;
+      progress) [ $# = 2 ] && say "$EV" ;;
     esac
   done
 }
@@ -220,6 +236,7 @@ if [ "$CHECK" = 1 ]; then
     i=$((i + 1))
   done
   wait_for sums
+  for f in $(ls "$O"); do case $f in *.sums | *.sumnames) blob "$f" ;; esac; done
 fi
 say verify
 next

@@ -4,6 +4,8 @@ between workers."""
 
 from __future__ import annotations
 
+import bisect
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -232,10 +234,27 @@ def tree(*files: tuple[bytes, int], extra: list[E] | None = None) -> mf.Manifest
     return mf.parse(*listing(list(entries.values())))
 
 
+def _under(names: list[bytes], units: Iterable[bytes]) -> Iterator[bytes]:
+    """Every name of the sorted ``names`` that is a unit or below one."""
+    for unit in units:
+        if unit == mf.ROOT:
+            yield from names
+            continue
+        i = bisect.bisect_left(names, unit)
+        if i < len(names) and names[i] == unit:
+            yield unit
+            i += 1
+        prefix = unit + b"/"
+        i = max(i, bisect.bisect_left(names, prefix))
+        while i < len(names) and names[i].startswith(prefix):
+            yield names[i]
+            i += 1
+
+
 def _covered(work: mf.Work, m: mf.Manifest) -> list[bytes]:
     """Every entry some worker's cp -a (or sparse rebuild) creates, or a split directory."""
     names = sorted(m.entries)
-    out = [n for units in work.units for n in mf._under(names, units)]
+    out = [n for units in work.units for n in _under(names, units)]
     out += [s for sparse in work.sparse for s in sparse]
     return sorted(out + list(work.dirs) + ([mf.ROOT] if work.units != ((mf.ROOT,),) else []))
 
@@ -251,7 +270,7 @@ def test_big_volume_is_split_and_balanced() -> None:
     work = mf.partition(m, 2, rebuild_sparse=True)
     assert work.workers == 2
     assert _covered(work, m) == sorted(m.entries)  # every entry exactly once
-    loads = [sum(m.entries[n].size for n in mf._under(sorted(m.entries), u)) for u in work.units]
+    loads = [sum(m.entries[n].size for n in _under(sorted(m.entries), u)) for u in work.units]
     assert max(loads) < 0.6 * sum(loads)
     assert all(m.entries[d].kind == "dir" for d in work.dirs)
 
@@ -283,24 +302,21 @@ def test_sparse_files_are_rebuilt_never_under_a_cp_unit() -> None:
     assert [s for ss in work.sparse for s in ss] == [b"./d/e/big"]
     assert work.dirs == (b"./d", b"./d/e")
     names = sorted(m.entries)
-    assert b"./d/e/big" not in [n for u in work.units for n in mf._under(names, u)]
+    assert b"./d/e/big" not in [n for u in work.units for n in _under(names, u)]
     assert _covered(work, m) == names
     # a helper whose cp -a keeps holes copies it like any file
     plain = mf.partition(m, 2, rebuild_sparse=False)
     assert plain.sparse == ((), ())
-    assert b"./d/e/big" in [n for u in plain.units for n in mf._under(names, u)]
+    assert b"./d/e/big" in [n for u in plain.units for n in _under(names, u)]
 
 
 def test_work_files_for_the_helper() -> None:
-    m = tree(*[(b"./uploads/f%d" % i, 2 * MB) for i in range(40)], extra=[
-        E(b"./uploads/l", 0o120777, link=b"f1")
-    ])  # fmt: skip
+    m = tree(*[(b"./uploads/f%d" % i, 2 * MB) for i in range(40)])
     work = mf.partition(m, 2, rebuild_sparse=True)
-    files = work.files(m)
-    assert set(files) == {"dirs", *(f"{k}.{i}" for k in ("units", "sparse", "fix", "links")
-                                    for i in range(2))}  # fmt: skip
+    assert not work.whole
+    files = work.files()
+    assert set(files) == {"dirs", "units.0", "units.1", "sparse.0", "sparse.1"}
     assert files["dirs"] == b"./uploads\0"
-    pairs = (files["fix.0"] + files["fix.1"]).split(b"\0")[:-1]
-    assert len(pairs) == 2 * 40  # every file under a unit, as (source, /to/source)
-    assert all(t == b"/to/" + s for s, t in zip(pairs[::2], pairs[1::2], strict=True))
-    assert (files["links.0"] + files["links.1"]) == b"./uploads/l\0"
+    units = (files["units.0"] + files["units.1"]).split(b"\0")
+    assert sorted(u for u in units if u) == sorted(n for n in m.entries if n.count(b"/") == 2)
+    assert mf.partition(tree((b"./a", 1)), 2, rebuild_sparse=True).whole
