@@ -513,7 +513,7 @@ class CopySession:
             job.started = time.monotonic()
             job.went = True
             progress.start(job.key, text=f"from {job.pair.source}", total=job.source.bytes)
-            _send(job.sock, f"go {job.work.workers}")
+            _send(job.sock, f"go {job.work.workers} {'whole' if job.work.whole else 'split'}")
         self._pump(lambda: all(j.ended for j in self.jobs))
         return CopyRun(tuple(j.result or self._failed(j) for j in self.jobs), tuple(self.cleaned))
 

@@ -294,11 +294,18 @@ class Work:
         return self.units == ((ROOT,),)
 
     def files(self) -> dict[str, bytes]:
-        """The work lists as the helper reads them (NUL-separated), by file name."""
+        """The work lists as the helper reads them (NUL-separated), by file name; worker
+        ``i``'s units also grouped by parent (``dir.i.j``: the parent, ``grp.i.j``: its units)."""
         out = {"dirs": b"".join(d + b"\0" for d in self.dirs)}
         for i, (units, sparse) in enumerate(zip(self.units, self.sparse, strict=True)):
             out[f"units.{i}"] = b"".join(u + b"\0" for u in units)
             out[f"sparse.{i}"] = b"".join(s + b"\0" for s in sparse)
+            groups: dict[bytes, list[bytes]] = {}
+            for u in units:
+                groups.setdefault(_parent(u), []).append(u)
+            for j, (parent, members) in enumerate(sorted(groups.items())):
+                out[f"dir.{i}.{j}"] = parent
+                out[f"grp.{i}.{j}"] = b"".join(m + b"\0" for m in members)
         return out
 
     def to_json(self) -> dict[str, Any]:

@@ -22,7 +22,8 @@ container says        meaning
 ====================  ========================================================================
 task says             meaning
 ====================  ========================================================================
-``go K``              copy with ``K`` workers; the work lists are in :data:`WORK` (below)
+``go K MODE``         copy with ``K`` workers, ``whole`` (one ``cp -a`` of the volume) or
+                      ``split`` (the work lists are in :data:`WORK`, below)
 ``stop``              refused: exit without touching anything
 ``done``              verified: exit 0
 ``fail``              not verified: exit 3
@@ -33,8 +34,10 @@ task says             meaning
 
 Work lists (NUL-separated paths relative to the volume root, ``./a/b``), written by the task
 with ``put_archive`` before ``go`` when the copy is split (none: one ``cp -a`` of the whole
-volume, which also keeps hard links): ``units.I`` the subtrees worker ``I`` copies with
-``cp -a``, ``sparse.I`` the sparse files it rebuilds with their holes, ``dirs`` the
+volume, which also keeps hard links): ``units.I`` the subtrees worker ``I`` copies, as groups
+of siblings (``dir.I.J`` the parent's name as raw bytes, ``grp.I.J`` its units: one
+``cp -a`` per batch, not a fork per unit), ``sparse.I`` the sparse files it rebuilds with
+their holes, ``dirs`` the
 directories the split goes through (created, then given the source's owner, mode and times at
 the end). Each worker then restores the times ``cp -a`` cut to the second, from pairs
 ``SRC\0/to/SRC\0`` it lists itself.
@@ -130,8 +133,8 @@ say "ready $state nscp=$nscp nstouch=$nstouch sparsecp=$sparsecp xfast=$xfast cp
 next
 set -- $EV
 [ "$1 $2" = "cmd go" ] || exit 0
-K=$3
-[ -e "$L/units.0" ] || printf '.\0' >"$L/units.0"  # no lists sent: one cp -a of the whole
+K=$3 MODE=$4
+[ "$MODE" = split ] || printf '.\0' >"$L/units.0"  # whole: one cp -a of the volume
 : >>"$L/dirs"
 i=0
 while [ $i -lt "$K" ]; do : >>"$L/units.$i" && : >>"$L/sparse.$i"; i=$((i + 1)); done
@@ -144,10 +147,16 @@ fi
 ( while :; do sleep 1; echo "progress $(du -sb /to 2>/dev/null | cut -f1)" >&3; done ) &
 PROG=$!
 
-CP='for u; do
-  if [ "$u" = . ]; then cp -a /from/. /to/ || exit 1
-  else cp -a "/from/$u" "/to/${u%/*}/" || exit 1; fi
-done'
+GROUP='cp -a "$@" "$0" || exit 1'
+copy_units() {  # worker $1: whole, or each group of sibling units with one cp -a per batch
+  if [ "$MODE" != split ]; then cp -a /from/. /to/; return; fi
+  j=0
+  while [ -e "$L/dir.$1.$j" ]; do
+    p=$(cat "$L/dir.$1.$j"; echo x)  # the x keeps a name's trailing newlines
+    xargs -0 -r sh -c "$GROUP" "/to/${p%x}/" <"$L/grp.$1.$j" || return 1
+    j=$((j + 1))
+  done
+}
 SPARSE='Z=$(dd if=/dev/zero bs=__CHUNK__ count=1 2>/dev/null | md5sum)
 for f; do
   d=/to/$f; s=$(stat -c %s "$f") || exit 1
@@ -180,7 +189,7 @@ each() {  # $1: snippet, $2: NUL list: run the snippet on every entry under the 
 }
 worker() {
   cd /from
-  xargs -0 -r sh -c "$CP" sh <"$L/units.$1" || return 1
+  copy_units "$1" || return 1
   if [ -s "$L/sparse.$1" ]; then xargs -0 -r sh -c "$SPARSE" sh <"$L/sparse.$1" || return 1; fi
   if [ $nscp = 1 ]; then return 0; fi
   if [ $xfast = 0 ]; then each "$FIX" "$L/units.$1"; return; fi

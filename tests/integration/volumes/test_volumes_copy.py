@@ -96,6 +96,31 @@ def test_two_volumes_copy_at_once(vols: Vols, client: docker.DockerClient) -> No
         assert vols.listing(r.target) == vols.listing(r.source)
 
 
+def test_a_big_flat_directory_is_split_between_workers(
+    vols: Vols, client: docker.DockerClient
+) -> None:
+    """Thousands of files in one folder (uploads often look like that): the helper splits them
+    between its workers, one cp -a per batch of siblings."""
+    flat = (
+        "mkdir /v/uploads && cd /v/uploads && i=0 && while [ $i -lt 2500 ]; do "
+        "echo $i > f$i; i=$((i + 1)); done && mkdir sub && echo x > sub/y"
+    )
+    src = vols.create("flat", flat)
+    existing = copy.volume_names(client)
+    plan = plan_copy([src], helper_image=IMAGE, existing=existing)
+    with copy.CopySession(client, plan, existing) as session:
+        session.prepare()
+        [job] = session.jobs
+        assert job.work is not None
+        assert job.work.dirs == (b"./uploads",)
+        assert job.work.workers == min(int(job.caps["cpus"]), 4)
+        run = session.run(NullProgress())
+    [result] = run.results
+    assert result.status == Status.COPIED
+    assert result.files == 2501
+    assert vols.listing(result.target) == vols.listing(src)
+
+
 def test_force_makes_an_exact_copy(vols: Vols, client: docker.DockerClient) -> None:
     src = vols.create("uploads")
     target = vols.twin("uploads")

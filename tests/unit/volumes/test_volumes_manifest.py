@@ -315,8 +315,14 @@ def test_work_files_for_the_helper() -> None:
     work = mf.partition(m, 2, rebuild_sparse=True)
     assert not work.whole
     files = work.files()
-    assert set(files) == {"dirs", "units.0", "units.1", "sparse.0", "sparse.1"}
+    assert set(files) == {
+        "dirs",
+        *(f"{k}.{i}" for k in ("units", "sparse") for i in range(2)),
+        *(f"{k}.{i}.0" for k in ("dir", "grp") for i in range(2)),
+    }
     assert files["dirs"] == b"./uploads\0"
+    assert files["dir.0.0"] == files["dir.1.0"] == b"./uploads"  # one cp -a per batch
+    assert files["grp.0.0"] + files["grp.1.0"] != b""
     units = (files["units.0"] + files["units.1"]).split(b"\0")
     assert sorted(u for u in units if u) == sorted(n for n in m.entries if n.count(b"/") == 2)
     assert mf.partition(tree((b"./a", 1)), 2, rebuild_sparse=True).whole
