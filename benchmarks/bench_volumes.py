@@ -2,10 +2,11 @@
 """Benchmark: ``inv staging.volumes`` against the staging plan's yardstick, side by side.
 
     python benchmarks/bench_volumes.py [--pairs 5] [--files 3060] [--mb 525] [--checksum]
-                                       [--image alpine] [--keep-source]
+                                       [--image alpine] [--flat]
 
 One source volume like ``meeshy-gateway-uploads`` is made first by a helper container
-(``--files`` files of random bytes, ``--mb`` MB in all, 60 directories in 12 groups). Then,
+(``--files`` files of random bytes, ``--mb`` MB in all, 60 directories in 12 groups, or all
+in one folder with ``--flat``). Then,
 ``--pairs`` times, alternating which side goes first so drift hits both alike, into a fresh
 target each time:
 
@@ -36,13 +37,15 @@ PROJECT = Path(__file__).resolve().parent.parent
 POPULATE = r"""
 set -eu
 cd /v
-files=$1 total=$2
+files=$1 total=$2 flat=$3
 i=0 d=0
 per=$((total / files))
 while [ $i -lt "$files" ]; do
-  if [ $((i % 51)) -eq 0 ]; then d=$((d + 1)); mkdir -p "u$((d % 12))/d$d"; fi
+  if [ $((i % 51)) -eq 0 ]; then d=$((d + 1)); dir="u$((d % 12))/d$d"; fi
+  [ "$flat" = 1 ] && dir=uploads
+  mkdir -p "$dir"
   s=$(( (i * 7919) % (2 * per) + 1 ))
-  head -c $s /dev/urandom > "u$((d % 12))/d$d/f$i.bin"
+  head -c $s /dev/urandom > "$dir/f$i.bin"
   i=$((i + 1))
 done
 """
@@ -74,6 +77,7 @@ def main() -> int:
     ap.add_argument("--mb", type=int, default=525)
     ap.add_argument("--checksum", action="store_true", help="ours with --checksum")
     ap.add_argument("--image", default="alpine", help="helper image of both sides")
+    ap.add_argument("--flat", action="store_true", help="every file in one folder (uploads/)")
     args = ap.parse_args()
 
     run = uuid.uuid4().hex[:8]
@@ -86,10 +90,11 @@ def main() -> int:
         docker(
             "run", "--rm", "--network", "none", "-v", f"{source}:/v", args.image,
             "sh", "-c", POPULATE, "sh", str(args.files), str(args.mb * 1_000_000),
+            "1" if args.flat else "0",
         )  # fmt: skip
         print(f"source {source}: {args.files} files, {args.mb} MB, made in "
               f"{time.perf_counter() - t:.1f}s")  # fmt: skip
-        warm = "cat /v/*/*/* >/dev/null"
+        warm = "find /v -type f -exec cat {} + >/dev/null"
         docker("run", "--rm", "-v", f"{source}:/v:ro", args.image, "sh", "-c", warm)
         env = {**os.environ, "NO_COLOR": "1"}
         ours_t: list[float] = []
