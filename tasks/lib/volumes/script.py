@@ -125,7 +125,7 @@ cd /meeshy && rm -rf p
 cpus=$(nproc 2>/dev/null || echo 1)
 
 state=empty
-[ -n "$(ls -A /to | head -n 1)" ] && state=populated
+[ -n "$(find /to -mindepth 1 -maxdepth 1 | head -n 1)" ] && state=populated
 [ -e /to/__LEGACY__ ] && [ ! -e /from/__LEGACY__ ] && state=legacy-incomplete
 (cd /from && manifest src) || bail "cannot list the source"
 say "ready $state nscp=$nscp nstouch=$nstouch sparsecp=$sparsecp xfast=$xfast cpus=$cpus"
