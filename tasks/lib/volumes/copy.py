@@ -71,6 +71,7 @@ class CopyResult:
     verified: str = ""
     kinds: Mapping[str, int] = field(default_factory=dict)
     notes: tuple[str, ...] = ()
+    warnings: tuple[str, ...] = ()  # what the helper could not keep (said before copying)
     error: str = ""
 
     @property
@@ -91,6 +92,7 @@ class CopyResult:
             "target_before": self.before,
             "kinds": dict(self.kinds),
             "notes": list(self.notes),
+            "warnings": list(self.warnings),
             "error": self.error,
         }
 
@@ -588,7 +590,7 @@ class CopySession:
             job.seconds,
             "md5" if checksum else "metadata",
             source.kinds(),
-            tuple(n.lstrip("!") for n in job.notes),
+            *_split_notes(job.notes),
         )
         _send(job.sock, "done")
 
@@ -614,7 +616,8 @@ class CopySession:
             Status.FAILED if job.went else Status.CANCELLED,
             job.before,
             error=job.why(),
-            notes=tuple(n.lstrip("!") for n in job.notes),
+            notes=_split_notes(job.notes)[0],
+            warnings=_split_notes(job.notes)[1],
         )
 
 
@@ -624,6 +627,14 @@ _STAGES = {
     "manifest": "listing the target",
     "checksum": "md5 of both sides",
 }
+
+
+def _split_notes(notes: list[str]) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """(notes, warnings): a warning starts with ``!``."""
+    return (
+        tuple(n for n in notes if not n.startswith("!")),
+        tuple(n[1:] for n in notes if n.startswith("!")),
+    )
 
 
 def _notes(m: mf.Manifest, work: mf.Work, precision: mf.Precision) -> list[str]:

@@ -52,8 +52,8 @@ def results(out: Output, run: CopyRun) -> None:
     for name in run.cleaned:
         out.info(f"removed helper container {name}, left by a copy that was killed")
     out.table("staging volumes", COPY_COLUMNS, copy_rows(run))
-    for r in run.results:
-        odd = ", ".join(f"{n} {k}" for k, n in sorted(r.kinds.items()))
+    for r in run.results:  # the warnings were said before copying
+        odd = ", ".join(f"{k}: {n}" for k, n in sorted(r.kinds.items()))
         if odd:
             out.info(f"{r.target}: copied as they are: {odd}")
         for note in r.notes:
