@@ -17,7 +17,10 @@ target each time:
 
 each timed with ``time.perf_counter`` around the subprocess, the page cache warm for both
 (the source is read once before the first pair), ``sync`` before every run so one run's
-write-back does not land in the next. Prints every pair's times and ratio, then the medians.
+write-back does not land in the next. Targets are removed only at the end (needs 2 x pairs x
+--mb of disk): deleting 500 MB has I/O of its own (discards, on this machine's file system)
+that would land on whichever run comes next. Prints every pair's times and ratio, then the
+medians.
 Every volume it made is removed at the end, also on failure or Ctrl-C.
 """
 
@@ -51,6 +54,9 @@ done
 """
 
 
+WARM_IMAGE = ["alpine"]
+
+
 def docker(*args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
     r = subprocess.run(["docker", *args], capture_output=True, text=True, check=False)
     if check and r.returncode != 0:
@@ -59,6 +65,8 @@ def docker(*args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
 
 
 def timed(argv: list[str], **kw: object) -> float:
+    # the same state before either side: a container just ran, nothing left to write back
+    docker("run", "--rm", "--network", "none", WARM_IMAGE[0], "true")
     os.sync()
     t = time.perf_counter()
     r = subprocess.run(  # type: ignore[call-overload]
@@ -80,6 +88,7 @@ def main() -> int:
     ap.add_argument("--flat", action="store_true", help="every file in one folder (uploads/)")
     args = ap.parse_args()
 
+    WARM_IMAGE[0] = args.image
     run = uuid.uuid4().hex[:8]
     source = f"meeshy-bench-{run}-uploads"
     made: list[str] = []
@@ -110,7 +119,8 @@ def main() -> int:
             def ours(target: str = ours_target) -> float:
                 argv = [sys.executable, "-m", "invoke", "staging.volumes"]
                 argv += ["--volume", f"{source}:{target}", "--helper-image", args.image]
-                return timed(argv + (["--checksum"] if args.checksum else []), cwd=PROJECT, env=env)
+                argv += ["--checksum"] if args.checksum else []
+                return timed(argv, cwd=PROJECT, env=env)
 
             def base(target: str = base_target) -> float:
                 return timed([
@@ -125,8 +135,7 @@ def main() -> int:
             ours_t.append(a)
             base_t.append(b)
             print(f"{n + 1:>4}  {a:>9.2f}  {b:>10.2f}  {a / b:5.2f}", flush=True)
-            for target in (ours_target, base_target):
-                docker("volume", "rm", target, check=False)
+
         mo, mb = statistics.median(ours_t), statistics.median(base_t)
         ratios = sorted(a / b for a, b in zip(ours_t, base_t, strict=True))
         spread = f"{ratios[0]:.2f}-{ratios[-1]:.2f}"

@@ -232,7 +232,7 @@ class VolumesFlags(EngineFlags, DryRunFlags, JsonFlags):
     checksum: bool = flag(False, "also verify content: md5 of every file, source against target")
     helper_image: str = flag(
         "alpine",
-        "image of the helper container, one per volume (needs sh, cp, find, stat, xargs, "
+        "image of the helper container, one per volume (needs sh, cp, find, stat, xargs, tar, "
         "md5sum, truncate, dd, du: busybox, alpine, debian; default: alpine)",
     )
 

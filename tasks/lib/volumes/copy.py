@@ -34,7 +34,6 @@ from typing import TYPE_CHECKING, Any
 from tasks.lib.errors import CommandFailed, ConfigError, Interrupted, TaskError
 from tasks.lib.progress import Progress, Status
 from tasks.lib.volumes import manifest as mf
-from tasks.lib.volumes import script
 from tasks.lib.volumes.plan import (
     COPY_OF_LABEL,
     HELPER_KIND,
@@ -145,20 +144,18 @@ def ensure_helper_image(client: docker.DockerClient, image: str) -> None:
         raise ConfigError(
             f"helper image {image!r} is not available locally and cannot be pulled",
             hint="`docker pull` it, or pass --helper-image IMAGE (any image with sh, cp, find, "
-            "stat, xargs, md5sum, truncate, dd, du: busybox, alpine, debian)",
+            "tar, stat, xargs, md5sum, truncate, dd, du: busybox, alpine, debian)",
         ) from exc
 
 
-def _put_files(
-    client: docker.DockerClient, container: str, path: str, files: Mapping[str, bytes]
-) -> None:
+def _tar(files: Mapping[str, bytes]) -> bytes:
     buf = io.BytesIO()
     with tarfile.open(fileobj=buf, mode="w") as tar:
         for name, data in files.items():
             info = tarfile.TarInfo(name)
             info.size = len(data)
             tar.addfile(info, io.BytesIO(data))
-    client.api.put_archive(container, path, buf.getvalue())
+    return buf.getvalue()
 
 
 def _manifest(files: Mapping[str, bytes], side: str, *, sums: bool) -> mf.Manifest:
@@ -270,9 +267,13 @@ def _reader(index: int, sock: Any, events: queue.Queue[Event]) -> None:
 
 def _send(sock: Any, text: str) -> None:
     """A line to the helper's stdin (gone already: its end is on the way as an event)."""
+    _send_bytes(sock, text.encode() + b"\n")
+
+
+def _send_bytes(sock: Any, data: bytes) -> None:
     raw = getattr(sock, "_sock", sock)
     with suppress(OSError):
-        raw.sendall(text.encode() + b"\n")
+        raw.sendall(data)
 
 
 def _close(sock: Any) -> None:
@@ -511,7 +512,8 @@ class CopySession:
                 marker_name(job.key), labels={MARKER_LABEL: job.key, COPY_OF_LABEL: job.pair.source}
             )
             if not job.work.whole:
-                _put_files(self.client, job.container, script.WORK, job.work.files())
+                tar = _tar(job.work.files())
+                _send_bytes(job.sock, f"put {len(tar)}\n".encode() + tar)
             job.started = time.monotonic()
             job.went = True
             progress.start(job.key, text=f"from {job.pair.source}", total=job.source.bytes)

@@ -10,6 +10,7 @@ printable.
 from __future__ import annotations
 
 import calendar
+import functools
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -118,15 +119,22 @@ def _bad(what: str, detail: str) -> CommandFailed:
     )
 
 
+@functools.lru_cache(maxsize=1024)
+def _midnight(date: str, zone: str) -> int:
+    """Seconds since 1970 of ``date``'s midnight in the UTC offset ``zone`` (``+0100``)."""
+    y, mo, d = (int(x) for x in date.split("-"))
+    sign = -1 if zone.startswith("-") else 1
+    return calendar.timegm((y, mo, d, 0, 0, 0, 0, 0, 0)) - sign * (
+        int(zone[1:3]) * 3600 + int(zone[3:5]) * 60
+    )
+
+
 def _mtime_ns(text: str) -> int:
     """``2026-11-24 07:19:10.672711019 +0000`` (``stat -c %y``) as nanoseconds since 1970."""
     date, clock, zone = text.split(" ")
     hms, _, frac = clock.partition(".")
-    y, mo, d = (int(x) for x in date.split("-"))
-    h, mi, s = (int(x) for x in hms.split(":"))
-    sign = -1 if zone.startswith("-") else 1
-    offset = sign * (int(zone[1:3]) * 3600 + int(zone[3:5]) * 60)
-    seconds = calendar.timegm((y, mo, d, h, mi, s, 0, 0, 0)) - offset
+    h, mi, s = hms.split(":")
+    seconds = _midnight(date, zone) + int(h) * 3600 + int(mi) * 60 + int(s)
     return seconds * 1_000_000_000 + int((frac + "000000000")[:9])
 
 

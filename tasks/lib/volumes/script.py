@@ -22,8 +22,9 @@ container says        meaning
 ====================  ========================================================================
 task says             meaning
 ====================  ========================================================================
+``put SIZE``          then SIZE bytes: a tar of the work lists (below), unpacked in :data:`WORK`
 ``go K MODE``         copy with ``K`` workers, ``whole`` (one ``cp -a`` of the volume) or
-                      ``split`` (the work lists are in :data:`WORK`, below)
+                      ``split`` (by the work lists)
 ``stop``              refused: exit without touching anything
 ``done``              verified: exit 0
 ``fail``              not verified: exit 3
@@ -32,15 +33,14 @@ task says             meaning
                       killed at once and the container exits; it is created with AutoRemove
 ====================  ========================================================================
 
-Work lists (NUL-separated paths relative to the volume root, ``./a/b``), written by the task
-with ``put_archive`` before ``go`` when the copy is split (none: one ``cp -a`` of the whole
-volume, which also keeps hard links): ``units.I`` the subtrees worker ``I`` copies, as groups
-of siblings (``dir.I.J`` the parent's name as raw bytes, ``grp.I.J`` its units: one
-``cp -a`` per batch, not a fork per unit), ``sparse.I`` the sparse files it rebuilds with
-their holes, ``dirs`` the
-directories the split goes through (created, then given the source's owner, mode and times at
-the end). Each worker then restores the times ``cp -a`` cut to the second, from pairs
-``SRC\0/to/SRC\0`` it lists itself.
+Work lists (NUL-separated paths relative to the volume root, ``./a/b``), sent by the task as
+a tar after ``put SIZE`` on stdin, before ``go``, when the copy is split (none: one ``cp -a``
+of the whole volume, which also keeps hard links): ``units.I`` the subtrees worker ``I``
+copies, as groups of siblings (``dir.I.J`` the parent's name as raw bytes, ``grp.I.J`` its
+units: one ``cp -a`` per batch, not a fork per unit), ``sparse.I`` the sparse files it
+rebuilds with their holes, ``dirs`` the directories the split goes through (created, then
+given the source's owner, mode and times at the end). Each worker then restores the times
+``cp -a`` cut to the second, from pairs ``SRC\0/to/SRC\0`` it lists itself.
 
 Restoring times costs one ``touch -r`` per entry; run from ``xargs`` a busybox applet runs
 in-process (no fork: 3,000 entries take ~0.02 s instead of ~0.7 s), which the helper checks
@@ -79,8 +79,19 @@ mkfifo ev
 exec 3<>ev
 # Events come on fd 3: the task's stdin lines (its end, the task gone, is eof), workers'
 # exit codes, progress. Only this process writes stdout, so a blob is never interleaved.
+# "put N" is followed by N bytes: a tar of the work lists (dd reads exactly N, never more).
 exec 4<&0
-( while IFS= read -r l; do printf 'cmd %s\n' "$l" >&3; done; echo eof >&3 ) <&4 &
+(
+  while IFS= read -r l; do
+    case $l in
+    "put "*)
+      dd bs="${l#put }" count=1 iflag=fullblock 2>/dev/null | tar -x -C "$L" -f - \
+        || echo "cmd put-failed" >&3 ;;
+    *) printf 'cmd %s\n' "$l" >&3 ;;
+    esac
+  done
+  echo eof >&3
+) <&4 &
 exec 4<&- 0</dev/null
 
 say() { printf '%s\n' "$*"; }
@@ -132,7 +143,11 @@ say "ready $state nscp=$nscp nstouch=$nstouch sparsecp=$sparsecp xfast=$xfast cp
 
 next
 set -- $EV
-[ "$1 $2" = "cmd go" ] || exit 0
+case "$1 $2" in
+"cmd go") ;;
+"cmd stop") exit 0 ;;
+*) bail "did not get the work lists ($EV)" ;;
+esac
 K=$3 MODE=$4
 [ "$MODE" = split ] || printf '.\0' >"$L/units.0"  # whole: one cp -a of the volume
 : >>"$L/dirs"
