@@ -3,23 +3,28 @@
 from __future__ import annotations
 
 import dataclasses
+from typing import TYPE_CHECKING
 
-from invoke import Collection, Context, task
+from invoke import Collection, Context
 
-from tasks._common import HELP, engine_target, task_errors
 from tasks.images import PushFlags as ImagesPushFlags
 from tasks.images import run_push
 from tasks.invoke_adapter import (
     DryRunFlags,
+    EngineFlags,
     ImageFlags,
     JsonFlags,
     RootFlags,
     ServiceFlags,
     cli_task,
+    engine_target,
     flag,
     running,
     settings,
 )
+
+if TYPE_CHECKING:
+    from tasks.lib.volumes.plan import CopyPlan
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
@@ -142,90 +147,70 @@ def push(c: Context, flags: PushFlags) -> None:
         run_push(out, s, targets, dry_run=flags.dry_run, layers=False)
 
 
-COPY_HELP = {
-    "volume": "copy this volume instead of the default set (gateway and web uploads); "
-    "repeatable; NAME (target from the staging naming rule) or SOURCE:TARGET",
-    "include_models": "also copy meeshy-models-data (ML models, 5-10 GB)",
-    "force": "replace a non-empty target: it becomes an exact copy (extra files removed)",
-    "checksum": "also verify content: sha256 of every file, source against target",
-    "helper_image": "image of the throwaway copy containers (needs sh, cp, find, stat, sort, "
-    "xargs, sha256sum, du; default: alpine)",
-    "context": HELP["context"],
-    "dry_run": "print the docker commands that would run, change nothing (the engine, if "
-    "reachable, is only asked which volumes exist)",
-    "json": HELP["json"],
-}
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class VolumesFlags(EngineFlags, DryRunFlags, JsonFlags):
+    """The flags of staging.volumes."""
+
+    volume: list[str] = flag(  # noqa: RUF009
+        [],
+        "copy this volume instead of the default set (gateway and web uploads); repeatable; "
+        "NAME (target from the staging naming rule) or SOURCE:TARGET",
+    )
+    include_models: bool = flag(False, "also copy meeshy-models-data (ML models, 5-10 GB)")
+    force: bool = flag(
+        False, "replace a non-empty target: it becomes an exact copy (extra files removed)"
+    )
+    checksum: bool = flag(False, "also verify content: md5 of every file, source against target")
+    helper_image: str = flag(
+        "alpine",
+        "image of the helper container, one per volume (needs sh, cp, find, stat, xargs, tar, "
+        "md5sum, truncate, dd, du: busybox, alpine, debian; default: alpine)",
+    )
 
 
-@task(name="volumes", iterable=["volume"], help=COPY_HELP, auto_shortflags=False)
-def volumes(
-    c: Context,
-    *,
-    volume: list[str] | None = None,
-    include_models: bool = False,
-    force: bool = False,
-    checksum: bool = False,
-    helper_image: str = "alpine",
-    context: str = "",
-    dry_run: bool = False,
-    json: bool = False,
-) -> None:
+@cli_task(VolumesFlags, name="volumes")
+def volumes(c: Context, flags: VolumesFlags) -> None:
     """Copy prod volumes to their staging twins, verified (uploads; --include-models)."""
-    from tasks.lib import volumes as core
-    from tasks.lib.engine import sdk_client
+    from tasks.lib.engine import connect
     from tasks.lib.errors import EngineUnavailable
     from tasks.lib.output import Output
+    from tasks.lib.volumes import copy, view
+    from tasks.lib.volumes.plan import plan_copy
 
-    out = Output(json_mode=json)
-    with task_errors(out):
-        target = engine_target(c, context)
-        prefix = target.cli_prefix()
+    with running(Output(json_mode=flags.json)) as out:
+        target = engine_target(c, flags.context)
 
-        def plan(existing: set[str] | None) -> core.CopyPlan:
-            return core.plan_copy(
-                volume or [],
-                include_models=include_models,
-                helper_image=helper_image,
-                force=force,
-                checksum=checksum,
+        def plan(existing: set[str] | None) -> CopyPlan:
+            return plan_copy(
+                flags.volume,
+                include_models=flags.include_models,
+                helper_image=flags.helper_image,
+                force=flags.force,
+                checksum=flags.checksum,
                 existing=existing,
             )
 
         plan(None)  # refusals that need no engine come first
-        if dry_run:
+        if flags.dry_run:
             existing: set[str] | None = None
             try:
-                client = sdk_client(target)
-                try:
-                    existing = core.volume_names(client)
-                finally:
-                    client.close()
+                with connect(target, timeout=10) as client:
+                    existing = copy.volume_names(client)
             except EngineUnavailable as exc:
-                out.warn(f"{exc.line()}; sources not checked")
-            dry = plan(existing)
-            commands = dry.commands(prefix, existing=existing)
-            if json:
-                out.json(
-                    {"dry_run": True, "pairs": [vars(p) for p in dry.pairs], "commands": commands}
-                )
-            else:
-                for argv in commands:
-                    out.command(argv)
+                out.warn(f"{exc.message}; sources not checked")
+            view.dry_run(out, plan(existing), existing, target.cli_prefix())
             return
-        client = sdk_client(target)
-        try:
-            existing = core.volume_names(client)
-            real = plan(existing)
-            with core.reporter_for(out) as reporter:
-                results = core.execute_copy(
-                    client, real, existing=existing, out=out, reporter=reporter, prefix=prefix
-                )
-        finally:
-            client.close()
-        if json:
-            out.json([r.as_dict() for r in results])
-        else:
-            out.table("staging volumes", core.COPY_COLUMNS, core.copy_rows(results))
+        with connect(target) as client:
+            existing = copy.volume_names(client)
+            with copy.CopySession(client, plan(existing), existing) as session:
+                for warning in session.prepare():
+                    out.warn(warning)
+                with out.progress("Copying volumes", session.plan.targets) as progress:
+                    run = session.run(progress)
+        view.results(out, run)
+        failed = copy.failure(run)
+        if failed:
+            raise failed
 
 
 ns = Collection("staging", tag, push, compose, volumes)

@@ -2,36 +2,29 @@
 
 from __future__ import annotations
 
-from invoke import Collection, Context, task
+import dataclasses
 
-from tasks._common import HELP, engine_target, task_errors
+from invoke import Collection, Context
 
-SIZE_HELP = {
-    "all": "every volume, not only those whose name contains meeshy",
-    "context": HELP["context"],
-    "json": HELP["json"],
-}
+from tasks.invoke_adapter import EngineFlags, JsonFlags, cli_task, engine_target, flag, running
 
 
-@task(name="size", help=SIZE_HELP)
-def size(c: Context, *, all_: bool = False, context: str = "", json: bool = False) -> None:
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class SizeFlags(EngineFlags, JsonFlags):
+    all_: bool = flag(False, "every volume, not only those whose name contains meeshy")
+
+
+@cli_task(SizeFlags, name="size")
+def size(c: Context, flags: SizeFlags) -> None:
     """Size of every meeshy volume and the containers using it (docker system df -v)."""
-    from tasks.lib import volumes as core
-    from tasks.lib.engine import sdk_client
+    from tasks.lib.engine import connect
     from tasks.lib.output import Output
+    from tasks.lib.volumes import usage, view
 
-    out = Output(json_mode=json)
-    with task_errors(out):
-        target = engine_target(c, context)
-        client = sdk_client(target)
-        try:
-            rows = core.volume_usage(client, all_volumes=all_)
-        finally:
-            client.close()
-        if json:
-            out.json([r.as_dict() for r in rows])
-        else:
-            out.table("volumes", core.SIZE_COLUMNS, core.size_rows(rows))
+    with running(Output(json_mode=flags.json)) as out:
+        with connect(engine_target(c, flags.context)) as client:
+            rows = usage.volume_usage(client, all_volumes=flags.all_)
+        view.sizes(out, rows)
 
 
 ns = Collection("volumes", size)

@@ -1,0 +1,365 @@
+"""staging.volumes and volumes.size against a real engine, on volumes private to these tests
+(``meeshy-t3-<id>-*`` and their ``meeshy-staging-t3-<id>-*`` twins, removed on teardown).
+
+Volumes are read back without the code under test: as tarballs (``get_archive``: type, mode,
+owner, mtime, link target, content hash) and as busybox listings (nanosecond times)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from typing import TYPE_CHECKING, Any
+
+import pytest
+
+from tasks import staging as staging_tasks
+from tasks import volumes as volumes_tasks
+from tasks.lib.errors import ConfigError, Interrupted
+from tasks.lib.progress import NullProgress, Status
+from tasks.lib.volumes import copy
+from tasks.lib.volumes.plan import lock_name, marker_name, plan_copy
+from tests.cli import Call
+from tests.volumes_engine import BYTES, FILES, IMAGE, Vols
+
+if TYPE_CHECKING:
+    import docker
+
+pytestmark = pytest.mark.engine
+
+
+@pytest.fixture
+def client() -> Iterator[docker.DockerClient]:
+    import docker
+
+    c = docker.from_env()
+    yield c
+    c.close()
+
+
+@pytest.fixture
+def vols(client: docker.DockerClient) -> Iterator[Vols]:
+    v = Vols(client)
+    try:
+        yield v
+    finally:
+        v.cleanup()
+
+
+def _copy(
+    client: docker.DockerClient, volumes: list[str], progress: Any = None, **kw: Any
+) -> list[copy.CopyResult]:
+    existing = copy.volume_names(client)
+    plan = plan_copy(volumes, helper_image=IMAGE, existing=existing, **kw)
+    with copy.CopySession(client, plan, existing) as session:
+        session.prepare()
+        run = session.run(progress or NullProgress())
+    return list(run.results)
+
+
+@pytest.mark.parametrize("checksum", [False, True], ids=["metadata", "md5"])
+def test_copy_is_exact_and_verified(
+    vols: Vols, client: docker.DockerClient, checksum: bool
+) -> None:
+    src = vols.create("uploads")
+    before = vols.snapshot(src)
+    listing = vols.listing(src)
+
+    [result] = _copy(client, [src], checksum=checksum)
+
+    assert result.status == Status.COPIED
+    assert (result.source, result.target) == (src, vols.twin("uploads"))
+    assert (result.files, result.dirs, result.bytes) == (FILES, 3, BYTES)
+    assert result.verified == ("md5" if checksum else "metadata")
+    assert result.before == "absent"
+    assert vols.snapshot(result.target) == before  # type, mode, owner, mtime, link, content
+    assert vols.listing(result.target) == listing  # and nanosecond times
+    assert vols.snapshot(src) == before
+    assert client.volumes.get(result.target).attrs["Labels"] == {"me.meeshy.staging-copy-of": src}
+    assert vols.helpers_left() == []
+    assert vols.volumes() == {src, result.target}  # no marker volume left
+
+
+def test_two_volumes_copy_at_once(vols: Vols, client: docker.DockerClient) -> None:
+    a, b = vols.create("gw"), vols.create("web")
+    seen: list[str] = []
+
+    class Watch(NullProgress):
+        def start(self, key: str, *, text: str = "", total: int | None = None) -> None:
+            # both helpers are told to go before either finishes
+            seen.append(key)
+            assert all(vols.listing(t) is not None for t in seen)
+
+    results = _copy(client, [a, b], Watch())
+    assert [r.status for r in results] == [Status.COPIED, Status.COPIED]
+    assert seen == [vols.twin("gw"), vols.twin("web")]
+    for r in results:
+        assert vols.listing(r.target) == vols.listing(r.source)
+
+
+def test_a_big_flat_directory_is_split_between_workers(
+    vols: Vols, client: docker.DockerClient
+) -> None:
+    """Thousands of files in one folder (uploads often look like that): the helper splits them
+    between its workers, one cp -a per batch of siblings."""
+    flat = (
+        "mkdir /v/uploads && cd /v/uploads && i=0 && while [ $i -lt 2500 ]; do "
+        "echo $i > f$i; i=$((i + 1)); done && mkdir sub && echo x > sub/y"
+    )
+    src = vols.create("flat", flat)
+    existing = copy.volume_names(client)
+    plan = plan_copy([src], helper_image=IMAGE, existing=existing)
+    with copy.CopySession(client, plan, existing) as session:
+        session.prepare()
+        [job] = session.jobs
+        assert job.work is not None
+        assert job.work.dirs == (b"./uploads",)
+        assert job.work.workers == min(int(job.caps["cpus"]), 4)
+        run = session.run(NullProgress())
+    [result] = run.results
+    assert result.status == Status.COPIED
+    assert result.files == 2501
+    assert vols.listing(result.target) == vols.listing(src)
+
+
+def test_force_makes_an_exact_copy(vols: Vols, client: docker.DockerClient) -> None:
+    src = vols.create("uploads")
+    target = vols.twin("uploads")
+    client.volumes.create(target)
+    vols.run(target, "echo stale > /v/stale && mkdir -p /v/docs && echo old > /v/docs/readme.txt")
+    stale = vols.snapshot(target)
+
+    with pytest.raises(ConfigError, match=f"{target}: target is not empty"):
+        _copy(client, [src])
+    assert vols.snapshot(target) == stale  # refused before anything ran
+    assert vols.helpers_left() == []
+
+    [result] = _copy(client, [src], force=True, checksum=True)
+    assert result.before == "populated"
+    assert vols.listing(target) == vols.listing(src)
+
+
+def test_force_refuses_a_target_a_running_container_uses(
+    vols: Vols, client: docker.DockerClient
+) -> None:
+    from docker.types import Mount
+
+    src = vols.create("uploads")
+    target = vols.twin("uploads")
+    client.volumes.create(target)
+    vols.run(target, "echo live > /v/live")
+    live = vols.snapshot(target)
+    client.containers.run(
+        IMAGE,
+        ["sleep", "60"],
+        mounts=[Mount("/data", target, type="volume")],
+        network_mode="none",
+        detach=True,
+        name=vols.name("user"),
+    )
+    with pytest.raises(ConfigError, match=f"{target}: in use by running container"):
+        _copy(client, [src], force=True)
+    assert vols.snapshot(target) == live  # nothing touched
+    assert vols.helpers_left() == []
+
+
+def test_refusals_change_nothing(vols: Vols, client: docker.DockerClient, call: Call) -> None:
+    src = vols.create("uploads")
+    staging = vols.twin("uploads")
+    client.volumes.create(staging)
+    missing = vols.name("missing")
+    names_before = copy.volume_names(client)
+
+    # one missing source among good ones: nothing starts, not even the good pair
+    code, _, err = call(staging_tasks.volumes, volume=[src, missing], helper_image=IMAGE)
+    assert code == 2
+    [line] = err.strip().splitlines()
+    assert line.startswith("ERROR: refused, nothing copied: ")
+    assert f"{missing}: no such volume" in line
+    code, _, err = call(staging_tasks.volumes, volume=[staging])
+    assert (code, f"{staging}: is a staging volume" in err) == (2, True)
+    code, _, err = call(staging_tasks.volumes, volume=[f"{src}:{src}"])
+    assert (code, "source and target are the same volume" in err) == (2, True)
+    assert copy.volume_names(client) == names_before
+    assert set(vols.snapshot(staging)) == {"."}  # still empty
+    assert vols.helpers_left() == []
+
+
+def test_missing_helper_image_is_refused_first(vols: Vols, client: docker.DockerClient) -> None:
+    src = vols.create("uploads")
+    existing = copy.volume_names(client)
+    plan = plan_copy([src], helper_image="meeshy-t3-no-such-image", existing=existing)
+    with (
+        pytest.raises(ConfigError, match="helper image 'meeshy-t3-no-such-image'"),
+        copy.CopySession(client, plan, existing) as session,
+    ):
+        session.prepare()
+    assert vols.twin("uploads") not in copy.volume_names(client)
+
+
+def test_source_is_mounted_read_only(vols: Vols, client: docker.DockerClient) -> None:
+    src = vols.create("uploads")
+    before = vols.snapshot(src)
+    existing = copy.volume_names(client)
+    plan = plan_copy([src], helper_image=IMAGE, existing=existing)
+    with copy.CopySession(client, plan, existing) as session:
+        session.prepare()  # the helper runs, waiting for "go"
+        helper = client.containers.get(lock_name(vols.twin("uploads")))
+        mounts = {m["Destination"]: m["RW"] for m in helper.attrs["Mounts"]}
+        assert mounts == {"/from": False, "/to": True}
+        code, out = helper.exec_run(["sh", "-c", "echo x > /from/evil"])
+        assert code != 0
+        assert b"Read-only file system" in out
+        session.run(NullProgress())
+    assert vols.snapshot(src) == before
+    assert vols.helpers_left() == []
+
+
+# --- interrupted and failed copies -------------------------------------------------------------
+
+
+class _CtrlC(NullProgress):
+    """Ctrl-C as soon as the helper says it is copying."""
+
+    def update(self, key: str, *, stage: str | None = None, **_: Any) -> None:
+        if stage == "copy":
+            raise KeyboardInterrupt
+
+
+BIG = "for i in 1 2 3 4 5 6; do head -c 50000000 /dev/zero > /v/big$i; done"
+
+
+def test_interrupted_copy_is_not_done_and_a_rerun_completes_it(
+    vols: Vols, client: docker.DockerClient, call: Call
+) -> None:
+    src = vols.create("models")
+    vols.run(src, BIG)
+    target = vols.twin("models")
+
+    with pytest.raises(Interrupted) as err:
+        _copy(client, [src], _CtrlC())
+    assert err.value.exit_code == 130
+    assert f"NOT done, marked incomplete (a rerun redoes them): {target}" in err.value.message
+    assert "copied and verified: none" in err.value.message
+    assert vols.helpers_left() == []  # killed and removed at once
+    assert marker_name(target) in copy.volume_names(client)
+
+    # the rerun needs no --force, redoes the copy and reports it done
+    code, out, _ = call(staging_tasks.volumes, volume=[src], helper_image=IMAGE, json=True)
+    assert code == 0
+    [report] = json.loads(out)
+    assert report["target_before"] == "incomplete"
+    assert report["files"] == FILES + 6
+    assert vols.listing(target) == vols.listing(src)
+    assert marker_name(target) not in copy.volume_names(client)
+
+
+def test_legacy_in_volume_marker_means_incomplete(vols: Vols, client: docker.DockerClient) -> None:
+    src = vols.create("uploads")
+    [first] = _copy(client, [src])
+    # what a killed run of the previous version left: its marker file in the target
+    vols.run(first.target, "touch /v/.meeshy-staging-copy-incomplete && echo junk > /v/junk")
+    [second] = _copy(client, [src])
+    assert second.before == "incomplete"
+    assert vols.listing(first.target) == vols.listing(src)
+
+
+def test_a_copy_that_does_not_verify_is_never_reported_done(
+    vols: Vols, client: docker.DockerClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A copy that loses a file (stands for a bad disk, or a source written meanwhile): the
+    helper's program gets one more line after its copy workers, before the manifest."""
+    from tasks.lib.volumes import script
+
+    src = vols.create("uploads")
+    target = vols.twin("uploads")
+    good = script.render()
+    lossy = good.replace("wait_for work\n", "wait_for work\nrm -f /to/docs/readme.txt\n")
+    assert lossy != good
+    monkeypatch.setattr(script, "render", lambda: lossy)
+    existing = copy.volume_names(client)
+    plan = plan_copy([src], helper_image=IMAGE, existing=existing, force=True)
+    with copy.CopySession(client, plan, existing) as session:
+        session.prepare()
+        run = session.run(NullProgress())
+    monkeypatch.setattr(script, "render", lambda: good)
+    [result] = run.results
+    assert result.status == Status.FAILED
+    assert result.error.startswith(f"does not match {src}: ")
+    assert "missing ./docs/readme.txt" in result.error
+    failed = copy.failure(run)
+    assert failed is not None
+    assert f"{target}: does not match" in failed.line()
+    assert marker_name(target) in copy.volume_names(client)  # still incomplete
+    assert vols.helpers_left() == []
+    # a plain rerun (no --force) with a good helper redoes it and verifies
+    [again] = _copy(client, [src])
+    assert again.before == "incomplete"
+    assert vols.listing(target) == vols.listing(src)
+
+
+# --- the CLI, and volumes.size ---------------------------------------------------------------
+
+
+def test_cli_copy_json_and_dry_run(vols: Vols, client: docker.DockerClient, call: Call) -> None:
+    src = vols.create("uploads")
+    target = vols.twin("uploads")
+
+    code, out, _ = call(staging_tasks.volumes, volume=[src], dry_run=True, helper_image=IMAGE)
+    assert code == 0
+    assert f"docker volume create --label me.meeshy.staging-copy-of={src} {target}" in out
+    assert target not in copy.volume_names(client)  # the dry run changed nothing
+
+    code, out, _ = call(
+        staging_tasks.volumes, volume=[src], checksum=True, json=True, helper_image=IMAGE
+    )
+    assert code == 0
+    [report] = json.loads(out)
+    assert report["target"] == target
+    assert (report["files"], report["bytes"], report["verified"]) == (FILES, BYTES, "md5")
+    assert report["status"] == "copied"
+    assert report["seconds"] > 0
+    assert report["kinds"] == {"symlink": 2, "setuid/setgid": 1}
+
+    code, out, err = call(staging_tasks.volumes, volume=[src], helper_image=IMAGE)
+    assert code == 2  # populated now
+    assert "pass --force" in err
+
+    code, out, err = call(staging_tasks.volumes, volume=[src], force=True, helper_image=IMAGE)
+    assert code == 0
+    assert f"[{target}] copied in" in out
+    assert "staging volumes" in out
+
+
+def test_size_shows_the_volume_and_its_container(
+    vols: Vols, client: docker.DockerClient, call: Call
+) -> None:
+    from docker.types import Mount
+
+    src = vols.create("uploads")
+    user = vols.name("user")
+    client.containers.create(
+        IMAGE,
+        ["true"],
+        name=user,
+        network_mode="none",
+        mounts=[Mount("/data", src, type="volume", read_only=True)],
+    )
+    code, out, _ = call(volumes_tasks.size, json=True)
+    assert code == 0
+    data = {r["name"]: r for r in json.loads(out)}
+    assert data[src]["containers"] == [user]
+    assert data[src]["driver"] == "local"
+    assert data[src]["size"] >= BYTES
+    assert all("meeshy" in name for name in data)
+
+    code, out, _ = call(volumes_tasks.size)
+    assert any(src in line and user in line for line in out.splitlines())
+
+
+def test_size_all(vols: Vols, client: docker.DockerClient, call: Call) -> None:
+    other = f"t3-{vols.run_id}-plain"
+    client.volumes.create(other)
+    _, out, _ = call(volumes_tasks.size, json=True, all_=True)
+    assert other in {r["name"] for r in json.loads(out)}
+    _, out, _ = call(volumes_tasks.size, json=True)
+    assert other not in {r["name"] for r in json.loads(out)}
