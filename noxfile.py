@@ -63,9 +63,17 @@ def example(session: nox.Session) -> None:
 
 @nox.session(python=None, default=False)
 def bench(session: nox.Session) -> None:
-    """build.all against the Makefile's sequential docker builds, cold and cached."""
+    """Every row of the speed table, each side by side with its yardstick (see
+    benchmarks/RESULTS.md): build.all cached and cold, staging.volumes with and without
+    --checksum, small tasks and `inv --list` against the startup floor, every engine task over
+    SSH against the socket. Timings are printed, never asserted."""
     _install(session)
-    session.run("python", "benchmarks/build_all.py", *session.posargs)
+    env = {"PYTHONDONTWRITEBYTECODE": ""}  # measure as a user runs (bytecode cached)
+    session.run("python", "benchmarks/bench_build.py", *session.posargs, env=env)
+    session.run("python", "benchmarks/bench_volumes.py", env=env)
+    session.run("python", "benchmarks/bench_volumes.py", "--checksum", env=env)
+    session.run("python", "benchmarks/bench_small.py", env=env)
+    session.run("python", "benchmarks/bench_ssh.py", env=env)
 
 
 @nox.session(python=None, default=False)
