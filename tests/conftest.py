@@ -163,15 +163,17 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     after = _engine_objects()
     if after is None:
         return
-    problems = []
+    problems, notes = [], []
     for kind, before in _ENGINE_BEFORE.items():
         added, removed = after[kind] - before, before - after[kind]
         if added:
             problems.append(f"{kind} left behind: {sorted(added)}")
-        if removed:
-            problems.append(f"{kind} removed: {sorted(removed)}")
+        if removed:  # an earlier session's helper that removes itself, or a real removal
+            notes.append(f"{kind} gone since the start: {sorted(removed)}")
+    reporter = session.config.pluginmanager.get_plugin("terminalreporter")
+    if reporter is not None and notes:
+        reporter.write_line("note: " + "; ".join(notes), yellow=True)
     if problems:
-        reporter = session.config.pluginmanager.get_plugin("terminalreporter")
         text = "the suite changed the engine:\n  " + "\n  ".join(problems)
         if reporter is not None:
             reporter.write_line(text, red=True)
