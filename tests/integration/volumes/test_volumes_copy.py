@@ -19,7 +19,7 @@ from tasks.lib.progress import NullProgress, Status
 from tasks.lib.volumes import copy
 from tasks.lib.volumes.plan import lock_name, marker_name, plan_copy
 from tests.cli import Call
-from tests.volumes_engine import BYTES, FILES, IMAGE, Vols
+from tests.volumes_engine import BYTES, FILES, IMAGE, POPULATE, Vols
 
 if TYPE_CHECKING:
     import docker
@@ -295,6 +295,46 @@ def test_a_copy_that_does_not_verify_is_never_reported_done(
     [again] = _copy(client, [src])
     assert again.before == "incomplete"
     assert vols.listing(target) == vols.listing(src)
+
+
+@pytest.mark.parametrize(
+    ("links", "verified"), [(True, "md5"), (False, "content")], ids=["md5", "byte-for-byte"]
+)
+def test_checksum_finds_content_that_metadata_cannot(
+    vols: Vols,
+    client: docker.DockerClient,
+    monkeypatch: pytest.MonkeyPatch,
+    links: bool,
+    verified: str,
+) -> None:
+    """One byte changed after the copy, size and times put back: only --checksum sees it,
+    by md5 of both sides (a source with symlinks) or diff -rq (without)."""
+    from tasks.lib.volumes import script
+
+    populate = POPULATE if links else POPULATE.replace("ln -s", ": ").replace("chown -h", ":")
+    src = vols.create("uploads", populate)
+    good = script.render()
+    blob = "/to/./docs/nested/deep/blob.bin"
+    flip = (
+        f"printf X | dd of={blob} bs=1 seek=10 conv=notrunc 2>/dev/null && "
+        f"touch -r /from/./docs/nested/deep/blob.bin {blob}\n"
+    )
+    monkeypatch.setattr(
+        script, "render", lambda: good.replace("wait_for work\n", "wait_for work\n" + flip)
+    )
+    [meta_only] = _copy(client, [src])  # metadata alone: looks equal
+    assert meta_only.status == Status.COPIED
+    plan = plan_copy([src], helper_image=IMAGE, existing=copy.volume_names(client), force=True,
+                     checksum=True)  # fmt: skip
+    with copy.CopySession(client, plan, copy.volume_names(client)) as session:
+        session.prepare()
+        [result] = session.run(NullProgress()).results
+    assert result.status == Status.FAILED
+    expected = "./docs/nested/deep/blob.bin content differs (md5)" if links else "content differs"
+    assert expected in result.error
+    monkeypatch.setattr(script, "render", lambda: good)
+    [again] = _copy(client, [src], checksum=True)
+    assert (again.status, again.verified, again.before) == (Status.COPIED, verified, "incomplete")
 
 
 # --- the CLI, and volumes.size ---------------------------------------------------------------
