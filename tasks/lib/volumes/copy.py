@@ -50,6 +50,7 @@ if TYPE_CHECKING:
     import docker
 
 STALE_CREATED = 60.0  # a helper still "created" this long after its creation was abandoned
+REMOVAL_WAIT = 10  # seconds to wait for the engine to remove an exited helper (AutoRemove)
 
 
 # -- results ------------------------------------------------------------------------------------
@@ -353,7 +354,7 @@ class CopySession:
         for job in self.jobs:
             if job.container and job.running:
                 with suppress(Exception):
-                    api.wait(job.container, timeout=30, condition="removed")
+                    api.wait(job.container, timeout=REMOVAL_WAIT, condition="removed")
             if job.created_target and not job.went:
                 with suppress(Exception):
                     api.remove_volume(job.pair.target)
