@@ -586,11 +586,11 @@ class CopySession:
             _send(job.sock, "fail")
             return
         job.seconds = time.monotonic() - job.started
+        _send(job.sock, "done")  # the helper exits while the marker goes
         try:
             self.client.api.remove_volume(marker_name(job.key))
         except APIError as exc:
             job.error = f"verified, but its marker volume stays: {exc.explanation or exc}"
-            _send(job.sock, "fail")
             return
         job.said_done = True
         job.result = CopyResult(
@@ -606,7 +606,6 @@ class CopySession:
             source.kinds(),
             *_split_notes(job.notes),
         )
-        _send(job.sock, "done")
 
     def _ended(self, job: _Job) -> None:
         job.ended = True

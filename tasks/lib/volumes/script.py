@@ -119,29 +119,37 @@ sums() {  # $1: output name; $2: NUL list of start points; cwd: the volume root
     <"$2" 3>"$O/$1.sums" >"$O/$1.sumnames"
 }
 
-# -- what the helper's tools keep -----------------------------------------------------------
-mkdir p && cd p
-: >a && cp -a a b && touch c && touch -r a c
-nscp=0 nstouch=0 sparsecp=0
-[ "$(stat -c %y a)" = "$(stat -c %y b)" ] && nscp=1
-[ "$(stat -c %y a)" = "$(stat -c %y c)" ] && nstouch=1
-if truncate -s 2097152 s 2>/dev/null && cp -a s t 2>/dev/null; then
-  [ "$(stat -c %b t)" -lt 1024 ] && sparsecp=1
-fi
-# does xargs run busybox's own touch in-process (no fork per file), or a touch from PATH?
-xfast=0
-mkdir f && printf '#!/bin/sh\n: >/meeshy/p/forked\n' >f/touch && chmod +x f/touch
-if printf 'a\0c\0' | PATH=/meeshy/p/f:$PATH xargs -0 -n 2 touch -r 2>/dev/null; then
-  [ -e forked ] || xfast=1
-fi
-cd /meeshy && rm -rf p
-cpus=$(nproc 2>/dev/null || echo 1)
+# -- what the helper's tools keep (probed while the source is listed) -------------------------
+probe() {
+  mkdir p && cd p
+  : >a && cp -a a b && touch c && touch -r a c
+  nscp=0 nstouch=0 sparsecp=0 xfast=0
+  [ "$(stat -c %y a)" = "$(stat -c %y b)" ] && nscp=1
+  [ "$(stat -c %y a)" = "$(stat -c %y c)" ] && nstouch=1
+  if truncate -s 2097152 s 2>/dev/null && cp -a s t 2>/dev/null; then
+    [ "$(stat -c %b t)" -lt 1024 ] && sparsecp=1
+  fi
+  # does xargs run busybox's own touch in-process (no fork per file), or a touch from PATH?
+  mkdir f && printf '#!/bin/sh\n: >/meeshy/p/forked\n' >f/touch && chmod +x f/touch
+  if printf 'a\0c\0' | PATH=/meeshy/p/f:$PATH xargs -0 -n 2 touch -r 2>/dev/null; then
+    [ -e forked ] || xfast=1
+  fi
+  echo "nscp=$nscp nstouch=$nstouch sparsecp=$sparsecp xfast=$xfast cpus=$(nproc 2>/dev/null \
+    || echo 1)" >/meeshy/caps
+}
+( probe ) &
+PROBE=$!
 
 state=empty
 [ -n "$(find /to -mindepth 1 -maxdepth 1 | head -n 1)" ] && state=populated
 [ -e /to/__LEGACY__ ] && [ ! -e /from/__LEGACY__ ] && state=legacy-incomplete
 (cd /from && manifest src) || bail "cannot list the source"
-say "ready $state nscp=$nscp nstouch=$nstouch sparsecp=$sparsecp xfast=$xfast cpus=$cpus"
+wait $PROBE || bail "cannot probe the helper's tools"
+rm -rf p
+read -r caps </meeshy/caps
+for c in $caps; do case $c in nscp=1) nscp=1 ;; xfast=1) xfast=1 ;; esac; done
+: "${nscp:=0}" "${xfast:=0}"
+say "ready $state $caps"
 
 next
 set -- $EV
