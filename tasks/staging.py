@@ -160,7 +160,11 @@ class VolumesFlags(EngineFlags, DryRunFlags, JsonFlags):
     force: bool = flag(
         False, "replace a non-empty target: it becomes an exact copy (extra files removed)"
     )
-    checksum: bool = flag(False, "also verify content: md5 of every file, source against target")
+    checksum: bool = flag(
+        False,
+        "also verify content: every file compared byte for byte with the source (md5 of both "
+        "sides when the volume holds symlinks)",
+    )
     helper_image: str = flag(
         "alpine",
         "image of the helper container, one per volume (needs sh, cp, find, stat, xargs, tar, "

@@ -50,6 +50,7 @@ if TYPE_CHECKING:
     import docker
 
 STALE_CREATED = 60.0  # a helper still "created" this long after its creation was abandoned
+REMOVAL_WAIT = 10  # seconds to wait for the engine to remove an exited helper (AutoRemove)
 
 
 # -- results ------------------------------------------------------------------------------------
@@ -202,6 +203,8 @@ class _Job:
     error: str = ""
     stderr: deque[str] = field(default_factory=lambda: deque(maxlen=20))
     files: dict[str, bytes] = field(default_factory=dict)  # the blobs it sent
+    verify: str = "md5"  # --checksum by "diff" (byte for byte) or "md5" (both sides)
+    content: str = ""  # "same" / "differ" when compared by diff
     result: CopyResult | None = None
 
     @property
@@ -351,7 +354,7 @@ class CopySession:
         for job in self.jobs:
             if job.container and job.running:
                 with suppress(Exception):
-                    api.wait(job.container, timeout=30, condition="removed")
+                    api.wait(job.container, timeout=REMOVAL_WAIT, condition="removed")
             if job.created_target and not job.went:
                 with suppress(Exception):
                     api.remove_volume(job.pair.target)
@@ -485,6 +488,9 @@ class CopySession:
         rebuild = job.caps.get("sparsecp") != "1"
         workers = max(1, min(int(job.caps.get("cpus", "1") or 1), 4))
         job.work = mf.partition(job.source, workers, rebuild_sparse=rebuild)
+        # diff -rq would follow symlinks: byte comparison only for a source without any
+        if not any(e.kind == "symlink" for e in job.source.entries.values()):
+            job.verify = "diff"
         job.notes = _notes(job.source, job.work, job.precision)
 
     def _refusals(self, job: _Job) -> Iterator[str]:
@@ -517,7 +523,8 @@ class CopySession:
             job.started = time.monotonic()
             job.went = True
             progress.start(job.key, text=f"from {job.pair.source}", total=job.source.bytes)
-            _send(job.sock, f"go {job.work.workers} {'whole' if job.work.whole else 'split'}")
+            mode = "whole" if job.work.whole else "split"
+            _send(job.sock, f"go {job.work.workers} {mode} {job.verify}")
         self._pump(lambda: all(j.ended for j in self.jobs))
         return CopyRun(tuple(j.result or self._failed(j) for j in self.jobs), tuple(self.cleaned))
 
@@ -551,6 +558,8 @@ class CopySession:
             self.progress.update(job.key, stage=rest, text=_STAGES.get(rest, rest))
         elif word == "failed":
             job.error = rest
+        elif word == "content":
+            job.content = rest
         elif word == "verify":
             try:
                 self._verify(job)
@@ -563,22 +572,25 @@ class CopySession:
 
         assert job.source is not None
         files = job.files
-        checksum = self.plan.checksum
+        sums = self.plan.checksum and job.verify == "md5"
         source = mf.Manifest(
-            job.source.entries, _manifest(files, "src", sums=True).sums if checksum else None
+            job.source.entries, _manifest(files, "src", sums=True).sums if sums else None
         )
-        target = _manifest(files, "dst", sums=checksum)
+        target = _manifest(files, "dst", sums=sums)
         problems = mf.compare(source, target, precision=job.precision)
+        if self.plan.checksum and job.verify == "diff" and job.content != "same":
+            first = files.get("differences", b"").decode("utf-8", "backslashreplace")
+            problems.append(f"content differs ({first.splitlines()[0] if first else 'diff'})")
         if problems:
             job.error = f"does not match {job.pair.source}: " + "; ".join(problems)
             _send(job.sock, "fail")
             return
         job.seconds = time.monotonic() - job.started
+        _send(job.sock, "done")  # the helper exits while the marker goes
         try:
             self.client.api.remove_volume(marker_name(job.key))
         except APIError as exc:
             job.error = f"verified, but its marker volume stays: {exc.explanation or exc}"
-            _send(job.sock, "fail")
             return
         job.said_done = True
         job.result = CopyResult(
@@ -590,11 +602,10 @@ class CopySession:
             source.dirs,
             source.bytes,
             job.seconds,
-            "md5" if checksum else "metadata",
+            _verified(self.plan.checksum, job.verify),
             source.kinds(),
             *_split_notes(job.notes),
         )
-        _send(job.sock, "done")
 
     def _ended(self, job: _Job) -> None:
         job.ended = True
@@ -623,11 +634,19 @@ class CopySession:
         )
 
 
+def _verified(checksum: bool, verify: str) -> str:
+    """How the content was checked: ``content`` (byte for byte), ``md5``, or ``metadata``."""
+    if not checksum:
+        return "metadata"
+    return "content" if verify == "diff" else "md5"
+
+
 _STAGES = {
     "copy": "cp -a",
     "times": "directory owners, modes and times",
     "manifest": "listing the target",
     "checksum": "md5 of both sides",
+    "compare": "every file compared byte for byte",
 }
 
 

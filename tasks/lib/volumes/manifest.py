@@ -364,23 +364,48 @@ def partition(m: Manifest, workers: int, *, rebuild_sparse: bool) -> Work:
             split.add(p)
             p = _parent(p)
     sparse_set = set(sparse)
-    units = [c for d in split for c in children.get(d, ()) if c not in split | sparse_set]
-    while len(units) < UNITS_PER_WORKER * workers:
-        heavy = max((u for u in units if children.get(u)), key=lambda u: weight[u], default=None)
+
+    # A job: a directory unit (its whole subtree), or the files directly in one split
+    # directory (one group: two cp -a creating entries in one directory slow each other down),
+    # or a sparse file. Split the heaviest directory while the jobs are too few or too uneven.
+    def jobs_of(d: bytes) -> tuple[list[bytes], list[bytes]]:
+        kids = [c for c in children.get(d, ()) if c not in split and c not in sparse_set]
+        return [c for c in kids if m.entries[c].kind == "dir"], [
+            c for c in kids if m.entries[c].kind != "dir"
+        ]
+
+    dir_units: list[bytes] = []
+    groups: dict[bytes, list[bytes]] = {}
+    for d in sorted(split):
+        subdirs, files = jobs_of(d)
+        dir_units += subdirs
+        if files:
+            groups[d] = files
+    while len(dir_units) + len(groups) < UNITS_PER_WORKER * workers:
+        heavy = max(dir_units, key=lambda u: weight[u], default=None)
         if heavy is None or weight[heavy] * 2 * workers <= total:
             break
         split.add(heavy)
-        units.remove(heavy)
-        units += children[heavy]
+        dir_units.remove(heavy)
+        subdirs, files = jobs_of(heavy)
+        dir_units += subdirs
+        if files:
+            groups[heavy] = files
+    jobs: list[tuple[int, bytes, list[bytes], bool]] = [
+        (weight[u], u, [u], False) for u in dir_units
+    ]
+    jobs += [(sum(weight[f] for f in fs), d, fs, False) for d, fs in groups.items()]
+    jobs += [(weight[s], s, [s], True) for s in sparse]
     bins: list[list[bytes]] = [[] for _ in range(workers)]
     sparse_bins: list[list[bytes]] = [[] for _ in range(workers)]
     loads = [0] * workers
-    jobs = [(weight[u], u, False) for u in units] + [(weight[s], s, True) for s in sparse]
-    for w, name, is_sparse_file in sorted(jobs, key=lambda j: (-j[0], j[1])):
+    for w, _, members, is_sparse_file in sorted(jobs, key=lambda j: (-j[0], j[1])):
         i = loads.index(min(loads))
         loads[i] += w
-        (sparse_bins if is_sparse_file else bins)[i].append(name)
+        (sparse_bins if is_sparse_file else bins)[i].extend(members)
     used = [i for i in range(workers) if bins[i] or sparse_bins[i]] or [0]
+    if len(used) == 1 and not sparse:
+        return _whole()  # one worker after all (a flat folder): one cp -a of the whole
     return Work(
         units=tuple(tuple(sorted(bins[i])) for i in used),
         sparse=tuple(tuple(sorted(sparse_bins[i])) for i in used),

@@ -14,7 +14,8 @@ container says        meaning
                       ``xfast``: xargs runs applets in-process), ``cpus``; the source
                       manifest came as blobs just before
 ``progress N``        bytes now in the target (``du -sb``), about once a second
-``stage NAME``        ``copy``, ``times``, ``manifest``, ``checksum``
+``stage NAME``        ``copy``, ``times``, ``manifest``, ``compare`` or ``checksum``
+``content same|differ``  ``--checksum`` by ``diff -rq`` (then the differences as a blob)
 ``verify``            target manifest (and checksums) came as blobs; waiting for the verdict
 ``failed TEXT``       a step failed; the container exits non-zero
 ====================  ========================================================================
@@ -23,8 +24,9 @@ container says        meaning
 task says             meaning
 ====================  ========================================================================
 ``put SIZE``          then SIZE bytes: a tar of the work lists (below), unpacked in :data:`WORK`
-``go K MODE``         copy with ``K`` workers, ``whole`` (one ``cp -a`` of the volume) or
-                      ``split`` (by the work lists)
+``go K MODE VERIFY``  copy with ``K`` workers, ``whole`` (one ``cp -a`` of the volume) or
+                      ``split`` (by the work lists); with ``--checksum``, compare contents by
+                      ``diff`` (byte for byte; a source without symlinks) or ``md5`` (both sides)
 ``stop``              refused: exit without touching anything
 ``done``              verified: exit 0
 ``fail``              not verified: exit 3
@@ -117,29 +119,37 @@ sums() {  # $1: output name; $2: NUL list of start points; cwd: the volume root
     <"$2" 3>"$O/$1.sums" >"$O/$1.sumnames"
 }
 
-# -- what the helper's tools keep -----------------------------------------------------------
-mkdir p && cd p
-: >a && cp -a a b && touch c && touch -r a c
-nscp=0 nstouch=0 sparsecp=0
-[ "$(stat -c %y a)" = "$(stat -c %y b)" ] && nscp=1
-[ "$(stat -c %y a)" = "$(stat -c %y c)" ] && nstouch=1
-if truncate -s 2097152 s 2>/dev/null && cp -a s t 2>/dev/null; then
-  [ "$(stat -c %b t)" -lt 1024 ] && sparsecp=1
-fi
-# does xargs run busybox's own touch in-process (no fork per file), or a touch from PATH?
-xfast=0
-mkdir f && printf '#!/bin/sh\n: >/meeshy/p/forked\n' >f/touch && chmod +x f/touch
-if printf 'a\0c\0' | PATH=/meeshy/p/f:$PATH xargs -0 -n 2 touch -r 2>/dev/null; then
-  [ -e forked ] || xfast=1
-fi
-cd /meeshy && rm -rf p
-cpus=$(nproc 2>/dev/null || echo 1)
+# -- what the helper's tools keep (probed while the source is listed) -------------------------
+probe() {
+  mkdir p && cd p
+  : >a && cp -a a b && touch c && touch -r a c
+  nscp=0 nstouch=0 sparsecp=0 xfast=0
+  [ "$(stat -c %y a)" = "$(stat -c %y b)" ] && nscp=1
+  [ "$(stat -c %y a)" = "$(stat -c %y c)" ] && nstouch=1
+  if truncate -s 2097152 s 2>/dev/null && cp -a s t 2>/dev/null; then
+    [ "$(stat -c %b t)" -lt 1024 ] && sparsecp=1
+  fi
+  # does xargs run busybox's own touch in-process (no fork per file), or a touch from PATH?
+  mkdir f && printf '#!/bin/sh\n: >/meeshy/p/forked\n' >f/touch && chmod +x f/touch
+  if printf 'a\0c\0' | PATH=/meeshy/p/f:$PATH xargs -0 -n 2 touch -r 2>/dev/null; then
+    [ -e forked ] || xfast=1
+  fi
+  echo "nscp=$nscp nstouch=$nstouch sparsecp=$sparsecp xfast=$xfast cpus=$(nproc 2>/dev/null \
+    || echo 1)" >/meeshy/caps
+}
+( probe ) &
+PROBE=$!
 
 state=empty
 [ -n "$(find /to -mindepth 1 -maxdepth 1 | head -n 1)" ] && state=populated
 [ -e /to/__LEGACY__ ] && [ ! -e /from/__LEGACY__ ] && state=legacy-incomplete
 (cd /from && manifest src) || bail "cannot list the source"
-say "ready $state nscp=$nscp nstouch=$nstouch sparsecp=$sparsecp xfast=$xfast cpus=$cpus"
+wait $PROBE || bail "cannot probe the helper's tools"
+rm -rf p
+read -r caps </meeshy/caps
+for c in $caps; do case $c in nscp=1) nscp=1 ;; xfast=1) xfast=1 ;; esac; done
+: "${nscp:=0}" "${xfast:=0}"
+say "ready $state $caps"
 
 next
 set -- $EV
@@ -148,7 +158,7 @@ case "$1 $2" in
 "cmd stop") exit 0 ;;
 *) bail "did not get the work lists ($EV)" ;;
 esac
-K=$3 MODE=$4
+K=$3 MODE=$4 VERIFY=${5:-md5}
 [ "$MODE" = split ] || printf '.\0' >"$L/units.0"  # whole: one cp -a of the volume
 : >>"$L/dirs"
 i=0
@@ -220,7 +230,7 @@ while [ $i -lt "$K" ]; do
   ( set +e; worker $i; echo "work $i $?" >&3 ) &
   i=$((i + 1))
 done
-if [ "$CHECK" = 1 ]; then
+if [ "$CHECK" = 1 ] && [ "$VERIFY" = md5 ]; then
   printf '.\0' >"$L/root"
   ( set +e; cd /from && sums src "$L/root"; echo "sums src $?" >&3 ) &
   sums_left=1
@@ -235,6 +245,7 @@ wait_for() {  # until every $1 (work or sums) job has reported
     case $1 in
       work) [ "$3" = 0 ] || bail "copy worker $2 failed"; work_left=$((work_left - 1)) ;;
       sums) [ "$3" = 0 ] || bail "checksums ($2) failed"; sums_left=$((sums_left - 1)) ;;
+      same) [ "$3" = 0 ] || differ=1; sums_left=$((sums_left - 1)) ;;
       progress) [ $# = 2 ] && say "$EV" ;;
     esac
   done
@@ -247,7 +258,34 @@ say "stage times"
   && sh -c "$DIRFIX" sh .) || bail "cannot set the owners, modes and times of directories"
 say "stage manifest"
 (cd /to && manifest dst) || bail "cannot list the target"
-if [ "$CHECK" = 1 ]; then
+DIFF='r=0; for u; do diff -rq "/from/$u" "/to/$u" || r=1; done; exit $r'
+if [ "$CHECK" = 1 ] && [ "$VERIFY" = diff ]; then
+  # No symlink in the source (the task checked): diff -rq follows none, skips fifos, sockets
+  # and devices, and compares every regular file byte for byte, each worker its own units.
+  say "stage compare"
+  differ=0
+  i=0
+  while [ $i -lt "$K" ]; do
+    for list in units sparse; do
+      if [ -s "$L/$list.$i" ]; then
+        ( set +e; xargs -0 -r sh -c "$DIFF" sh <"$L/$list.$i" >"$O/diff.$list.$i" 2>&1
+          echo "same $list.$i $?" >&3 ) &
+        sums_left=$((sums_left + 1))
+      fi
+    done
+    i=$((i + 1))
+  done
+  wait_for sums
+  if [ $differ = 1 ]; then
+    for f in $(ls "$O"); do case $f in diff.*) cat "$O/$f" ;; esac; done \
+      | grep -v 'is not a regular file or directory and was skipped' \
+      | head -c 4000 >"$O/differences" || :
+    blob differences
+    say "content differ"
+  else
+    say "content same"
+  fi
+elif [ "$CHECK" = 1 ]; then
   say "stage checksum"
   i=0
   while [ $i -lt "$K" ]; do

@@ -19,7 +19,7 @@ from tasks.lib.progress import NullProgress, Status
 from tasks.lib.volumes import copy
 from tasks.lib.volumes.plan import lock_name, marker_name, plan_copy
 from tests.cli import Call
-from tests.volumes_engine import BYTES, FILES, IMAGE, Vols
+from tests.volumes_engine import BYTES, FILES, IMAGE, POPULATE, Vols
 
 if TYPE_CHECKING:
     import docker
@@ -96,29 +96,35 @@ def test_two_volumes_copy_at_once(vols: Vols, client: docker.DockerClient) -> No
         assert vols.listing(r.target) == vols.listing(r.source)
 
 
-def test_a_big_flat_directory_is_split_between_workers(
+def test_a_big_tree_is_split_between_workers_and_a_flat_folder_is_not(
     vols: Vols, client: docker.DockerClient
 ) -> None:
-    """Thousands of files in one folder (uploads often look like that): the helper splits them
-    between its workers, one cp -a per batch of siblings."""
-    flat = (
-        "mkdir /v/uploads && cd /v/uploads && i=0 && while [ $i -lt 2500 ]; do "
-        "echo $i > f$i; i=$((i + 1)); done && mkdir sub && echo x > sub/y"
+    """Thousands of files: in subfolders the helper splits them between its workers; in one
+    folder (two cp -a creating entries in one directory slow each other) one cp -a."""
+    make = (
+        "mkdir -p /v/tree /v/flat && i=0 && while [ $i -lt 2500 ]; do "
+        "mkdir -p /v/tree/d$((i % 9)) && echo $i > /v/tree/d$((i % 9))/f$i && "
+        "echo $i > /v/flat/f$i; i=$((i + 1)); done"
     )
-    src = vols.create("flat", flat)
+    both = vols.create("both", make)
+    tree = vols.create("tree", make + " && rm -r /v/flat")
+    flat = vols.create("flat", make + " && rm -r /v/tree")
     existing = copy.volume_names(client)
-    plan = plan_copy([src], helper_image=IMAGE, existing=existing)
+    plan = plan_copy([tree, flat, both], helper_image=IMAGE, existing=existing)
     with copy.CopySession(client, plan, existing) as session:
         session.prepare()
-        [job] = session.jobs
-        assert job.work is not None
-        assert job.work.dirs == (b"./uploads",)
-        assert job.work.workers == min(int(job.caps["cpus"]), 4)
+        works = [job.work for job in session.jobs]
+        cpus = int(session.jobs[0].caps["cpus"])
         run = session.run(NullProgress())
-    [result] = run.results
-    assert result.status == Status.COPIED
-    assert result.files == 2501
-    assert vols.listing(result.target) == vols.listing(src)
+    assert works[0] is not None and works[1] is not None and works[2] is not None
+    if cpus > 1:
+        assert works[0].dirs == (b"./tree",)
+        assert works[0].workers == min(cpus, 4)
+        assert works[2].workers > 1
+    assert works[1].whole
+    for src, result in zip((tree, flat, both), run.results, strict=True):
+        assert result.status == Status.COPIED
+        assert vols.listing(result.target) == vols.listing(src)
 
 
 def test_force_makes_an_exact_copy(vols: Vols, client: docker.DockerClient) -> None:
@@ -295,6 +301,46 @@ def test_a_copy_that_does_not_verify_is_never_reported_done(
     [again] = _copy(client, [src])
     assert again.before == "incomplete"
     assert vols.listing(target) == vols.listing(src)
+
+
+@pytest.mark.parametrize(
+    ("links", "verified"), [(True, "md5"), (False, "content")], ids=["md5", "byte-for-byte"]
+)
+def test_checksum_finds_content_that_metadata_cannot(
+    vols: Vols,
+    client: docker.DockerClient,
+    monkeypatch: pytest.MonkeyPatch,
+    links: bool,
+    verified: str,
+) -> None:
+    """One byte changed after the copy, size and times put back: only --checksum sees it,
+    by md5 of both sides (a source with symlinks) or diff -rq (without)."""
+    from tasks.lib.volumes import script
+
+    populate = POPULATE if links else POPULATE.replace("ln -s", ": ").replace("chown -h", ":")
+    src = vols.create("uploads", populate)
+    good = script.render()
+    blob = "/to/./docs/nested/deep/blob.bin"
+    flip = (
+        f"printf X | dd of={blob} bs=1 seek=10 conv=notrunc 2>/dev/null && "
+        f"touch -r /from/./docs/nested/deep/blob.bin {blob}\n"
+    )
+    monkeypatch.setattr(
+        script, "render", lambda: good.replace("wait_for work\n", "wait_for work\n" + flip)
+    )
+    [meta_only] = _copy(client, [src])  # metadata alone: looks equal
+    assert meta_only.status == Status.COPIED
+    plan = plan_copy([src], helper_image=IMAGE, existing=copy.volume_names(client), force=True,
+                     checksum=True)  # fmt: skip
+    with copy.CopySession(client, plan, copy.volume_names(client)) as session:
+        session.prepare()
+        [result] = session.run(NullProgress()).results
+    assert result.status == Status.FAILED
+    expected = "./docs/nested/deep/blob.bin content differs (md5)" if links else "content differs"
+    assert expected in result.error
+    monkeypatch.setattr(script, "render", lambda: good)
+    [again] = _copy(client, [src], checksum=True)
+    assert (again.status, again.verified, again.before) == (Status.COPIED, verified, "incomplete")
 
 
 # --- the CLI, and volumes.size ---------------------------------------------------------------

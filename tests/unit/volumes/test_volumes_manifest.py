@@ -276,11 +276,26 @@ def test_big_volume_is_split_and_balanced() -> None:
 
 
 def test_one_big_directory_is_split_below_it() -> None:
-    m = tree(*[(b"./uploads/f%d" % i, 2 * MB) for i in range(40)])
+    m = tree(*[(b"./uploads/d%d/f%d" % (i % 8, i), 2 * MB) for i in range(40)])
     work = mf.partition(m, 2, rebuild_sparse=True)
     assert work.dirs == (b"./uploads",)
     assert work.workers == 2
     assert _covered(work, m) == sorted(m.entries)
+
+
+def test_a_flat_folder_is_one_cp_of_the_whole() -> None:
+    """Two cp -a creating entries in one directory slow each other down (measured: 0.79 s
+    against 0.51 s for 3,060 files): the files of one folder stay with one worker."""
+    m = tree(*[(b"./uploads/f%d" % i, 2 * MB) for i in range(40)])
+    assert mf.partition(m, 2, rebuild_sparse=True).whole
+    mixed = tree(
+        *[(b"./uploads/f%d" % i, 2 * MB) for i in range(40)],
+        *[(b"./uploads/sub%d/g%d" % (i % 2, i), 2 * MB) for i in range(40)],
+    )
+    work = mf.partition(mixed, 2, rebuild_sparse=True)
+    files = {u for units in work.units for u in units if u.startswith(b"./uploads/f")}
+    assert len(files) == 40
+    assert [sum(u in files for u in units) for units in work.units] in ([40, 0], [0, 40])
 
 
 def test_hard_links_keep_one_whole_cp_and_sparse_files_are_then_written_in_full() -> None:
@@ -311,7 +326,7 @@ def test_sparse_files_are_rebuilt_never_under_a_cp_unit() -> None:
 
 
 def test_work_files_for_the_helper() -> None:
-    m = tree(*[(b"./uploads/f%d" % i, 2 * MB) for i in range(40)])
+    m = tree(*[(b"./uploads/d%d/f%d" % (i % 4, i), 2 * MB) for i in range(40)])
     work = mf.partition(m, 2, rebuild_sparse=True)
     assert not work.whole
     files = work.files()
@@ -324,5 +339,5 @@ def test_work_files_for_the_helper() -> None:
     assert files["dir.0.0"] == files["dir.1.0"] == b"./uploads"  # one cp -a per batch
     assert files["grp.0.0"] + files["grp.1.0"] != b""
     units = (files["units.0"] + files["units.1"]).split(b"\0")
-    assert sorted(u for u in units if u) == sorted(n for n in m.entries if n.count(b"/") == 2)
+    assert sorted(u for u in units if u) == [b"./uploads/d%d" % i for i in range(4)]
     assert mf.partition(tree((b"./a", 1)), 2, rebuild_sparse=True).whole
