@@ -25,11 +25,13 @@ if not os.environ.get("PYTHONDONTWRITEBYTECODE"):
 
 from invoke import Collection
 
-from tasks import build, docker, images, release, schema, stack, staging, volumes
-from tasks.invoke_adapter import excepthook
-from tasks.lib.config import defaults
+from tasks.invoke_adapter import excepthook, interrupt_on_signals
 
-sys.excepthook = excepthook
+sys.excepthook = excepthook  # first: Ctrl-C or a bad config while the rest loads is one line
+interrupt_on_signals()
+
+from tasks import build, docker, images, release, schema, stack, staging, volumes  # noqa: E402
+from tasks.lib.config import defaults  # noqa: E402
 
 ns = Collection()
 for module in (build, schema, staging, images, volumes, docker, stack):

@@ -269,6 +269,18 @@ def _raise_interrupted(signum: int, _frame: FrameType | None) -> None:
     raise Interrupted(signum)
 
 
+def interrupt_on_signals() -> None:
+    """From the moment ``tasks.py`` loads: SIGINT/SIGTERM/SIGHUP raise :class:`Interrupted`
+    (one line and 128+N through :func:`excepthook`) where Invoke would turn a Ctrl-C during
+    its loading into a silent exit 1. Each task body installs the same handlers again
+    (:func:`stop_on_signals`)."""
+    if os.name != "posix":
+        return
+    with suppress(ValueError):  # not the main thread: leave the signals alone
+        for s in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+            signal.signal(s, _raise_interrupted)
+
+
 @contextmanager
 def stop_on_signals() -> Iterator[None]:
     """SIGINT, SIGTERM and SIGHUP raise :class:`Interrupted` in the main thread, also when
