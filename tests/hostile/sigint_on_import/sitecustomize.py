@@ -18,4 +18,4 @@ def _import(name: str, *args: Any, **kwargs: Any) -> Any:
     return _real_import(name, *args, **kwargs)
 
 
-builtins.__import__ = _import  # type: ignore[assignment]
+builtins.__import__ = _import
