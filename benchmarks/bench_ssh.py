@@ -95,7 +95,12 @@ class Bench:
             "staging.tag": ["staging.tag", *repo, "--to", "benchstg"],
             "staging.push": ["staging.push", *repo, "--to", "benchstg", *reg],
             "staging.volumes": ["staging.volumes", *copy],
-            "build.gateway": ["build.gateway", *repo, "--progress", "quiet"],
+            "build.gateway": [
+                "build.gateway",
+                *repo,
+                "--progress",
+                "quiet",
+            ],  # up to date: the task alone
             "build.translator": ["build.translator", *repo, "--progress", "quiet"],
             "build.web": ["build.web", *repo, "--progress", "quiet"],
             "build.all": ["build.all", *repo, "--progress", "quiet"],
@@ -143,7 +148,7 @@ def unrelated_images(count: int) -> Iterator[list[str]]:
 def context_bytes(bench: Bench, root: Path, *, over_ssh: bool) -> dict[str, int]:
     """Bytes each concurrent build of ``build.all`` uploaded (its load-build-context step)."""
     _, out = bench.run(
-        ["build.all", "--root", str(root), "--registry", NS, "--progress", "plain"],
+        ["build.all", "--root", str(root), "--registry", NS, "--progress", "plain", "--force"],
         over_ssh=over_ssh,
     )
     steps: dict[tuple[str, str], str] = {}
