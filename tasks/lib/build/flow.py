@@ -22,6 +22,7 @@ from tasks.lib.build.runner import BuildResult
 from tasks.lib.config import Settings
 from tasks.lib.errors import CommandFailed, EngineUnavailable, Interrupted, SchemaGateError
 from tasks.lib.gate import GateInput, GateReport, build_inputs, check
+from tasks.lib.images.store import find_images
 from tasks.lib.processes import stop_children
 from tasks.lib.progress import Progress, Status
 
@@ -74,25 +75,6 @@ def sources_of(image: ImageBuild) -> Sources:
     return Sources(paths=bi.sources, images=bi.images)
 
 
-def _normal(ref: str) -> str:
-    """``busybox`` -> ``busybox:latest``: the form the engine lists in RepoTags."""
-    last = ref.rsplit("/", 1)[-1]
-    return ref if (":" in last or "@" in ref) else f"{ref}:latest"
-
-
-def engine_images(client: docker.DockerClient, refs: Sequence[str]) -> dict[str, dict[str, Any]]:
-    """One API call: ref -> {"Id", "Labels"} for every ref present on the engine."""
-    if not refs:
-        return {}
-    wanted = {_normal(r): r for r in refs}
-    found: dict[str, dict[str, Any]] = {}
-    for img in client.api.images(filters={"reference": sorted(set(wanted))}):
-        for tag in img.get("RepoTags") or []:
-            if tag in wanted:
-                found[wanted[tag]] = {"Id": img.get("Id"), "Labels": img.get("Labels") or {}}
-    return found
-
-
 @dataclass(frozen=True)
 class Freshnesses:
     keys: dict[str, InputKey] = field(default_factory=dict)
@@ -109,8 +91,9 @@ def freshness(plan_: BuildPlan, client: docker.DockerClient | None) -> Freshness
     sources = {i.name: sources_of(i) for i in plan_.images}
     refs = sorted({r for s in sources.values() for r in s.images})
     tags = sorted({t for i in plan_.images for t in i.tags})
-    on_engine = engine_images(client, [*refs, *tags]) if client is not None else {}
-    ids = {r: (on_engine[r]["Id"] if r in on_engine else None) for r in refs}
+    # one list call answers both: base image IDs and the input keys the tags carry
+    on_engine = find_images(client, [*refs, *tags]) if client is not None else {}
+    ids = {r: (base.id if (base := on_engine.get(r)) else None) for r in refs}
     keys: dict[str, InputKey] = {}
     verdicts: dict[str, Freshness] = {}
     for img in plan_.images:
@@ -122,7 +105,7 @@ def freshness(plan_: BuildPlan, client: docker.DockerClient | None) -> Freshness
             verdicts[img.name] = Freshness(img.name, False, "--push: built and pushed")
         else:
             labels: Mapping[str, Mapping[str, str] | None] = {
-                t: (on_engine[t]["Labels"] if t in on_engine else None) for t in img.tags
+                t: (found.labels if (found := on_engine.get(t)) else None) for t in img.tags
             }
             verdicts[img.name] = judge(img, key, labels)
     return Freshnesses(keys=keys, verdicts=verdicts)

@@ -167,15 +167,13 @@ def run_builds(
 
 
 def inspect_results(results: Sequence[BuildResult], client: docker.DockerClient) -> None:
-    """Fill image id and size for the images that landed in the local store."""
-    from docker.errors import DockerException as SdkError
+    """Fill image id and size for the images that landed in the local store (one list call)."""
+    from tasks.lib.images.store import find_images
 
+    wanted = [r.image.tags[0] for r in results if r.ok and r.image.tags]
+    found = find_images(client, wanted)
     for r in results:
-        if not (r.ok and r.image.tags):
-            continue
-        try:
-            img = client.images.get(r.image.tags[0])
-        except SdkError:
-            continue
-        r.image_id = img.short_id.split(":", 1)[-1]
-        r.size = int(img.attrs.get("Size") or 0)
+        img = found.get(r.image.tags[0]) if r.ok and r.image.tags else None
+        if img is not None:
+            r.image_id = img.short_id
+            r.size = img.size
