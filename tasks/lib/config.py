@@ -297,10 +297,8 @@ class Settings:
     @functools.cached_property
     def schema_sha256(self) -> str | None:
         """The sha256 of the monorepo's shared schema (read once); None when it is missing."""
-        from tasks.lib.gate import schema_sha256
-
         path = self.root / self.schema
-        return schema_sha256(path) if path.is_file() else None
+        return file_sha256(path) if path.is_file() else None
 
 
 # -- validation -------------------------------------------------------------------------------
@@ -579,6 +577,18 @@ def ssh_options(raw: Any) -> SshOptions:
         socket=sock,
         tty=_bool(merged["tty"], "meeshy.ssh.tty"),
     )
+
+
+def file_sha256(path: Path) -> str:
+    """Hex SHA-256 of the file at ``path`` (through a symlink: of its target). Here, not in the
+    gate, so that reading settings does not import the gate."""
+    import hashlib
+
+    digest = hashlib.sha256()
+    with path.open("rb") as fh:
+        for chunk in iter(lambda: fh.read(65536), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
 
 
 def read_version(root: Path, version_file: str) -> str:

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-import hashlib
 import re
 from dataclasses import dataclass
 from pathlib import Path
+
+from tasks.lib.config import file_sha256
 
 _BLOCK_RE = re.compile(r"(?ms)^\s*generator\s+(\w+)\s*\{(.*?)^\s*\}")
 _FIELD_RE = re.compile(r'(?m)^\s*(provider|output)\s*=\s*"([^"]*)"')
@@ -13,11 +14,7 @@ _FIELD_RE = re.compile(r'(?m)^\s*(provider|output)\s*=\s*"([^"]*)"')
 
 def schema_sha256(path: Path) -> str:
     """Hex SHA-256 of the file at ``path`` (through a symlink: of its target)."""
-    digest = hashlib.sha256()
-    with path.open("rb") as fh:
-        for chunk in iter(lambda: fh.read(65536), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
+    return file_sha256(path)
 
 
 def _strip_comments(text: str) -> str:

@@ -17,13 +17,18 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import TYPE_CHECKING, Protocol
 
-from tasks.lib.build.inputs import InputKey, changed_part
-from tasks.lib.build.plan import INPUTS_LABEL, INPUTS_PARTS_LABEL
 from tasks.lib.config import SCHEMA_LABEL, Settings
 from tasks.lib.images.store import LocalImage
 
 if TYPE_CHECKING:
     import docker
+
+    from tasks.lib.build.inputs import InputKey
+
+# The build side's labels (tasks.lib.build.plan), repeated here so that listing images does not
+# import the build pipeline and the schema gate; a unit test keeps the two equal.
+INPUTS_LABEL = "me.meeshy.inputs.sha256"
+INPUTS_PARTS_LABEL = "me.meeshy.inputs.parts"
 
 
 class SchemaState(StrEnum):
@@ -126,6 +131,8 @@ class InputKeyLabel:
         elif not label:
             detail = "the label is missing (built before input keys, or by another tool)"
         else:
+            from tasks.lib.build.inputs import changed_part
+
             detail = changed_part(key, image.label(INPUTS_PARTS_LABEL))
         return Verdict(
             fresh=fresh,
