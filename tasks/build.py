@@ -3,7 +3,6 @@ images whose inputs have not changed since their last build are not rebuilt."""
 
 from __future__ import annotations
 
-import dataclasses
 from typing import TYPE_CHECKING
 
 from invoke import Collection, Context
@@ -16,32 +15,35 @@ if TYPE_CHECKING:
     from tasks.lib.output import Output
 
 
-@dataclasses.dataclass(frozen=True, kw_only=True)
 class BuildFlags(ImageFlags, DryRunFlags):
     """The flags of every build task, declared once."""
 
     builder: str = flag(
-        "", "buildx builder to use (any driver: docker, docker-container, remote, kubernetes)"
+        default="",
+        help="buildx builder to use (any driver: docker, docker-container, remote, kubernetes)",
     )
-    platform: str = flag("", "target platform(s), comma-separated, e.g. linux/amd64,linux/arm64")
-    no_cache: bool = flag(False, "build without BuildKit's cache (implies --force)")
-    pull: bool = flag(False, "always pull base images (implies --force)")
-    force: bool = flag(False, "build even the images whose inputs have not changed")
-    push: bool = flag(False, "push the tags as they are built (buildx --push)")
+    platform: str = flag(
+        default="", help="target platform(s), comma-separated, e.g. linux/amd64,linux/arm64"
+    )
+    no_cache: bool = flag(default=False, help="build without BuildKit's cache (implies --force)")
+    pull: bool = flag(default=False, help="always pull base images (implies --force)")
+    force: bool = flag(default=False, help="build even the images whose inputs have not changed")
+    push: bool = flag(default=False, help="push the tags as they are built (buildx --push)")
     progress: str = flag(
-        "auto",
-        "auto (live view on a terminal, a line per step otherwise), plain (every BuildKit "
+        default="auto",
+        help="auto (live view on a terminal, a line per step otherwise), plain (every BuildKit "
         "line), quiet (summary only)",
     )
     skip_schema_check: bool = flag(
-        False, "DANGER: build without proving the image uses the shared schema"
+        default=False, help="DANGER: build without proving the image uses the shared schema"
     )
 
 
-@dataclasses.dataclass(frozen=True, kw_only=True)
 class TranslatorFlags(BuildFlags):
-    gpu: bool = flag(False, "build the gpu variant (CUDA 12.4), as make build-translator-gpu")
-    variant: str = flag("", "cpu (default), gpu, gpu-cu121 or gpu-cu118")
+    gpu: bool = flag(
+        default=False, help="build the gpu variant (CUDA 12.4), as make build-translator-gpu"
+    )
+    variant: str = flag(default="", help="cpu (default), gpu, gpu-cu121 or gpu-cu118")
 
 
 def build_plan(

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import shlex
 from typing import TYPE_CHECKING
 
@@ -23,15 +22,17 @@ if TYPE_CHECKING:
     from tasks.lib.output import Output
 
 
-@dataclasses.dataclass(frozen=True, kw_only=True)
 class EnsureFlags(EngineFlags, DryRunFlags, JsonFlags):
-    timeout: int = flag(60, "seconds to wait for the engine to answer after starting it")
+    timeout: int = flag(
+        default=60, help="seconds to wait for the engine to answer after starting it"
+    )
     created_timeout: int = flag(
-        30, "then seconds to wait while containers are still in state `created` (0: do not wait)"
+        default=30,
+        help="then seconds to wait while containers are still in state `created` (0: do not wait)",
     )
     start: bool = flag(
-        True,
-        "start this machine's engine when it does not answer (--no-start: only check); an "
+        default=True,
+        help="start this machine's engine when it does not answer (--no-start: only check); an "
         "engine on another machine (ssh://, tcp://) is only checked, never started",
     )
 

@@ -9,7 +9,6 @@ runs both in order.
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
@@ -32,18 +31,17 @@ if TYPE_CHECKING:
     from tasks.lib.output import Output
 
 
-@dataclasses.dataclass(frozen=True, kw_only=True)
 class ValidateFlags(ServiceFlags, ImageFlags):
-    service: list[str] = flag(  # noqa: RUF009
-        [], "validate only this service (repeatable; default: every service in meeshy.all)"
+    service: list[str] = flag(
+        default=[],
+        help="validate only this service (repeatable; default: every service in meeshy.all)",
     )
-    tag: str = flag("", "validate this tag instead of each service's v<version>")
+    tag: str = flag(default="", help="validate this tag instead of each service's v<version>")
 
 
-@dataclasses.dataclass(frozen=True, kw_only=True)
 class PushFlags(ServiceFlags, ImageFlags, DryRunFlags, RegistryUrlFlags):
-    service: list[str] = flag(  # noqa: RUF009
-        [], "push only this service (repeatable; default: every service in meeshy.all)"
+    service: list[str] = flag(
+        default=[], help="push only this service (repeatable; default: every service in meeshy.all)"
     )
 
 
@@ -69,7 +67,7 @@ def list_(c: Context, flags: ImageFlags) -> None:
 @cli_task(ValidateFlags)
 def validate(c: Context, flags: ValidateFlags) -> None:
     """Check each image's labels and the schema file inside it (make validate-images)."""
-    from tasks.lib.config import vcs_ref
+    from tasks.lib.config import check_tag, vcs_ref
     from tasks.lib.engine import EngineTarget, connect
     from tasks.lib.images import freshness, refs, view
     from tasks.lib.images import validate as checks
@@ -78,7 +76,7 @@ def validate(c: Context, flags: ValidateFlags) -> None:
     with running(Output(json_mode=flags.json)) as out:
         s = settings(c, flags)
         if flags.tag:
-            refs.check_tag(flags.tag, "--tag")
+            check_tag(flags.tag, "--tag")
         services = refs.select_services(s, flags.service)
         checks.image_refs(s, services, flags.tag)  # names refused before the engine is asked
         checks.require_schema_sha256(s)

@@ -14,7 +14,7 @@ flag list, the help and the typed object cannot drift apart (mypy checks ``flags
 
 from __future__ import annotations
 
-import dataclasses
+import copy
 import inspect
 import os
 import signal
@@ -23,7 +23,7 @@ from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager, suppress
 from pathlib import Path
 from types import FrameType
-from typing import TYPE_CHECKING, Any, TypeVar, get_type_hints
+from typing import TYPE_CHECKING, Any, ClassVar, TypeVar, dataclass_transform
 
 from invoke import Context, Exit, Task, task
 from invoke.parser.argument import Argument
@@ -37,36 +37,102 @@ if TYPE_CHECKING:  # imported where used: `inv --list` only needs the flags and 
 
 PROJECT_DIR = Path(__file__).resolve().parent.parent
 
-F = TypeVar("F")
+
+class _Flag:
+    """One declared flag: its default and its ``--help`` text (see :func:`flag`)."""
+
+    __slots__ = ("default", "help")
+
+    def __init__(self, default: Any, help: str) -> None:
+        self.default = default
+        self.help = help
+
+    @property
+    def iterable(self) -> bool:
+        return isinstance(self.default, list)
+
+    def initial(self) -> Any:
+        return list(self.default) if self.iterable else self.default
 
 
-def flag(default: Any, help: str) -> Any:
-    """A dataclass field that is a CLI flag: its default and its ``--help`` text. A list
+def flag(*, default: Any, help: str) -> Any:
+    """A CLI flag of a :class:`Flags` class: its default and its ``--help`` text. A list
     default makes a repeatable flag (``--service a --service b``)."""
-    if isinstance(default, list):
-        return dataclasses.field(
-            default_factory=lambda: list(default), metadata={"help": help, "iterable": True}
-        )
-    return dataclasses.field(default=default, metadata={"help": help})
+    return _Flag(default, help)
+
+
+@dataclass_transform(kw_only_default=True, frozen_default=True, field_specifiers=(flag,))
+class Flags:
+    """Base of every task's flags: a frozen, keyword-only record whose fields are declared with
+    :func:`flag` (mypy reads it as a dataclass through ``dataclass_transform``).
+
+    Not a real dataclass on purpose: ``tasks.py`` declares ~20 flag classes and Invoke loads
+    them all on every run, ``inv --list`` included; making a dataclass costs ~0.3 ms (it
+    compiles five methods), these cost a dictionary."""
+
+    _declared: ClassVar[dict[str, _Flag]] = {}
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        merged: dict[str, _Flag] = {}
+        for base in reversed(cls.__mro__[1:]):  # as dataclasses order inherited fields
+            merged.update(base.__dict__.get("_declared", {}))
+        for name in inspect.get_annotations(cls):
+            declared = cls.__dict__.get(name)
+            if not isinstance(declared, _Flag):
+                raise TypeError(f"{cls.__name__}.{name}: declare it as flag(default=..., help=...)")
+            merged[name] = declared
+            delattr(cls, name)
+        cls._declared = merged
+
+    def __init__(self, **values: Any) -> None:
+        unknown = set(values) - set(self._declared)
+        if unknown:
+            raise TypeError(f"{type(self).__name__} has no flag {', '.join(sorted(unknown))}")
+        for name, declared in self._declared.items():
+            value = values[name] if name in values else declared.initial()
+            object.__setattr__(self, name, value)
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        raise AttributeError(f"{type(self).__name__} is frozen: cannot set {name}")
+
+    def __delattr__(self, name: str) -> None:
+        raise AttributeError(f"{type(self).__name__} is frozen: cannot delete {name}")
+
+    def as_dict(self) -> dict[str, Any]:
+        return {name: getattr(self, name) for name in self._declared}
+
+    def __eq__(self, other: object) -> bool:
+        return type(other) is type(self) and self.as_dict() == other.as_dict()
+
+    def __hash__(self) -> int:
+        return hash((type(self), tuple(repr(v) for v in self.as_dict().values())))
+
+    def __repr__(self) -> str:
+        inner = ", ".join(f"{k}={v!r}" for k, v in self.as_dict().items())
+        return f"{type(self).__name__}({inner})"
+
+
+FlagsT = TypeVar("FlagsT", bound=Flags)
 
 
 # -- flags shared by many tasks: declared once, composed by inheritance ---------------------------
 
 
-@dataclasses.dataclass(frozen=True, kw_only=True)
-class RootFlags:
-    root: str = flag("", "the Meeshy monorepo (default: config meeshy.root, or $MEESHY_ROOT)")
+class RootFlags(Flags):
+    root: str = flag(
+        default="", help="the Meeshy monorepo (default: config meeshy.root, or $MEESHY_ROOT)"
+    )
 
 
-@dataclasses.dataclass(frozen=True, kw_only=True)
 class RepoFlags(RootFlags):
-    registry: str = flag("", "image namespace (default: isopen, or $DOCKER_REGISTRY)")
+    registry: str = flag(default="", help="image namespace (default: isopen, or $DOCKER_REGISTRY)")
 
 
-@dataclasses.dataclass(frozen=True, kw_only=True)
-class EngineFlags:
+class EngineFlags(Flags):
     context: str = flag(
-        "", "Docker context to talk to (default: $DOCKER_HOST / $DOCKER_CONTEXT / current)"
+        default="",
+        help="Docker context to talk to (default: $DOCKER_HOST / $DOCKER_CONTEXT / current)",
     )
 
 
@@ -77,31 +143,26 @@ REGISTRY_URL_HELP = (
 )
 
 
-@dataclasses.dataclass(frozen=True, kw_only=True)
-class RegistryUrlFlags:
+class RegistryUrlFlags(Flags):
     """``--registry-url`` for the push tasks (images.push, staging.push, release): its help says
     which engine resolves the address; a dry run shows it with
     :func:`tasks.lib.engine.pusher_note`."""
 
-    registry_url: str = flag("", REGISTRY_URL_HELP)
+    registry_url: str = flag(default="", help=REGISTRY_URL_HELP)
 
 
-@dataclasses.dataclass(frozen=True, kw_only=True)
-class JsonFlags:
-    json: bool = flag(False, "machine-readable output on stdout")
+class JsonFlags(Flags):
+    json: bool = flag(default=False, help="machine-readable output on stdout")
 
 
-@dataclasses.dataclass(frozen=True, kw_only=True)
-class DryRunFlags:
-    dry_run: bool = flag(False, "print exactly what would be done, change nothing")
+class DryRunFlags(Flags):
+    dry_run: bool = flag(default=False, help="print exactly what would be done, change nothing")
 
 
-@dataclasses.dataclass(frozen=True, kw_only=True)
-class ServiceFlags:
-    service: list[str] = flag([], "only this service (repeatable; default: every one)")  # noqa: RUF009
+class ServiceFlags(Flags):
+    service: list[str] = flag(default=[], help="only this service (repeatable; default: every one)")
 
 
-@dataclasses.dataclass(frozen=True, kw_only=True)
 class ImageFlags(RepoFlags, EngineFlags, JsonFlags):
     """The registry's images on an engine: build.*, images.*, staging.tag/push."""
 
@@ -119,9 +180,28 @@ class _TypedArgument(Argument):
             err = ConfigError(f"{flag} {value!r} is not {kind}", hint=f"e.g. {flag} {self.default}")
             raise Exit(f"ERROR: {err.line()}", code=err.exit_code) from None
 
+    def __deepcopy__(self, memo: dict[int, Any]) -> _TypedArgument:
+        # Invoke's parser deep-copies every task's arguments on each run; an argument's
+        # values are replaced, never mutated (a list flag makes a new list), so a shallow
+        # copy is a full one, at a fraction of the cost.
+        return copy.copy(self)
+
 
 class FlagTask(Task[Any]):
     """The Task :func:`cli_task` makes: its flags are :class:`_TypedArgument`."""
+
+    def __deepcopy__(self, memo: dict[int, Any]) -> FlagTask:
+        # Invoke deep-copies every task when it loads the namespace (Collection.from_module);
+        # a task is not changed after it is made, except its call counter: a shallow copy
+        # with its own containers is the same thing, at a fraction of the cost.
+        new = copy.copy(self)
+        new.help = dict(self.help)
+        new.iterable = list(self.iterable)
+        new.incrementable = list(self.incrementable)
+        new.positional = list(self.positional)
+        new.pre = list(self.pre)
+        new.post = list(self.post)
+        return new
 
     def get_arguments(self, ignore_unknown_help: bool | None = None) -> list[Argument]:
         return [
@@ -140,32 +220,26 @@ class FlagTask(Task[Any]):
 
 
 def cli_task(
-    flags_cls: type[F], *, name: str | None = None
-) -> Callable[[Callable[[Context, F], None]], Task[Any]]:
+    flags_cls: type[FlagsT], *, name: str | None = None
+) -> Callable[[Callable[[Context, FlagsT], None]], Task[Any]]:
     """Make ``fn(c, flags)`` an Invoke task whose flags are the fields of ``flags_cls``."""
 
-    fields = dataclasses.fields(flags_cls)  # type: ignore[arg-type]
-    hints = get_type_hints(flags_cls)
+    declared = flags_cls._declared
 
-    def decorate(fn: Callable[[Context, F], None]) -> Task[Any]:
+    def decorate(fn: Callable[[Context, FlagsT], None]) -> Task[Any]:
+        # Invoke reads a flag's kind from its default (bool: a switch; int: converted); a
+        # repeatable flag is named in `iterable` and defaults to None in the signature.
         params = [inspect.Parameter("c", inspect.Parameter.POSITIONAL_OR_KEYWORD)]
-        helps: dict[str, str] = {}
-        iterable: list[str] = []
-        for f in fields:
-            if f.metadata.get("iterable"):
-                default: Any = None
-                iterable.append(f.name)
-            else:
-                default = f.default
-            params.append(
-                inspect.Parameter(
-                    f.name,
-                    inspect.Parameter.KEYWORD_ONLY,
-                    default=default,
-                    annotation=hints[f.name],
-                )
+        params += [
+            inspect.Parameter(
+                name,
+                inspect.Parameter.KEYWORD_ONLY,
+                default=None if f.iterable else f.default,
             )
-            helps[f.name] = f.metadata.get("help", "")
+            for name, f in declared.items()
+        ]
+        helps = {name: f.help for name, f in declared.items()}
+        iterable = [name for name, f in declared.items() if f.iterable]
 
         def body(c: Context, **kwargs: Any) -> None:
             values = {k: (list(v or []) if k in iterable else v) for k, v in kwargs.items()}

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
-
 from invoke import Collection, Context
 
 from tasks.build import BuildFlags
@@ -11,7 +9,6 @@ from tasks.images import run_push
 from tasks.invoke_adapter import RegistryUrlFlags, cli_task, running, settings
 
 
-@dataclasses.dataclass(frozen=True, kw_only=True)
 class ReleaseFlags(BuildFlags, RegistryUrlFlags):
     pass
 

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
-
 from invoke import Collection, Context
 
 from tasks.invoke_adapter import (
@@ -17,10 +15,10 @@ from tasks.invoke_adapter import (
 )
 
 
-@dataclasses.dataclass(frozen=True, kw_only=True)
 class CheckFlags(RootFlags, ServiceFlags, JsonFlags):
     variant: str = flag(
-        "", "only this variant (translator: cpu, gpu, gpu-cu121, gpu-cu118; default: all)"
+        default="",
+        help="only this variant (translator: cpu, gpu, gpu-cu121, gpu-cu118; default: all)",
     )
 
 

@@ -26,10 +26,9 @@ if TYPE_CHECKING:
     from tasks.lib.config import Settings
     from tasks.lib.engine import EngineTarget
     from tasks.lib.output import Output
-    from tasks.lib.stack.containers import ContainerState
-    from tasks.lib.stack.images import Found
     from tasks.lib.stack.plan import Stack
     from tasks.lib.stack.spec import ProjectSpec
+    from tasks.lib.stack.status import Observed
 
 
 def _out(json: bool = False) -> Output:
@@ -38,43 +37,41 @@ def _out(json: bool = False) -> Output:
     return Output(json_mode=json)
 
 
-@dataclasses.dataclass(frozen=True, kw_only=True)
 class StackFlags(RootFlags, EngineFlags):
     env: str = flag(
-        "dev", "the stack: dev (default, as the Makefile's COMPOSE_FILE), local, prod, staging"
+        default="dev",
+        help="the stack: dev (default, as the Makefile's COMPOSE_FILE), local, prod, staging",
     )
 
 
-@dataclasses.dataclass(frozen=True, kw_only=True)
 class UpFlags(StackFlags, ServiceFlags, DryRunFlags):
-    wait: bool = flag(True, "wait until every service is healthy or running (--no-wait: don't)")
-    timeout: int = flag(180, "seconds to wait for the services (default 180)")
-    allow_stale: bool = flag(
-        False, "staging: run app images not built from the current schema (warns)"
+    wait: bool = flag(
+        default=True, help="wait until every service is healthy or running (--no-wait: don't)"
     )
-    profile: list[str] = flag([], "compose profile to enable, e.g. full (repeatable)")  # noqa: RUF009
+    timeout: int = flag(default=180, help="seconds to wait for the services (default 180)")
+    allow_stale: bool = flag(
+        default=False, help="staging: run app images not built from the current schema (warns)"
+    )
+    profile: list[str] = flag(default=[], help="compose profile to enable, e.g. full (repeatable)")
 
 
-@dataclasses.dataclass(frozen=True, kw_only=True)
 class DownFlags(StackFlags, DryRunFlags):
     volumes: bool = flag(
-        False, "also remove the stack's volumes (dev, local, staging; never prod's volumes)"
+        default=False,
+        help="also remove the stack's volumes (dev, local, staging; never prod's volumes)",
     )
 
 
-@dataclasses.dataclass(frozen=True, kw_only=True)
 class ReadFlags(StackFlags, JsonFlags):
     pass
 
 
-@dataclasses.dataclass(frozen=True, kw_only=True)
 class LogsFlags(StackFlags, ServiceFlags):
-    follow: bool = flag(False, "keep printing new lines (Ctrl-C stops)")
-    since: str = flag("", "only lines since a time or a duration, e.g. 10m")
-    tail: str = flag("", "only the last N lines of each container")
+    follow: bool = flag(default=False, help="keep printing new lines (Ctrl-C stops)")
+    since: str = flag(default="", help="only lines since a time or a duration, e.g. 10m")
+    tail: str = flag(default="", help="only the last N lines of each container")
 
 
-@dataclasses.dataclass(frozen=True, kw_only=True)
 class PullFlags(StackFlags, ServiceFlags, DryRunFlags, JsonFlags):
     pass
 
@@ -320,19 +317,7 @@ def down(c: Context, flags: DownFlags) -> None:
         )
 
 
-@dataclasses.dataclass(frozen=True)
-class _Observed:
-    """A stack as the engine runs it now: what ``status`` and ``health`` read."""
-
-    settings: Settings
-    stack: Stack
-    target: EngineTarget
-    spec: ProjectSpec
-    containers: list[ContainerState]
-    found: Found  # the local images of the file's and the containers' references
-
-
-def _observe(c: Context, flags: StackFlags, out: Output, *, images: bool = False) -> _Observed:
+def _observe(c: Context, flags: StackFlags, out: Output, *, images: bool = False) -> Observed:
     """The stack's file, its containers (one list call) and, with ``images``, the local
     images their references name (one list call)."""
     from tasks.lib.engine import connect
@@ -345,7 +330,9 @@ def _observe(c: Context, flags: StackFlags, out: Output, *, images: bool = False
         containers = project_containers(client, stack.project)
         refs = [sv.image for sv in spec.services] + [ct.image_ref for ct in containers]
         found = find_images(client, refs) if images else {}
-    return _Observed(s, stack, target, spec, containers, found)
+    from tasks.lib.stack.status import Observed
+
+    return Observed(s, stack, target, spec, containers, found)
 
 
 @cli_task(ReadFlags, name="status")

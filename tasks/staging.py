@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 from typing import TYPE_CHECKING
 
 from invoke import Collection, Context
@@ -27,27 +26,26 @@ if TYPE_CHECKING:
     from tasks.lib.volumes.plan import CopyPlan
 
 
-@dataclasses.dataclass(frozen=True, kw_only=True)
 class ComposeFlags(RootFlags, JsonFlags, DryRunFlags):
     prod: str = flag(
-        "",
-        "prod compose file, relative to the root "
+        default="",
+        help="prod compose file, relative to the root "
         "(default infrastructure/docker/compose/docker-compose.prod.yml)",
     )
     out: str = flag(
-        "",
-        "staging file to write, in the prod file's folder "
+        default="",
+        help="staging file to write, in the prod file's folder "
         "(default: docker-compose.staging.yml there)",
     )
     port_offset: int = flag(
-        10000, "host ports move by this much (default 10000; next free port if busy)"
+        default=10000, help="host ports move by this much (default 10000; next free port if busy)"
     )
-    port: list[str] = flag(  # noqa: RUF009
-        [], "explicit host port move PROD:STAGING (repeatable), wins over the offset"
+    port: list[str] = flag(
+        default=[], help="explicit host port move PROD:STAGING (repeatable), wins over the offset"
     )
-    force: bool = flag(False, "overwrite an existing staging file that differs")
+    force: bool = flag(default=False, help="overwrite an existing staging file that differs")
     dry_run: bool = flag(
-        False, "print the file (or a diff against the existing one); write nothing"
+        default=False, help="print the file (or a diff against the existing one); write nothing"
     )
 
 
@@ -69,18 +67,19 @@ def compose(c: Context, flags: ComposeFlags) -> None:
         view.show(out, flow.run(job, force=flags.force, dry_run=flags.dry_run))
 
 
-@dataclasses.dataclass(frozen=True, kw_only=True)
 class TagFlags(ServiceFlags, ImageFlags, DryRunFlags):
-    service: list[str] = flag(  # noqa: RUF009
-        [], "tag only this service (repeatable; default: meeshy.all, gateway, translator, web)"
+    service: list[str] = flag(
+        default=[],
+        help="tag only this service (repeatable; default: meeshy.all, gateway, translator, web)",
     )
-    from_: str = flag("latest", "source tag (default: latest)")
-    to: str = flag("staging", "tag to create (default: staging)")
+    from_: str = flag(default="latest", help="source tag (default: latest)")
+    to: str = flag(default="staging", help="tag to create (default: staging)")
     allow_stale: bool = flag(
-        False, "tag images built from another schema too (the default refuses them)"
+        default=False, help="tag images built from another schema too (the default refuses them)"
     )
     dry_run: bool = flag(
-        False, "check everything and print the tags that would be created; change nothing"
+        default=False,
+        help="check everything and print the tags that would be created; change nothing",
     )
 
 
@@ -126,48 +125,50 @@ def tag(c: Context, flags: TagFlags) -> None:
                 raise
 
 
-@dataclasses.dataclass(frozen=True, kw_only=True)
 class PushFlags(ImagesPushFlags):
-    to: str = flag("staging", "the staging tag to push (default: staging)")
+    to: str = flag(default="staging", help="the staging tag to push (default: staging)")
 
 
 @cli_task(PushFlags)
 def push(c: Context, flags: PushFlags) -> None:
     """Push the staging tags to a registry, with live progress per image."""
+    from tasks.lib.config import check_tag
     from tasks.lib.images import push as core
     from tasks.lib.images import refs
     from tasks.lib.output import Output
 
     with running(Output(json_mode=flags.json)) as out:
         s = settings(c, flags)
-        refs.check_tag(flags.to, "--to")
+        check_tag(flags.to, "--to")
         services = refs.select_services(s, flags.service)
         wanted = {svc.name: [flags.to] for svc in services}
         targets = core.plan_pushes(s, services, wanted, registry_url=flags.registry_url)
         run_push(out, s, targets, dry_run=flags.dry_run, layers=False)
 
 
-@dataclasses.dataclass(frozen=True, kw_only=True)
 class VolumesFlags(EngineFlags, DryRunFlags, JsonFlags):
     """The flags of staging.volumes."""
 
-    volume: list[str] = flag(  # noqa: RUF009
-        [],
-        "copy this volume instead of the default set (gateway and web uploads); repeatable; "
+    volume: list[str] = flag(
+        default=[],
+        help="copy this volume instead of the default set (gateway and web uploads); repeatable; "
         "NAME (target from the staging naming rule) or SOURCE:TARGET",
     )
-    include_models: bool = flag(False, "also copy meeshy-models-data (ML models, 5-10 GB)")
+    include_models: bool = flag(
+        default=False, help="also copy meeshy-models-data (ML models, 5-10 GB)"
+    )
     force: bool = flag(
-        False, "replace a non-empty target: it becomes an exact copy (extra files removed)"
+        default=False,
+        help="replace a non-empty target: it becomes an exact copy (extra files removed)",
     )
     checksum: bool = flag(
-        False,
-        "also verify content: every file compared byte for byte with the source (md5 of both "
+        default=False,
+        help="also verify content: every file compared byte for byte with the source (md5 of both "
         "sides when the volume holds symlinks)",
     )
     helper_image: str = flag(
-        "alpine",
-        "image of the helper container, one per volume (needs sh, cp, find, stat, xargs, tar, "
+        default="alpine",
+        help="image of the helper container, one per volume (needs sh, cp, find, stat, xargs, tar, "
         "md5sum, truncate, dd, du: busybox, alpine, debian; default: alpine)",
     )
 

@@ -2,16 +2,13 @@
 
 from __future__ import annotations
 
-import dataclasses
-
 from invoke import Collection, Context
 
 from tasks.invoke_adapter import EngineFlags, JsonFlags, cli_task, engine_target, flag, running
 
 
-@dataclasses.dataclass(frozen=True, kw_only=True)
 class SizeFlags(EngineFlags, JsonFlags):
-    all_: bool = flag(False, "every volume, not only those whose name contains meeshy")
+    all_: bool = flag(default=False, help="every volume, not only those whose name contains meeshy")
 
 
 @cli_task(SizeFlags, name="size")

@@ -26,7 +26,9 @@ Policy = Literal["generate", "copy", "none"]
 POLICIES: tuple[str, ...] = ("generate", "copy", "none")
 SCHEMA_LABEL = "me.meeshy.schema.sha256"
 SCHEMA_PATH_LABEL = "me.meeshy.schema.path"
-VERSION_RE = re.compile(r"^\d+\.\d+\.\d+(?:[-+][0-9A-Za-z.+-]+)?$")
+# Patterns as text: `re` compiles each on first use and keeps it (loading config, which every
+# run does, `inv --list` included, compiles none).
+VERSION_RE = r"^\d+\.\d+\.\d+(?:[-+][0-9A-Za-z.+-]+)?$"
 DEFAULT_VERSION = "1.0.0"
 # Docker's reference grammar (distribution/reference): [domain[:port]/]component(/component)*
 _COMPONENT = r"[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*"
@@ -34,9 +36,9 @@ _LABEL = r"[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?"
 _PORT = r"(?::\d{1,5})"
 # A first component is a registry host only with a dot, a port, or as localhost (as Docker).
 _DOMAIN = rf"(?:localhost{_PORT}?|{_LABEL}(?:\.{_LABEL})+{_PORT}?|{_LABEL}{_PORT})"
-REGISTRY_RE = re.compile(rf"^(?:{_DOMAIN}/)?{_COMPONENT}(?:/{_COMPONENT})*$|^{_DOMAIN}$")
-PROJECT_RE = re.compile(r"^[a-z0-9][a-z0-9_-]*$")  # compose's rule for project names
-TAG_RE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$")
+REGISTRY_RE = rf"^(?:{_DOMAIN}/)?{_COMPONENT}(?:/{_COMPONENT})*$|^{_DOMAIN}$"
+PROJECT_RE = r"^[a-z0-9][a-z0-9_-]*$"  # compose's rule for project names
+TAG_RE = r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$"
 
 
 def _meta(help_: str) -> dict[str, str]:
@@ -210,6 +212,16 @@ def defaults() -> dict[str, Any]:
     return data
 
 
+def check_tag(tag: str, where: str) -> str:
+    """``tag`` if Docker accepts it as a tag, else one line naming ``where`` it came from."""
+    if not re.match(TAG_RE, tag):
+        raise ConfigError(
+            f"{where} {tag!r} is not a valid Docker tag",
+            hint="use letters, digits, '_', '.' and '-' (at most 128, not starting with . or -)",
+        )
+    return tag
+
+
 def did_you_mean(value: str, choices: Iterable[str]) -> str:
     """``did you mean 'x'?`` when one choice is close, else the list of choices."""
     import difflib
@@ -375,7 +387,7 @@ def _check_keys(data: Mapping[str, Any], allowed: Iterable[str], where: str) -> 
 def check_registry(value: str, where: str) -> str:
     """A registry/namespace as Docker's reference grammar takes it (``isopen``,
     ``ghcr.io/acme``, ``127.0.0.1:5000/team``); empty means unqualified names."""
-    if value and not REGISTRY_RE.match(value):
+    if value and not re.match(REGISTRY_RE, value):
         raise ConfigError(
             f"{where} {value!r} is not a registry/namespace",
             hint="use lowercase words separated by / (e.g. isopen, ghcr.io/acme, "
@@ -454,7 +466,7 @@ def _stacks(value: Any) -> tuple[StackConfig, ...]:
         for required in ("file", "project"):
             if not values[required]:
                 raise ConfigError(f"{where}.{required} is not set", hint="add it to invoke.yaml")
-        if not PROJECT_RE.match(values["project"]):
+        if not re.match(PROJECT_RE, values["project"]):
             raise ConfigError(
                 f"{where}.project {values['project']!r} is not a compose project name",
                 hint="lowercase letters, digits, - and _, starting with a letter or digit",
@@ -533,9 +545,7 @@ def resolve(
             raise ConfigError(
                 f"meeshy.all names unknown service {n!r}", hint=did_you_mean(n, names)
             )
-    tag = _string(merged["tag"], "meeshy.tag")
-    if not TAG_RE.match(tag):
-        raise ConfigError(f"meeshy.tag {tag!r} is not a valid Docker tag")
+    tag = check_tag(_string(merged["tag"], "meeshy.tag"), "meeshy.tag")
     ctx = docker_context if docker_context is not None else str(merged["docker_context"] or "")
     return Settings(
         root=root_path,
@@ -607,7 +617,7 @@ def read_version(root: Path, version_file: str) -> str:
         ) from exc
     except OSError as exc:
         raise ConfigError(f"{version_file}: cannot read ({exc.strerror})") from exc
-    if not VERSION_RE.match(text):
+    if not re.match(VERSION_RE, text):
         raise ConfigError(
             f"{version_file}: {text[:40]!r} is not a version like 1.2.3",
             hint="write MAJOR.MINOR.PATCH in that file",

@@ -22,10 +22,10 @@ from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from tasks.lib.config import Service, Settings
+from tasks.lib.config import Service, Settings, check_tag
 from tasks.lib.errors import CommandFailed, Interrupted, MissingImageError, TaskError
 from tasks.lib.images.journal import Journal, TempTag
-from tasks.lib.images.refs import Ref, check_registry_url, check_tag, format_tags, repository
+from tasks.lib.images.refs import Ref, check_registry_url, format_tags, repository
 from tasks.lib.images.signals import held_signals
 from tasks.lib.images.store import engine_message, index_by_ref, list_images
 from tasks.lib.progress import Progress, Status

@@ -13,11 +13,10 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from tasks.lib.config import Service, Settings
+from tasks.lib.config import Service, Settings, check_tag
 from tasks.lib.errors import ConfigError
 
 PROJECT_WORD = "meeshy"
-TAG_RE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$")
 REGISTRY_URL_RE = re.compile(
     r"^[A-Za-z0-9]([A-Za-z0-9.-]*[A-Za-z0-9])?(:\d{1,5})?$|^\[[0-9a-fA-F:]+\](:\d{1,5})?$"
 )
@@ -97,15 +96,6 @@ def familiar_name(repository: str) -> str:
 
 def registry_of(ref: str) -> str:
     return Ref.parse(ref).registry
-
-
-def check_tag(tag: str, where: str) -> str:
-    if not TAG_RE.match(tag):
-        raise ConfigError(
-            f"{where} {tag!r} is not a valid Docker tag",
-            hint="use letters, digits, '_', '.' and '-' (at most 128, not starting with . or -)",
-        )
-    return tag
 
 
 def format_tags(patterns: Sequence[str], service: str, version: str, *, key: str) -> list[str]:

@@ -17,7 +17,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from tasks.lib.config import Service, Settings
+from tasks.lib.config import Service, Settings, check_tag
 from tasks.lib.errors import (
     CommandFailed,
     ConfigError,
@@ -26,7 +26,7 @@ from tasks.lib.errors import (
     StaleImageError,
 )
 from tasks.lib.images.freshness import Freshness, judge
-from tasks.lib.images.refs import Ref, check_tag, repository
+from tasks.lib.images.refs import Ref, repository
 from tasks.lib.images.signals import held_signals
 from tasks.lib.images.store import LocalImage, engine_message
 from tasks.lib.progress import Status

@@ -5,12 +5,28 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from tasks.lib.config import Settings
 from tasks.lib.stack.containers import ContainerState, by_service
 from tasks.lib.stack.images import Found, app_services, current_build, schema_word
 from tasks.lib.stack.spec import ProjectSpec
+
+if TYPE_CHECKING:
+    from tasks.lib.engine import EngineTarget
+    from tasks.lib.stack.plan import Stack
+
+
+@dataclass(frozen=True)
+class Observed:
+    """A stack as the engine runs it now: what ``status`` and ``health`` read."""
+
+    settings: Settings
+    stack: Stack
+    target: EngineTarget
+    spec: ProjectSpec
+    containers: list[ContainerState]
+    found: Found  # the local images of the file's and the containers' references
 
 
 @dataclass(frozen=True)
