@@ -317,19 +317,16 @@ def sdk_client(target: EngineTarget, *, timeout: int = 60) -> docker.DockerClien
 
     Only connection failures become EngineUnavailable: any other exception is a bug and is
     left to surface as one."""
-    client = None
     try:
-        client = _connect(target, timeout)
-        client.ping()
+        # The SDK asks the engine for its API version as the client is made (version
+        # "auto"): that request is the ping.
+        return _connect(target, timeout)
     except TaskError:
         raise
     except Exception as exc:
-        if client is not None:
-            client.close()
         if not _is_connection_error(exc):
             raise
         raise unreachable(target, exc) from exc
-    return client
 
 
 @contextmanager
