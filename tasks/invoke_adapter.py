@@ -1,4 +1,4 @@
-"""The adapter between Invoke and the core: flags declared once as typed dataclasses, config
+"""The adapter between Invoke and the core: flags declared once as typed records, config
 resolved once into Settings, and every error, signal and closed pipe turned into one line and
 an exit code (the table is in :mod:`tasks.lib.errors`).
 
@@ -8,7 +8,7 @@ A task is written as::
     def gateway(c: Context, flags: BuildFlags) -> None:
         ...
 
-and Invoke sees one keyword parameter per dataclass field, with the field's help text, so the
+and Invoke sees one keyword parameter per declared flag, with the field's help text, so the
 flag list, the help and the typed object cannot drift apart (mypy checks ``flags.x``).
 """
 
