@@ -257,10 +257,11 @@ class SshOptions:
     socket: str = DEFAULT_SOCKET
     """The Docker socket on the server (rootless Docker: ``/run/user/UID/docker.sock``)."""
     tty: bool = True
-    """Hold a pty session open beside the forward (``-tt`` + ``ssh.KEEPER``): sshd sends small
-    packets at once (TCP_NODELAY) only for pty sessions, and without it each BuildKit/gRPC
-    exchange can wait on Nagle + delayed ACK (a cached build: 0.8 s instead of 0.4 s). Off for
-    keys limited to forwarding (``no-pty``, ``command=``): plain ``-N``."""
+    """Hold a pty session open beside the forward (``-tt`` + ``ssh.KEEPER``, joined through the
+    forward's own control socket): sshd sends small packets at once (TCP_NODELAY) only for pty
+    sessions, and without it each BuildKit/gRPC exchange can wait on Nagle + delayed ACK (a
+    cached build: 0.8 s instead of 0.4 s). A server that refuses it (``no-pty``) ends only the
+    session; off: no control socket and no session."""
 
     @property
     def start_deadline(self) -> float:

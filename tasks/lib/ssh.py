@@ -8,7 +8,11 @@ HOST`` is one connection through the system's ``ssh`` (``~/.ssh/config``, the ag
 ``ProxyJump``, ``known_hosts`` all apply); the SDK and the CLI then both talk to
 ``unix://<tmp>/docker.sock`` at near-socket speed, and nothing needs paramiko. Beside the
 forward the connection holds a pty session (:attr:`SshOptions.tty`): sshd turns Nagle's
-algorithm off only for pty sessions, and BuildKit's many small exchanges need that.
+algorithm off only for pty sessions, and BuildKit's many small exchanges need that. The
+session joins the forward's connection through a control socket of this run's own (the
+forward's ssh is its master), once the forward is up: nobody waits for the server to set up
+the session (~45 ms on loopback), and a key that may not have a pty (``no-pty``) only loses
+the session, not the forward.
 
 :class:`Forward` owns the ``ssh`` process and the temp dir holding the socket: it always
 terminates the one and removes the other, also after a failed start and on Ctrl-C. When
@@ -19,7 +23,6 @@ imports Invoke and prints nothing.
 
 from __future__ import annotations
 
-import dataclasses
 import os
 import re
 import shlex
@@ -40,7 +43,8 @@ from tasks.lib.errors import ConfigError, EngineUnavailable
 
 SOCKET_NAME = "docker.sock"
 DIR_PREFIX = "meeshy-ssh-"
-OWNER_FILE = "owner"  # "<task pid> <ssh pid>": lets a later run clean up after a killed one
+CONTROL_NAME = "ctl"  # the forward's control socket: the pty session joins through it
+OWNER_FILE = "owner"  # "<task pid> <ssh pids>": lets a later run clean up after a killed one
 # sockaddr_un.sun_path holds 108 bytes on Linux, 104 on macOS (whose $TMPDIR is long).
 MAX_SOCKET_PATH = 100
 
@@ -90,43 +94,57 @@ class Destination:
 KEEPER = "exec sleep 2147483647"
 """The remote command of the pty session that keeps sshd in interactive mode; it ends with
 the session (SIGHUP) when the forward is closed."""
-TTY_LOG_LEVEL = "DEBUG2"  # ssh logs the server's answer to the pty request at this level
-PTY_ACCEPTED = "PTY allocation request accepted"
-PTY_REFUSED = "PTY allocation request failed"
 
 
-def forward_argv(
-    dest: Destination, options: SshOptions, local_socket: str, ssh: str = "ssh"
-) -> list[str]:
-    """The exact ``ssh`` command of a forward.
-
-    ``-n`` no stdin; ``-tt`` + :data:`KEEPER` a pty session (see :attr:`SshOptions.tty`;
-    ``LogLevel`` so that the server's answer to the pty request shows), else ``-N`` no remote
-    command and ``-T`` no tty; ``BatchMode`` never prompts (a prompt
-    would hang a task: an unknown host key or a key needing a passphrase fails with ssh's
-    reason instead); ``ExitOnForwardFailure`` exits when the forward cannot be set up;
-    ``ControlPath=none`` keeps a ``ControlMaster`` of the user's config from adopting the
-    forward (it would outlive the task); ``ServerAlive*`` notices a dead link within 45 s.
-    ``--`` ends the options, so no host name is read as one."""
-    argv = [
-        ssh,
-        "-ntt" if options.tty else "-nNT",
-        *(["-o", f"LogLevel={TTY_LOG_LEVEL}"] if options.tty else []),
-        "-o", "BatchMode=yes",
-        "-o", "ExitOnForwardFailure=yes",
-        "-o", f"ConnectTimeout={options.connect_timeout}",
-        "-o", "ControlPath=none",
-        "-o", "ServerAliveInterval=15",
-        "-o", "ServerAliveCountMax=3",
-        "-L", f"{local_socket}:{options.socket}",
-    ]  # fmt: skip
-    if options.config:
-        argv += ["-F", options.config]
+def _destination_args(dest: Destination, options: SshOptions) -> list[str]:
+    argv = ["-F", options.config] if options.config else []
     if dest.user:
         argv += ["-l", dest.user]
     if dest.port:
         argv += ["-p", str(dest.port)]
-    return [*argv, "--", dest.host, *([KEEPER] if options.tty else [])]
+    return [*argv, "--", dest.host]
+
+
+def forward_argv(
+    dest: Destination, options: SshOptions, local_socket: str, control: str = ""
+) -> list[str]:
+    """The exact ``ssh`` command of a forward.
+
+    ``-nNT`` no stdin, no remote command, no tty; ``BatchMode`` never prompts (a prompt
+    would hang a task: an unknown host key or a key needing a passphrase fails with ssh's
+    reason instead); ``ExitOnForwardFailure`` exits when the forward cannot be set up;
+    ``ServerAlive*`` notices a dead link within 45 s. ``control``: the forward is the master
+    of that control socket (``ControlPersist=no``: it ends with this process), for the pty
+    session (:func:`session_argv`); without it ``ControlPath=none``. Either way a
+    ``ControlMaster`` of the user's config can neither adopt the forward (it would outlive the
+    task) nor be used by it. ``--`` ends the options, so no host name is read as one."""
+    if control:
+        mux = ["-o", "ControlMaster=yes", "-o", f"ControlPath={control}", "-o", "ControlPersist=no"]
+    else:
+        mux = ["-o", "ControlPath=none"]
+    argv = [
+        "ssh", "-nNT",
+        "-o", "BatchMode=yes",
+        "-o", "ExitOnForwardFailure=yes",
+        "-o", f"ConnectTimeout={options.connect_timeout}",
+        *mux,
+        "-o", "ServerAliveInterval=15",
+        "-o", "ServerAliveCountMax=3",
+        "-L", f"{local_socket}:{options.socket}",
+    ]  # fmt: skip
+    return [*argv, *_destination_args(dest, options)]
+
+
+def session_argv(dest: Destination, options: SshOptions, control: str) -> list[str]:
+    """The pty session beside a forward: a client of the forward's control socket (no second
+    login, the same TCP connection), ``-tt`` + :data:`KEEPER`."""
+    argv = [
+        "ssh", "-ntt",
+        "-o", "BatchMode=yes",
+        "-o", "ControlMaster=no",
+        "-o", f"ControlPath={control}",
+    ]  # fmt: skip
+    return [*argv, *_destination_args(dest, options), KEEPER]
 
 
 # -- ssh's stderr -> one reason and what to do ----------------------------------------------------
@@ -267,18 +285,19 @@ def sweep_stale(base: str | None = None) -> list[Path]:
     removed = []
     for d in Path(base or _socket_base()).glob(f"{DIR_PREFIX}*"):
         try:
-            owner, ssh_pid = (int(x) for x in (d / OWNER_FILE).read_text().split())
+            owner, *ssh_pids = (int(x) for x in (d / OWNER_FILE).read_text().split())
         except (OSError, ValueError):
             continue  # being created, or not ours
         import psutil
 
         if psutil.pid_exists(owner):
             continue
-        with suppress(psutil.Error):
-            proc = psutil.Process(ssh_pid)
-            if any(str(d) in arg for arg in proc.cmdline()):
-                proc.kill()
-                proc.wait(timeout=5)
+        for ssh_pid in ssh_pids:
+            with suppress(psutil.Error):
+                proc = psutil.Process(ssh_pid)
+                if any(str(d) in arg for arg in proc.cmdline()):
+                    proc.kill()
+                    proc.wait(timeout=5)
         shutil.rmtree(d, ignore_errors=True)
         removed.append(d)
     return removed
@@ -294,14 +313,29 @@ def _accepts(path: Path) -> bool:
     return True
 
 
+def _stop(proc: subprocess.Popen[bytes]) -> None:
+    if proc.poll() is None:
+        with suppress(ProcessLookupError):
+            proc.terminate()
+        try:
+            proc.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            with suppress(ProcessLookupError):
+                proc.kill()
+            proc.wait(timeout=5)
+    else:
+        proc.wait()
+
+
 class Forward:
     """A running ``ssh -L`` forward: ``with Forward(url, options, where=...) as fw: fw.url``.
 
     ``open()`` is ``start()`` (run ssh, return at once: the caller can import the docker
     libraries meanwhile, which takes about as long as ssh's handshake) then ``wait_ready()``
-    (until the local socket accepts; any thread may call it). On any failure (ssh exited, timed
-    out, interrupted) the process is stopped and the temp dir removed before the error
-    propagates. ``close()`` is idempotent."""
+    (until the local socket accepts; any thread may call it; the pty session is started then,
+    and nothing waits for it). On any failure (ssh exited, timed out, interrupted) the
+    processes are stopped and the temp dir removed before the error propagates. ``close()``
+    is idempotent."""
 
     def __init__(self, url: str, options: SshOptions, *, where: str = "") -> None:
         self.dest = Destination.parse(url)
@@ -309,6 +343,7 @@ class Forward:
         self.where = where or url
         self.dir: Path | None = None
         self.proc: subprocess.Popen[bytes] | None = None
+        self.session: subprocess.Popen[bytes] | None = None
         self._said = ""  # ssh's stderr, kept when the temp dir goes
         self.argv: list[str] = []
         self._ready = False
@@ -320,6 +355,11 @@ class Forward:
         if self.dir is None:
             raise RuntimeError("the forward is not open")
         return self.dir / SOCKET_NAME
+
+    @property
+    def control_path(self) -> Path | None:
+        """The forward's control socket, for the pty session (None without one)."""
+        return self.dir / CONTROL_NAME if self.dir is not None and self.options.tty else None
 
     @property
     def url(self) -> str:
@@ -364,8 +404,11 @@ class Forward:
 
     def _spawn(self) -> None:
         assert self.dir is not None
-        self.argv = forward_argv(self.dest, self.options, str(self.socket_path))
-        self._log = self.dir / ("ssh.log" if self.options.tty else "ssh-notty.log")
+        control = self.control_path
+        self.argv = forward_argv(
+            self.dest, self.options, str(self.socket_path), str(control) if control else ""
+        )
+        self._log = self.dir / "ssh.log"
         with self._log.open("ab") as log:
             self.proc = subprocess.Popen(
                 self.argv,
@@ -376,7 +419,29 @@ class Forward:
                 # the forward after what runs through it has stopped.
                 start_new_session=True,
             )
-        (self.dir / OWNER_FILE).write_text(f"{os.getpid()} {self.proc.pid}\n")
+        self._write_owner()
+
+    def _write_owner(self) -> None:
+        assert self.dir is not None
+        pids = [p.pid for p in (self.proc, self.session) if p is not None]
+        (self.dir / OWNER_FILE).write_text(f"{os.getpid()} {' '.join(map(str, pids))}\n")
+
+    def _start_session(self) -> None:
+        """The pty session, through the forward's control socket; not waited for. If the
+        server refuses it (a key limited to forwarding), only the session ends: the forward
+        works on, without the server's TCP_NODELAY."""
+        control = self.control_path
+        if control is None or self.dir is None:
+            return
+        with (self.dir / "session.log").open("ab") as log:
+            self.session = subprocess.Popen(
+                session_argv(self.dest, self.options, str(control)),
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.DEVNULL,
+                stderr=log,
+                start_new_session=True,
+            )
+        self._write_owner()
 
     def wait_ready(self) -> None:
         """Return once the forward's socket accepts; EngineUnavailable with ssh's reason when
@@ -384,6 +449,7 @@ class Forward:
         with self._lock:
             if not self._ready:
                 self._wait_ready()
+                self._start_session()
                 self._ready = True
 
     def _wait_ready(self) -> None:
@@ -391,18 +457,13 @@ class Forward:
             raise self.failure()
         deadline = time.monotonic() + self.options.start_deadline
         path = self.socket_path
+        control = self.control_path
         while True:
             if self.proc.poll() is not None:
-                if self.options.tty and PTY_REFUSED in self.stderr():
-                    # A key limited to forwarding (no-pty): the same forward without a session.
-                    self.options = dataclasses.replace(self.options, tty=False)
-                    path.unlink(missing_ok=True)
-                    self._spawn()
-                    continue
                 raise self.failure()
             if (
                 path.exists()
-                and (not self.options.tty or PTY_ACCEPTED in self.stderr())
+                and (control is None or control.exists())  # made with the forward
                 and _accepts(path)
             ):
                 return
@@ -411,7 +472,7 @@ class Forward:
                     f"no answer from {self.dest.host} within {self.options.start_deadline:g}s "
                     "(timed out)"
                 )
-            time.sleep(0.005)
+            time.sleep(0.002)
 
     def stderr(self) -> str:
         """What ssh printed so far (kept after close)."""
@@ -438,22 +499,15 @@ class Forward:
         )
 
     def close(self) -> None:
-        """Stop ssh (SIGTERM, then SIGKILL) and remove the temp dir with the socket. Safe to
-        call twice, after a failed start, and when ssh already died."""
+        """Stop ssh (the session, then the forward: SIGTERM, then SIGKILL) and remove the temp
+        dir with the sockets. Safe to call twice, after a failed start, and when ssh already
+        died."""
+        session, self.session = self.session, None
         proc, self.proc = self.proc, None
         try:
-            if proc is not None:
-                if proc.poll() is None:
-                    with suppress(ProcessLookupError):
-                        proc.terminate()
-                    try:
-                        proc.wait(timeout=5)
-                    except subprocess.TimeoutExpired:
-                        with suppress(ProcessLookupError):
-                            proc.kill()
-                        proc.wait(timeout=5)
-                else:
-                    proc.wait()
+            for p in (session, proc):
+                if p is not None:
+                    _stop(p)
         finally:
             if self.dir is not None:
                 self.stderr()

@@ -86,9 +86,10 @@ def test_ensure_through_a_context(sshd: Sshd) -> None:
     report = json.loads(r.out)
     assert report["answers"] and report["kind"] == "remote"
     argv = report["ssh"]
-    assert argv[:2] == ["ssh", "-ntt"]
+    assert argv[:2] == ["ssh", "-nNT"]
+    assert "ControlMaster=yes" in argv and "ControlPersist=no" in argv
     assert argv[argv.index("-F") + 1] == str(sshd.ssh_config)
-    assert argv[-3:] == ["--", ALIAS, "exec sleep 2147483647"]
+    assert argv[-2:] == ["--", ALIAS]
 
 
 def test_ensure_through_docker_host_and_proxyjump(sshd: Sshd) -> None:
@@ -245,13 +246,66 @@ def test_two_tasks_on_one_command_line_each_open_and_close_their_link(
 
 def test_a_forward_only_key_works_without_the_tty_session(sshd: Sshd, images_ns: str) -> None:
     """``restrict,port-forwarding`` in authorized_keys: no pty. With the default
-    (``meeshy.ssh.tty``) the pty request is refused, and the link is made again as a plain
-    ``-N`` forward (a second login) before anything uses it; with ``tty: false`` it is a
-    plain forward at once. Both work."""
+    (``meeshy.ssh.tty``) the server refuses the session's pty: only the session ends, the
+    forward works on (one login); with ``tty: false`` there is no session at all."""
     common = ("--root", str(EXAMPLE), "--registry", images_ns, "--json")
-    r = run_once(sshd, "images.list", "--context", FORWARD_ONLY, *common, sessions=2)
+    r = run_once(sshd, "images.list", "--context", FORWARD_ONLY, *common)
     assert images_ns in r.out
     r = run_once(sshd, "images.list", "--context", FORWARD_ONLY, *common, INVOKE_MEESHY_SSH_TTY="0")
     assert images_ns in r.out
     r = run_once(sshd, "docker.ensure", "--context", ALIAS, "--json", INVOKE_MEESHY_SSH_TTY="0")
     assert json.loads(r.out)["ssh"][:2] == ["ssh", "-nNT"]
+
+
+def _keepers(sshd: Sshd) -> list[Any]:
+    """The server's KEEPER processes under this sshd (``sleep 2147483647``, or the login
+    shell that runs it while it reads its startup files)."""
+    import psutil
+
+    assert sshd._proc is not None
+    server = psutil.Process(sshd._proc.pid)
+    return [p for p in server.children(recursive=True) if "sleep 2147483647" in _cmdline(p)]
+
+
+def _cmdline(p: Any) -> str:
+    import psutil
+
+    try:
+        return " ".join(p.cmdline())
+    except psutil.Error:
+        return ""
+
+
+def test_the_pty_session_joins_the_forward_without_a_second_login(sshd: Sshd) -> None:
+    """The session runs KEEPER on a pty on the server, through the forward's control socket
+    (one login), started once the forward is up; closing the forward ends it, on the server
+    too, and leaves no process or file."""
+    import time
+
+    import docker
+
+    from tasks.lib.config import SshOptions
+    from tasks.lib.ssh import Forward
+
+    before = sshd.logins()
+    options = SshOptions(config=str(sshd.ssh_config))
+    with Forward(f"ssh://{ALIAS}", options) as fw:
+        assert fw.session is not None and fw.control_path is not None
+        client = docker.DockerClient(base_url=fw.url, timeout=10)
+        try:
+            assert client.ping()
+        finally:
+            client.close()
+        deadline = time.monotonic() + 10
+        while not (keepers := _keepers(sshd)) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert keepers, "no pty session on the server"
+        assert all(k.terminal() for k in keepers), "the session has no pty"
+        forward_dir = fw.dir
+    assert sshd.logins() - before == 1
+    assert forward_dir is not None and not forward_dir.exists()
+    deadline = time.monotonic() + 10
+    while _keepers(sshd) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not _keepers(sshd), "the server's session outlived the forward"
+    assert sshd.wait_no_leftovers() == []

@@ -15,7 +15,7 @@ from tasks.lib.engine import EngineTarget, engine_session, link, use_ssh_options
 from tasks.lib.ensure import EnsureOptions, HostFacts
 from tasks.lib.ensure import ensure as ensure_core
 from tasks.lib.errors import ConfigError, EngineUnavailable
-from tasks.lib.ssh import Destination, Forward, explain, forward_argv
+from tasks.lib.ssh import Destination, Forward, explain, forward_argv, session_argv
 
 PROJECT = Path(__file__).resolve().parents[3]
 
@@ -63,30 +63,48 @@ def test_destination_target_is_what_a_person_types() -> None:
 # -- argv ----------------------------------------------------------------------------------------
 
 BASE = [
-    "ssh", "-ntt",
-    "-o", "LogLevel=DEBUG2",
+    "ssh", "-nNT",
     "-o", "BatchMode=yes",
     "-o", "ExitOnForwardFailure=yes",
     "-o", "ConnectTimeout=10",
-    "-o", "ControlPath=none",
-    "-o", "ServerAliveInterval=15",
-    "-o", "ServerAliveCountMax=3",
 ]  # fmt: skip
+ALIVE = ["-o", "ServerAliveInterval=15", "-o", "ServerAliveCountMax=3"]
 
 
 def test_forward_argv_for_an_alias_uses_ssh_config() -> None:
     argv = forward_argv(Destination("meeshy-prod"), SshOptions(), "/tmp/x/docker.sock")
     assert argv == [
         *BASE,
+        "-o", "ControlPath=none",
+        *ALIVE,
         "-L", "/tmp/x/docker.sock:/var/run/docker.sock",
-        "--", "meeshy-prod", "exec sleep 2147483647",
+        "--", "meeshy-prod",
     ]  # fmt: skip
 
 
-def test_forward_argv_without_a_tty_session_is_a_plain_forward() -> None:
-    argv = forward_argv(Destination("h"), SshOptions(tty=False), "/tmp/x/docker.sock")
-    assert argv[:2] == ["ssh", "-nNT"]
-    assert argv[-2:] == ["--", "h"]
+def test_forward_argv_as_the_master_of_its_own_control_socket() -> None:
+    argv = forward_argv(
+        Destination("meeshy-prod"), SshOptions(), "/tmp/x/docker.sock", "/tmp/x/ctl"
+    )
+    assert argv == [
+        *BASE,
+        "-o", "ControlMaster=yes", "-o", "ControlPath=/tmp/x/ctl", "-o", "ControlPersist=no",
+        *ALIVE,
+        "-L", "/tmp/x/docker.sock:/var/run/docker.sock",
+        "--", "meeshy-prod",
+    ]  # fmt: skip
+
+
+def test_session_argv_joins_the_forward_through_its_control_socket() -> None:
+    options = SshOptions(config="/cfg/ssh_config")
+    argv = session_argv(Destination("10.0.0.5", "deploy", 2222), options, "/tmp/x/ctl")
+    assert argv == [
+        "ssh", "-ntt",
+        "-o", "BatchMode=yes",
+        "-o", "ControlMaster=no", "-o", "ControlPath=/tmp/x/ctl",
+        "-F", "/cfg/ssh_config", "-l", "deploy", "-p", "2222",
+        "--", "10.0.0.5", "exec sleep 2147483647",
+    ]  # fmt: skip
 
 
 def test_forward_argv_with_everything() -> None:
@@ -97,7 +115,7 @@ def test_forward_argv_with_everything() -> None:
         tty=False,
     )
     argv = forward_argv(Destination("10.0.0.5", "deploy", 2222), options, "/tmp/x/docker.sock")
-    assert argv[:8] == ["ssh", "-nNT", *BASE[4:8], "-o", "ConnectTimeout=3"]
+    assert argv[:8] == [*BASE[:6], "-o", "ConnectTimeout=3"]
     assert argv[-10:] == [
         "-L", "/tmp/x/docker.sock:/run/user/1000/docker.sock",
         "-F", "/cfg/ssh_config",
