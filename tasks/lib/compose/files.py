@@ -9,9 +9,11 @@ The write keeps the existing file's mode (and owner, when allowed), or gives a n
 from __future__ import annotations
 
 import difflib
+import glob
 import os
 import re
 import secrets
+import socket
 import stat
 import tempfile
 from collections.abc import Sequence
@@ -137,7 +139,8 @@ def write_atomic(path: Path, text: str) -> int:
         before = None
     except OSError as exc:
         raise _cannot_write(path, exc) from None
-    tmp = path.with_name(f".{path.name}.{secrets.token_hex(4)}.tmp")
+    sweep_stale_temps(path)
+    tmp = path.with_name(f"{_temp_prefix(path)}{os.getpid()}.{secrets.token_hex(4)}.tmp")
     try:
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o666)
     except OSError as exc:
@@ -165,6 +168,37 @@ def write_atomic(path: Path, text: str) -> int:
         finally:
             os.close(dir_fd)
     return stat.S_IMODE(os.stat(path).st_mode)
+
+
+def _temp_prefix(path: Path) -> str:
+    """``.<name>.<host>.``: a write's temporary file is ``<prefix><pid>.<random>.tmp``."""
+    return f".{path.name}.{socket.gethostname()}."
+
+
+def sweep_stale_temps(path: Path) -> list[Path]:
+    """Remove the temporary files that writes of ``path`` killed with SIGKILL left beside it:
+    those of this host whose process no longer exists (a live writer's, or another host's on
+    a shared folder, are left alone). Returns what it removed."""
+    prefix = _temp_prefix(path)
+    removed = []
+    for tmp in path.parent.glob(f"{glob.escape(prefix)}*.tmp"):
+        pid_text = tmp.name[len(prefix) :].split(".", 1)[0]
+        if not pid_text.isdigit() or _alive(int(pid_text)):
+            continue
+        with suppress(OSError):
+            tmp.unlink()
+            removed.append(tmp)
+    return removed
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:  # exists, another user's
+        return True
+    return True
 
 
 def _cannot_write(path: Path, exc: OSError) -> TaskError:

@@ -77,3 +77,27 @@ def test_diff_names_both_sides(tmp_path: Path) -> None:
     assert f"--- {tmp_path}/s.yml (current)" in text
     assert "-a\n+b\n" in text
     assert diff("a\n", "a\n", tmp_path / "s.yml") == ""
+
+
+def test_a_killed_writers_temporary_file_is_removed_by_the_next_write(tmp_path: Path) -> None:
+    """SIGKILL between creating the temporary file and the rename leaves it beside the staging
+    file; the next write removes it when its writer (this host, that pid) is gone, and leaves
+    a live writer's, another host's and unrelated files alone."""
+    import socket
+    import subprocess
+    import sys
+
+    target = tmp_path / "docker-compose.staging.yml"
+    host = socket.gethostname()
+    gone = subprocess.Popen([sys.executable, "-c", "pass"])
+    gone.wait()
+    dead = tmp_path / f".{target.name}.{host}.{gone.pid}.0a1b2c3d.tmp"
+    live = tmp_path / f".{target.name}.{host}.{os.getpid()}.0a1b2c3d.tmp"
+    other_host = tmp_path / f".{target.name}.elsewhere.{gone.pid}.0a1b2c3d.tmp"
+    unrelated = tmp_path / f".{target.name}.{host}.notapid.tmp"
+    for p in (dead, live, other_host, unrelated):
+        p.write_text("half")
+    write_atomic(target, "x\n")
+    assert not dead.exists()
+    assert live.exists() and other_host.exists() and unrelated.exists()
+    assert target.read_text() == "x\n"
