@@ -204,19 +204,12 @@ class FlagTask(Task[Any]):
         return new
 
     def get_arguments(self, ignore_unknown_help: bool | None = None) -> list[Argument]:
-        return [
-            _TypedArgument(
-                names=a.names,
-                kind=a.kind,
-                default=a.default,
-                help=a.help,
-                positional=a.positional,
-                optional=a.optional,
-                incrementable=a.incrementable,
-                attr_name=a.attr_name,
-            )
-            for a in super().get_arguments(ignore_unknown_help)
-        ]
+        args = super().get_arguments(ignore_unknown_help)
+        for arg in args:
+            # The same object, typed: _TypedArgument adds methods only (no state), so this
+            # is Invoke's own argument, without building every flag twice on every run.
+            arg.__class__ = _TypedArgument
+        return args
 
 
 def cli_task(
