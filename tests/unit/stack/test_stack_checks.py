@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from tasks.lib.compose.ports import Port
-from tasks.lib.config import SCHEMA_LABEL, Settings, resolve
+from tasks.lib.config import SCHEMA_LABEL, Settings, SshOptions, resolve
 from tasks.lib.engine import EngineTarget
 from tasks.lib.errors import ConfigError, MissingImageError, StaleImageError
 from tasks.lib.images.store import LocalImage
@@ -228,7 +228,9 @@ def test_http_check_skips_a_stack_without_the_app(settings: Settings) -> None:
     ],
 )
 def test_engine_host(env: dict[str, str], host: str) -> None:
-    assert engine_host(EngineTarget(env={"DOCKER_CONFIG": "/nonexistent", **env})) == host
+    no_ssh_config = SshOptions(config="/dev/null")  # ssh -G reads no ~/.ssh/config
+    target = EngineTarget(env={"DOCKER_CONFIG": "/nonexistent", **env}, ssh=no_ssh_config)
+    assert engine_host(target) == host
 
 
 def test_plan_pull(settings: Settings) -> None:
