@@ -83,17 +83,19 @@ class PullFlags(StackFlags, ServiceFlags, DryRunFlags, JsonFlags):
 
 
 def _open(
-    c: Context, flags: StackFlags, out: Output, *, missing_hint: str = ""
+    c: Context, flags: StackFlags, out: Output, *, missing_hint: str = "", changes: str = ""
 ) -> tuple[Settings, Stack, EngineTarget]:
-    from tasks.lib.stack.plan import resolve_stack
+    """Config, the stack and its engine. ``changes``: the task's words when this run changes
+    something with what the env file decides (a missing env file refuses it; see
+    :func:`~tasks.lib.stack.plan.env_file_check`)."""
+    from tasks.lib.stack.plan import env_file_check, resolve_stack
 
     s = settings(c, flags)
     stack = resolve_stack(s, flags.env, missing_hint=missing_hint)
-    if stack.env_file_missing:
-        out.warn(
-            f"env file {stack.env_file_missing} not found under {s.root}: running compose "
-            "without --env-file (variables fall back to their defaults)"
-        )
+    dry_run = isinstance(flags, DryRunFlags) and flags.dry_run
+    warning = env_file_check(stack, s.root, task=changes, dry_run=dry_run)
+    if warning:
+        out.warn(warning)
     from tasks.lib.engine import EngineTarget
 
     return s, stack, EngineTarget(context=s.docker_context)
@@ -189,7 +191,7 @@ def up(c: Context, flags: UpFlags) -> None:
     with running(_out()) as out:
         if flags.timeout < 0:
             raise ConfigError(f"--timeout {flags.timeout}", hint="seconds >= 0")
-        s, stack, target = _open(c, flags, out)
+        s, stack, target = _open(c, flags, out, changes="stack.up")
         config = _config(stack, target)
         spec = _spec(stack, target, config)
         spec.check_services(flags.service, stack.name)
@@ -268,6 +270,9 @@ def down(c: Context, flags: DownFlags) -> None:
             out,
             missing_hint=f"without its file, `docker compose -p {project} down` takes the "
             "project down (by its labels)",
+            # the volumes removed are named by the file, whose names the env file may set;
+            # the containers are found by the project's label, with or without it
+            changes="stack.down --volumes" if flags.volumes else "",
         )
         if flags.volumes and stack.is_prod:
             raise ConfigError(
@@ -418,7 +423,7 @@ def pull(c: Context, flags: PullFlags) -> None:
     from tasks.lib.stack.view import show_pull
 
     with running(_out(flags.json)) as out:
-        s, stack, target = _open(c, flags, out)
+        s, stack, target = _open(c, flags, out, changes="stack.pull")
         spec = _spec(stack, target)
         spec.check_services(flags.service, stack.name)
         refs = [sv.image for sv in spec.services]
