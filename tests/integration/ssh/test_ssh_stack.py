@@ -13,6 +13,7 @@ that ignored the link would fail)."""
 from __future__ import annotations
 
 import json
+import shlex
 import shutil
 import subprocess
 from collections.abc import Iterator
@@ -96,16 +97,16 @@ class SshStack:
     def env(self) -> dict[str, str]:
         return self.world.env()
 
-    def compose_argv(self, transport: str, *args: str) -> list[str]:
+    def compose_argv(self, transport: str, *args: str, profile: str = "") -> str:
         """The compose command a dry run shows: the engine as a person names it (``--context
         ALIAS``; nothing with DOCKER_HOST, which the shell passes on), then the stack's flags."""
         root = self.world.root
         engine = TRANSPORTS[transport][0]
-        return [
-            str(shutil.which("docker")), *engine, "compose",
-            "--file", str(root / DEV_FILE), "--env-file", str(root / ENV_FILE),
+        return shlex.join([
+            str(shutil.which("docker")), *engine, "compose", "--file", str(root / DEV_FILE),
+            *(["--profile", profile] if profile else []), "--env-file", str(root / ENV_FILE),
             "--project-name", self.project, *args,
-        ]  # fmt: skip
+        ])  # fmt: skip
 
     def write(self) -> None:
         root = self.world.root
@@ -191,7 +192,7 @@ def test_stack_tasks_over_ssh(
 
     # the dry run names the engine as a person would (the run's forward socket is gone after it)
     r = run(sshd, stack, transport, "stack.up", "--dry-run")
-    assert r.out.splitlines()[1] == " ".join(stack.compose_argv(transport, "up", "--detach")), r
+    assert r.out.splitlines()[1] == stack.compose_argv(transport, "up", "--detach"), r
     assert _states(project) == {}
 
     r = run(sshd, stack, transport, "stack.up", "--timeout", "90")
@@ -233,6 +234,12 @@ def test_stack_tasks_over_ssh(
     r = run(sshd, stack, transport, "stack.pull", "--dry-run", "--json")
     items = {i["service"]: i["action"] for i in json.loads(r.out)["items"]}
     assert items == {"database": "present", "gateway": "present", "frontend": "present"}, r
+    r = run(sshd, stack, transport, "stack.pull", "--all", "--dry-run")
+    pulls = [ln for ln in r.out.splitlines() if " compose " in ln]
+    assert pulls == [
+        stack.compose_argv(transport, "pull", svc, profile="*")
+        for svc in ("database", "frontend", "gateway")
+    ], r
 
     r = run(sshd, stack, transport, "stack.down")
     assert f"{project} is down" in r.out, r
