@@ -73,24 +73,30 @@ class LogsFlags(StackFlags, ServiceFlags):
 
 
 class PullFlags(StackFlags, ServiceFlags, DryRunFlags, JsonFlags):
-    pass
+    all_: bool = flag(
+        False,
+        "pull every image a registry gives, present or not (make docker-pull: compose pull); "
+        "default: only the missing ones",
+    )
 
 
 # -- helpers shared by the tasks ------------------------------------------------------------------
 
 
 def _open(
-    c: Context, flags: StackFlags, out: Output, *, missing_hint: str = ""
+    c: Context, flags: StackFlags, out: Output, *, missing_hint: str = "", changes: str = ""
 ) -> tuple[Settings, Stack, EngineTarget]:
-    from tasks.lib.stack.plan import resolve_stack
+    """Config, the stack and its engine. ``changes``: the task's words when this run changes
+    something with what the env file decides (a missing env file refuses it; see
+    :func:`~tasks.lib.stack.plan.env_file_check`)."""
+    from tasks.lib.stack.plan import env_file_check, resolve_stack
 
     s = settings(c, flags)
     stack = resolve_stack(s, flags.env, missing_hint=missing_hint)
-    if stack.env_file_missing:
-        out.warn(
-            f"env file {stack.env_file_missing} not found under {s.root}: running compose "
-            "without --env-file (variables fall back to their defaults)"
-        )
+    dry_run = isinstance(flags, DryRunFlags) and flags.dry_run
+    warning = env_file_check(stack, s.root, task=changes, dry_run=dry_run)
+    if warning:
+        out.warn(warning)
     from tasks.lib.engine import EngineTarget
 
     return s, stack, EngineTarget(context=s.docker_context)
@@ -186,7 +192,7 @@ def up(c: Context, flags: UpFlags) -> None:
     with running(_out()) as out:
         if flags.timeout < 0:
             raise ConfigError(f"--timeout {flags.timeout}", hint="seconds >= 0")
-        s, stack, target = _open(c, flags, out)
+        s, stack, target = _open(c, flags, out, changes="stack.up")
         config = _config(stack, target)
         spec = _spec(stack, target, config)
         spec.check_services(flags.service, stack.name)
@@ -265,6 +271,9 @@ def down(c: Context, flags: DownFlags) -> None:
             out,
             missing_hint=f"without its file, `docker compose -p {project} down` takes the "
             "project down (by its labels)",
+            # the volumes removed are named by the file, whose names the env file may set;
+            # the containers are found by the project's label, with or without it
+            changes="stack.down --volumes" if flags.volumes else "",
         )
         if flags.volumes and stack.is_prod:
             raise ConfigError(
@@ -394,18 +403,27 @@ def logs(c: Context, flags: LogsFlags) -> None:
 
 @cli_task(PullFlags, name="pull")
 def pull(c: Context, flags: PullFlags) -> None:
-    """Pull the images a stack lacks; say which are local builds and how to build them."""
+    """Pull the images a stack lacks (--all: every image, as compose pull); say which are
+    local builds and how to build them."""
     from tasks.lib.engine import connect
-    from tasks.lib.errors import CommandFailed, EngineUnavailable, TaskError
+    from tasks.lib.errors import CommandFailed, EngineUnavailable
     from tasks.lib.images.store import find_images
     from tasks.lib.progress import Status
     from tasks.lib.stack import compose
     from tasks.lib.stack.plan import pull_call
-    from tasks.lib.stack.pull import PullResult, build_hint, plan_pull
+    from tasks.lib.stack.pull import (
+        PullResult,
+        build_hint,
+        compose_build_command,
+        compose_build_result,
+        failure,
+        plan_pull,
+        pull_result,
+    )
     from tasks.lib.stack.view import show_pull
 
     with running(_out(flags.json)) as out:
-        s, stack, target = _open(c, flags, out)
+        s, stack, target = _open(c, flags, out, changes="stack.pull")
         spec = _spec(stack, target)
         spec.check_services(flags.service, stack.name)
         refs = [sv.image for sv in spec.services]
@@ -417,16 +435,38 @@ def pull(c: Context, flags: PullFlags) -> None:
                 raise
             out.warn(f"{exc.line()}; local images not checked, every pull shown")
             found = None
-        items = plan_pull(spec, found, s, flags.service)
+        items = plan_pull(spec, found, s, flags.service, every=flags.all_)
         if flags.dry_run:
-            out.step(f"dry run: {stack.project} would pull")
+            every = " every image" if flags.all_ else ""
+            argvs = {
+                i.service: compose.argv(stack, target, pull_call(i.service))
+                for i in items
+                if i.action == "pull"
+            }
+            if out.json_mode:
+                out.json(
+                    {
+                        **stack.to_json(),
+                        "dry_run": True,
+                        "all": flags.all_,
+                        "items": [{**i.to_json(), "argv": argvs.get(i.service)} for i in items],
+                    }
+                )
+                return
+            out.step(f"dry run: {stack.project} would pull{every}")
             for item in items:
                 if item.action == "pull":
-                    out.command(compose.argv(stack, target, pull_call(item.service)))
-                elif item.action == "compose-build" and not out.json_mode:
-                    out.info(f"# {item.service}: {item.image} is built by compose, not pulled")
-            if out.json_mode:
-                out.json({"dry_run": True, "items": [dataclasses.asdict(i) for i in items]})
+                    out.command(argvs[item.service])
+                    if item.app:
+                        out.info(
+                            f"# {item.service}: if no registry has {item.image}, "
+                            f"{build_hint(item, s)}"
+                        )
+                elif item.action == "compose-build":
+                    build = compose_build_command(item.service, str(stack.file))
+                    out.info(
+                        f"# {item.service}: {item.image} is built by compose, not pulled: `{build}`"
+                    )
             return
         results: list[PullResult] = []
         with (
@@ -436,54 +476,29 @@ def pull(c: Context, flags: PullFlags) -> None:
             for item in items:
                 progress.start(item.service, text=item.image)
                 if item.action == "present":
-                    results.append(
-                        PullResult(item.service, item.image, Status.UP_TO_DATE, "present")
-                    )
-                    progress.finish(item.service, Status.UP_TO_DATE)
-                    continue
-                if item.action == "compose-build":
-                    hint = (
-                        f"built by compose: `docker compose -f {stack.file} build {item.service}`"
-                    )
-                    results.append(
-                        PullResult(item.service, item.image, Status.NOT_BUILT, "missing", hint)
-                    )
-                    progress.finish(item.service, Status.NOT_BUILT)
-                    continue
-                try:
-                    for line in compose.stream(stack, target, pull_call(item.service)):
-                        progress.update(item.service, line=line)
-                    error = ""
-                except CommandFailed as exc:
-                    error = exc.message.split(": ", 1)[-1]
-                if find_images(client, [item.image])[item.image] is not None:
-                    results.append(PullResult(item.service, item.image, Status.DONE, "pulled"))
-                    progress.finish(item.service, Status.DONE)
-                elif item.app:
-                    results.append(
-                        PullResult(
-                            item.service,
-                            item.image,
-                            Status.NOT_BUILT,
-                            f"cannot be pulled ({error or 'not found'})",
-                            build_hint(item, s),
-                        )
-                    )
-                    progress.finish(item.service, Status.NOT_BUILT)
+                    result = PullResult(item.service, item.image, Status.UP_TO_DATE, "present")
+                elif item.action == "compose-build":
+                    result = compose_build_result(item, str(stack.file))
                 else:
-                    results.append(PullResult(item.service, item.image, Status.FAILED, error))
-                    progress.finish(item.service, Status.FAILED, text=error)
+                    error = ""
+                    try:
+                        for line in compose.stream(stack, target, pull_call(item.service)):
+                            progress.update(item.service, line=line)
+                    except CommandFailed as exc:
+                        error = exc.message.split(": ", 1)[-1]
+                    after = find_images(client, [item.image])[item.image]
+                    before = found.get(item.image) if found is not None else None
+                    result = pull_result(item, s, before, after, error)
+                results.append(result)
+                shown = result.detail if result.status.bad or result.hint else ""
+                progress.finish(item.service, result.status, text=shown)
         if flags.json:
             out.json({**stack.to_json(), "images": [r.to_json() for r in results]})
         else:
             show_pull(out, f"{stack.project}: images", results)
-        missing = [r for r in results if r.status.bad]
-        if missing:
-            raise TaskError(
-                f"stack {stack.name}: {len(missing)} image(s) still missing: "
-                + ", ".join(f"{r.service} ({r.image})" for r in missing),
-                hint="build the local ones as shown above",
-            )
+        failed = failure(results, stack.name)
+        if failed is not None:
+            raise failed
 
 
 @cli_task(ReadFlags, name="urls")

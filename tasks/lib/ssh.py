@@ -147,6 +147,33 @@ def session_argv(dest: Destination, options: SshOptions, control: str) -> list[s
     return [*argv, *_destination_args(dest, options), KEEPER]
 
 
+def host_name(dest: Destination, options: SshOptions, ssh: str = "ssh") -> str:
+    """The host ``ssh`` connects to for ``dest``: an ssh_config alias's ``HostName`` (as
+    ``ssh -G`` prints it, with the same ``-F``, user and port as the forward), so what the
+    engine publishes is looked for on that machine, not on a name only ssh knows. Makes no
+    connection; ``dest.host`` when ssh cannot tell."""
+    argv = [ssh, "-G"]
+    if options.config:
+        argv += ["-F", options.config]
+    if dest.user:
+        argv += ["-l", dest.user]
+    if dest.port:
+        argv += ["-p", str(dest.port)]
+    argv += ["--", dest.host]
+    try:
+        done = subprocess.run(
+            argv, stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=10, check=False
+        )
+    except (OSError, subprocess.SubprocessError):
+        return dest.host
+    if done.returncode == 0:
+        for line in done.stdout.splitlines():
+            key, _, value = line.partition(" ")
+            if key == "hostname" and value.strip():
+                return value.strip()
+    return dest.host
+
+
 # -- ssh's stderr -> one reason and what to do ----------------------------------------------------
 
 _KEYGEN_RE = re.compile(r'ssh-keygen -f "([^"]+)" -R "([^"]+)"')

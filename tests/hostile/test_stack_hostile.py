@@ -51,6 +51,9 @@ def slow_stack(tmp_path: Path) -> Iterator[dict[str, str]]:
     project = f"stacktest-{uid}-dev"
     (tmp_path / DEV_FILE).parent.mkdir(parents=True)
     (tmp_path / DEV_FILE).write_text(SLOW, encoding="utf-8")
+    env_file = tmp_path / "infrastructure/envs/.env.example"  # stack.up refuses without it
+    env_file.parent.mkdir(parents=True)
+    env_file.write_text("", encoding="utf-8")
     try:
         yield {
             "MEESHY_ROOT": str(tmp_path),

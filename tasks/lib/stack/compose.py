@@ -21,25 +21,46 @@ if TYPE_CHECKING:
 _ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")
 
 
+def _compose_settings(stack: Stack, profiles: Sequence[str]) -> dict[str, Any]:
+    return {
+        "compose_files": [stack.file],
+        "compose_profiles": list(profiles),
+        "compose_env_files": [stack.env_file] if stack.env_file else [],
+        "compose_project_name": stack.project,
+    }
+
+
 def client(
     stack: Stack, target: EngineTarget, profiles: Sequence[str] = ()
 ) -> python_on_whales.DockerClient:
-    """A python-on-whales client whose ``compose`` talks to this stack on ``target``."""
+    """A python-on-whales client whose ``compose`` talks to this stack on ``target``: the
+    engine flags of :func:`~tasks.lib.engine.whales_client` (``--context``, or ``--host`` of
+    the task's SSH link) kept as they are, the stack's compose flags added."""
+    import dataclasses
+
     from python_on_whales import DockerClient
 
-    base = whales_client(target)
+    base = whales_client(target).client_config
     return DockerClient(
-        context=base.client_config.context,
-        compose_files=[stack.file],
-        compose_profiles=list(profiles),
-        compose_env_files=[stack.env_file] if stack.env_file else [],
-        compose_project_name=stack.project,
+        client_config=dataclasses.replace(base, **_compose_settings(stack, profiles))
     )
 
 
 def argv(stack: Stack, target: EngineTarget, call: ComposeCall) -> list[str]:
-    """The exact argv python-on-whales runs for ``call`` (a unit test holds it to that)."""
-    prefix = client(stack, target, call.profiles).client_config.docker_compose_cmd
+    """The exact argv python-on-whales runs for ``call`` (a unit test holds it to that).
+
+    Over SSH the run's ``--host unix://<forward>`` is a socket that exists only while the task
+    runs: a dry run shows the engine as a person would name it instead (``--context NAME``, or
+    nothing when ``DOCKER_HOST`` names it), as the build's dry run does; it opens no link."""
+    if target.is_ssh:
+        from python_on_whales.client_config import ClientConfig
+
+        config = ClientConfig(
+            context=target.context or None, **_compose_settings(stack, call.profiles)
+        )
+        prefix = config.docker_compose_cmd
+    else:
+        prefix = client(stack, target, call.profiles).client_config.docker_compose_cmd
     return [str(a) for a in prefix] + list(call.args)
 
 

@@ -11,7 +11,7 @@ from urllib.parse import urlsplit
 
 from tasks.lib.compose.ports import url_host
 from tasks.lib.config import Settings
-from tasks.lib.engine import EngineTarget, context_host
+from tasks.lib.engine import EngineTarget
 from tasks.lib.images.refs import Ref
 from tasks.lib.progress import Status
 from tasks.lib.stack.containers import ContainerState, by_service
@@ -75,17 +75,36 @@ class HealthReport:
 
 def engine_host(target: EngineTarget) -> str:
     """The host published ports are reachable on: the engine's host for tcp:// and ssh://
-    engines, else ``localhost``."""
-    ctx = target.effective_context
-    url = (
-        context_host(ctx, target.env)
-        if ctx and ctx != "default"
-        else target.env.get("DOCKER_HOST", "")
-    )
+    engines (for ssh://, the machine ssh connects to: an ssh_config alias's ``HostName``),
+    else ``localhost``."""
+    url = target.host
     parts = urlsplit(url)
-    if parts.scheme in ("tcp", "ssh", "http", "https") and parts.hostname:
+    if parts.scheme == "ssh":
+        from tasks.lib.ssh import Destination, host_name
+
+        return host_name(Destination.parse(url), target.ssh_options)
+    if parts.scheme in ("tcp", "http", "https") and parts.hostname:
         return parts.hostname
     return "localhost"
+
+
+def is_loopback(host: str) -> bool:
+    """``localhost``, 127.0.0.0/8 or ::1 (a name is not looked up)."""
+    import ipaddress
+
+    if host.strip("[]").lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+def beyond_reach(host_ip: str, host: str) -> bool:
+    """A port bound to a loopback address of the engine's machine, seen from here while that
+    machine is another one (``host`` is not loopback): this machine's loopback is not the
+    engine's, so a check from here would reach whatever listens here."""
+    return is_loopback(host_ip) and not is_loopback(host)
 
 
 def http_get(url: str, timeout: float) -> tuple[int | None, str]:
@@ -168,6 +187,19 @@ def http_rows(
             rows.append(
                 HealthRow(
                     "http", svc.name, what, Status.FAIL, f"port {check.port} is not published"
+                )
+            )
+            continue
+        if beyond_reach(bound.host_ip, host):
+            where = f"{bound.host_ip}:{bound.published}"
+            rows.append(
+                HealthRow(
+                    "http",
+                    svc.name,
+                    f"http://{url_host(bound.host_ip, host)}:{bound.published}{check.path}",
+                    Status.SKIPPED,
+                    f"published on {host}'s {bound.host_ip} only: not reachable from here "
+                    f"(check it there: `curl -sf http://{where}{check.path}`)",
                 )
             )
             continue

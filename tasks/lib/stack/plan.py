@@ -4,8 +4,10 @@ hands to python-on-whales (:mod:`tasks.lib.stack.compose`), so the two cannot di
 A stack is a compose file, a project name and an env file from config (``meeshy.stacks``;
 defaults as the Makefile: ``docker-compose.{dev,local,prod}.yml``, projects ``meeshy-<env>``,
 env file ``infrastructure/envs/.env.example``; plus ``staging``, the file ``staging.compose``
-writes). The env names ``prod`` and ``staging`` carry meaning: ``prod`` is the stack whose
-containers and volumes other stacks must never touch, ``staging`` is checked against it.
+writes). A configured env file that is missing stops the tasks that change something
+(:func:`env_file_check`). The env names ``prod`` and ``staging`` carry meaning: ``prod`` is
+the stack whose containers and volumes other stacks must never touch, ``staging`` is checked
+against it.
 """
 
 from __future__ import annotations
@@ -72,6 +74,29 @@ def resolve_stack(
         else:
             missing = cfg.env_file
     return Stack(name, file, cfg.project, env_file, missing)
+
+
+def env_file_check(stack: Stack, root: Path, *, task: str = "", dry_run: bool = False) -> str:
+    """The rule for a configured env file that does not exist (the Makefile passes
+    ``--env-file infrastructure/envs/.env.example`` to ``up``, and compose refuses a missing
+    one). ``task`` names a run that changes something with what the file's variables decide
+    (``stack.up``, ``stack.pull``, ``stack.down --volumes``): it is refused (ConfigError)
+    before anything runs. A read-only task (``task`` empty) or a dry run gets the warning line
+    back and goes on without ``--env-file``; "" when the file is there or none is set."""
+    missing = stack.env_file_missing
+    if not missing:
+        return ""
+    where = f"env file {missing} not found under {root}"
+    unset = f'set meeshy.stacks.{stack.name}.env_file to "" in invoke.yaml to run without one'
+    if task and not dry_run:
+        raise ConfigError(
+            f"refused, nothing done: env file {missing} of stack {stack.name} not found "
+            f"under {root} (`{task}` needs its variables)",
+            hint=f"create it, or {unset}",
+        )
+    if task:
+        return f"{where}: without --dry-run `{task}` refuses (create it, or {unset})"
+    return f"{where}: running compose without --env-file (variables fall back to their defaults)"
 
 
 @dataclass(frozen=True)

@@ -9,7 +9,8 @@ config instead of written by hand:
   ``https://gate.staging.meeshy.me:10443``);
   ``https`` when the router has TLS settings or the entrypoint listens on 443;
 * every published port gives ``scheme://host:port`` (``mongodb://`` for 27017, ``redis://``
-  for 6379, ``http://`` otherwise), on the address it is bound to, else the engine's host.
+  for 6379, ``http://`` otherwise), on the address it is bound to, else the engine's host
+  (a loopback address of a remote engine's machine is marked as such: it is not this one's).
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from typing import Any
 
 from tasks.lib.compose.ports import url_host
 from tasks.lib.compose.traefik import TraefikRoute, rule_urls, service_routes
+from tasks.lib.stack.health import beyond_reach
 from tasks.lib.stack.spec import ProjectSpec
 
 SCHEMES = {27017: "mongodb", 6379: "redis", 5432: "postgresql", 443: "https"}
@@ -113,7 +115,10 @@ def stack_urls(spec: ProjectSpec, host: str = "localhost") -> list[StackUrl]:
                 continue
             scheme = SCHEMES.get(p.target, "http")
             where = url_host(p.host_ip, host)
-            ported.append(StackUrl(f"{scheme}://{where}:{p.published}", s.name, f"port {p.target}"))
+            via = f"port {p.target}"
+            if beyond_reach(p.host_ip, host):
+                via += f", on {host}'s loopback only"
+            ported.append(StackUrl(f"{scheme}://{where}:{p.published}", s.name, via))
     seen: set[str] = set()
     out: list[StackUrl] = []
     for u in routed + ported:

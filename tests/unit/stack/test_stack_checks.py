@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from tasks.lib.compose.ports import Port
-from tasks.lib.config import SCHEMA_LABEL, Settings, resolve
+from tasks.lib.config import SCHEMA_LABEL, Settings, SshOptions, resolve
 from tasks.lib.engine import EngineTarget
 from tasks.lib.errors import ConfigError, MissingImageError, StaleImageError
 from tasks.lib.images.store import LocalImage
@@ -26,7 +26,15 @@ from tasks.lib.stack.images import (
     schema_word,
     stale_lines,
 )
-from tasks.lib.stack.pull import PullItem, build_hint, plan_pull
+from tasks.lib.stack.pull import (
+    PullItem,
+    PullResult,
+    build_hint,
+    compose_build_result,
+    failure,
+    plan_pull,
+    pull_result,
+)
 from tasks.lib.stack.spec import parse_config
 from tasks.lib.stack.status import status_rows
 
@@ -228,7 +236,9 @@ def test_http_check_skips_a_stack_without_the_app(settings: Settings) -> None:
     ],
 )
 def test_engine_host(env: dict[str, str], host: str) -> None:
-    assert engine_host(EngineTarget(env={"DOCKER_CONFIG": "/nonexistent", **env})) == host
+    no_ssh_config = SshOptions(config="/dev/null")  # ssh -G reads no ~/.ssh/config
+    target = EngineTarget(env={"DOCKER_CONFIG": "/nonexistent", **env}, ssh=no_ssh_config)
+    assert engine_host(target) == host
 
 
 def test_plan_pull(settings: Settings) -> None:
@@ -246,6 +256,119 @@ def test_plan_pull(settings: Settings) -> None:
     ]
     assert [i.service for i in plan_pull(SPEC, None, settings, ["database"])] == ["database"]
     assert plan_pull(SPEC, None, settings, ["database"])[0].action == "pull"
+
+
+def test_plan_pull_all(settings: Settings) -> None:
+    """--all: every image not built by compose is pulled, present or not; a present image
+    compose builds is still not pulled (and says how it is built)."""
+    found: dict[str, LocalImage | None] = {
+        "mongo:8.0": _img("m", None, "sha256:m"),
+        "isopen/meeshy-web:staging": _img("w", None, "sha256:w"),
+        "acme/tool:1": _img("t", None, "sha256:t"),
+    }
+    items = plan_pull(SPEC, found, settings, every=True)
+    assert [(i.service, i.action, i.present) for i in items] == [
+        ("database", "pull", True),
+        ("frontend", "pull", True),
+        ("gateway", "pull", False),
+        ("translator", "pull", False),
+        ("tool", "compose-build", True),
+    ]
+    assert [i.action for i in plan_pull(SPEC, found, settings)] == [
+        "present",
+        "present",
+        "pull",
+        "pull",
+        "present",
+    ]
+    assert plan_pull(SPEC, None, settings, every=True)[0].present is None
+
+
+def _item(service: str, image: str, app: str = "", present: bool = True) -> PullItem:
+    return PullItem(service, image, "pull", app, present)
+
+
+OLD, NEW = _img("x", None, "sha256:" + "a" * 64), _img("x", None, "sha256:" + "b" * 64)
+DB = _item("database", "mongo:8.0")
+WEB = _item("frontend", "isopen/meeshy-web:latest", "web")
+
+
+@pytest.mark.parametrize(
+    ("item", "before", "after", "error", "expected"),
+    [
+        pytest.param(DB, None, NEW, "", (Status.DONE, "pulled", "", True), id="new"),
+        pytest.param(
+            DB, NEW, NEW, "", (Status.UP_TO_DATE, "pulled: no newer image", "", True), id="same"
+        ),
+        pytest.param(
+            DB, OLD, NEW, "", (Status.DONE, "pulled (replaced aaaaaaaaaaaa)", "", True), id="newer"
+        ),
+        pytest.param(
+            WEB, OLD, NEW, "",
+            (
+                Status.DONE, "pulled (replaced aaaaaaaaaaaa)",
+                "rebuild it from this checkout: `inv build.web`", True,
+            ),
+            id="app-replaced",
+        ),
+        pytest.param(DB, OLD, OLD, "denied", (Status.FAILED, "denied", "", True), id="failed-kept"),
+        pytest.param(DB, None, None, "denied", (Status.FAILED, "denied", "", False), id="failed"),
+        pytest.param(
+            WEB, OLD, OLD, "denied",
+            (
+                Status.SKIPPED, "no registry has it (denied): local build kept",
+                "a local build: `inv build.web`", True,
+            ),
+            id="app-kept",
+        ),
+        pytest.param(
+            WEB, None, None, "",
+            (
+                Status.NOT_BUILT, "cannot be pulled (not found)",
+                "a local build: `inv build.web`", False,
+            ),
+            id="app-missing",
+        ),
+    ],
+)  # fmt: skip
+def test_pull_result(
+    settings: Settings,
+    item: PullItem,
+    before: LocalImage | None,
+    after: LocalImage | None,
+    error: str,
+    expected: tuple[Status, str, str, bool],
+) -> None:
+    r = pull_result(item, settings, before, after, error)
+    assert (r.status, r.detail, r.hint, r.present) == expected
+
+
+def test_compose_build_result() -> None:
+    item = PullItem("tool", "acme/tool:1", "compose-build", "", True)
+    r = compose_build_result(item, "/m/dev.yml")
+    assert (r.status, r.detail, r.hint) == (
+        Status.UP_TO_DATE,
+        "present",
+        "built by compose: `docker compose -f /m/dev.yml build tool`",
+    )
+    r = compose_build_result(replace(item, present=False), "/m/dev.yml")
+    assert (r.status, r.detail, r.present) == (Status.NOT_BUILT, "missing", False)
+
+
+def test_pull_failure_line() -> None:
+    ok = PullResult("a", "busybox:latest", Status.DONE, "pulled")
+    kept = PullResult("b", "mongo:8.0", Status.FAILED, "denied", present=True)
+    gone = PullResult("c", "ns/meeshy-web:1", Status.NOT_BUILT, "x", "a local build", False)
+    skipped = PullResult("d", "ns/meeshy-gateway:1", Status.SKIPPED, "kept", "a local build")
+    assert failure([ok, skipped], "dev") is None
+    err = failure([ok, kept, gone], "dev")
+    assert err is not None and err.exit_code == 1
+    assert err.line() == (
+        "stack dev: 1 image(s) still missing: c (ns/meeshy-web:1); 1 pull(s) failed, the "
+        "local image kept: b (mongo:8.0: denied): build the local ones as shown above"
+    )
+    err = failure([kept], "dev")
+    assert err is not None and err.hint is None
 
 
 @pytest.mark.parametrize(

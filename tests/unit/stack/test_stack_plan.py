@@ -18,6 +18,7 @@ from tasks.lib.stack.plan import (
     Stack,
     check_tail,
     down_call,
+    env_file_check,
     logs_call,
     pull_call,
     resolve_stack,
@@ -72,6 +73,43 @@ def test_missing_env_file_is_noted_not_fatal(root: Path) -> None:
     st = resolve_stack(_settings(root), "dev")
     assert st.env_file is None
     assert st.env_file_missing == "infrastructure/envs/.env.example"
+
+
+def test_env_file_there_or_unset_says_nothing(root: Path) -> None:
+    st = resolve_stack(_settings(root), "dev")
+    assert env_file_check(st, root, task="stack.up") == ""
+    (root / "infrastructure/envs/.env.example").unlink()
+    unset = resolve_stack(_settings(root, {"stacks": {"dev": {"env_file": ""}}}), "dev")
+    assert unset.env_file is None and unset.env_file_missing == ""
+    assert env_file_check(unset, root, task="stack.up") == ""
+
+
+@pytest.mark.parametrize("task", ["stack.up", "stack.pull", "stack.down --volumes"])
+def test_a_missing_env_file_refuses_what_changes_something(root: Path, task: str) -> None:
+    (root / "infrastructure/envs/.env.example").unlink()
+    st = resolve_stack(_settings(root), "dev")
+    with pytest.raises(ConfigError) as err:
+        env_file_check(st, root, task=task)
+    assert err.value.exit_code == 2
+    assert err.value.line() == (
+        "refused, nothing done: env file infrastructure/envs/.env.example of stack dev not "
+        f"found under {root} (`{task}` needs its variables): create it, or set "
+        'meeshy.stacks.dev.env_file to "" in invoke.yaml to run without one'
+    )
+    assert "\n" not in err.value.line()
+
+
+def test_a_missing_env_file_is_a_warning_for_reads_and_dry_runs(root: Path) -> None:
+    (root / "infrastructure/envs/.env.example").unlink()
+    st = resolve_stack(_settings(root), "dev")
+    where = f"env file infrastructure/envs/.env.example not found under {root}"
+    assert env_file_check(st, root) == (
+        f"{where}: running compose without --env-file (variables fall back to their defaults)"
+    )
+    assert env_file_check(st, root, task="stack.up", dry_run=True) == (
+        f"{where}: without --dry-run `stack.up` refuses (create it, or set "
+        'meeshy.stacks.dev.env_file to "" in invoke.yaml to run without one)'
+    )
 
 
 @pytest.mark.parametrize(
