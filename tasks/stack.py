@@ -5,7 +5,6 @@ staging.compose staging.volumes stack.up --env staging``."""
 
 from __future__ import annotations
 
-import dataclasses
 from typing import TYPE_CHECKING, Any
 
 from invoke import Collection, Context
@@ -74,8 +73,8 @@ class LogsFlags(StackFlags, ServiceFlags):
 
 class PullFlags(StackFlags, ServiceFlags, DryRunFlags, JsonFlags):
     all_: bool = flag(
-        False,
-        "pull every image a registry gives, present or not (make docker-pull: compose pull); "
+        default=False,
+        help="pull every image a registry gives, present or not (make docker-pull: compose pull); "
         "default: only the missing ones",
     )
 

@@ -152,14 +152,7 @@ def host_name(dest: Destination, options: SshOptions, ssh: str = "ssh") -> str:
     ``ssh -G`` prints it, with the same ``-F``, user and port as the forward), so what the
     engine publishes is looked for on that machine, not on a name only ssh knows. Makes no
     connection; ``dest.host`` when ssh cannot tell."""
-    argv = [ssh, "-G"]
-    if options.config:
-        argv += ["-F", options.config]
-    if dest.user:
-        argv += ["-l", dest.user]
-    if dest.port:
-        argv += ["-p", str(dest.port)]
-    argv += ["--", dest.host]
+    argv = [ssh, "-G", *_destination_args(dest, options)]
     try:
         done = subprocess.run(
             argv, stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=10, check=False
