@@ -47,6 +47,8 @@ CONTROL_NAME = "ctl"  # the forward's control socket: the pty session joins thro
 OWNER_FILE = "owner"  # "<task pid> <ssh pids>": lets a later run clean up after a killed one
 # sockaddr_un.sun_path holds 108 bytes on Linux, 104 on macOS (whose $TMPDIR is long).
 MAX_SOCKET_PATH = 100
+# ssh binds the control socket first as "<ControlPath>.<16 random characters>", then renames it.
+LONGEST_SOCKET_NAME = max(len(SOCKET_NAME), len(CONTROL_NAME) + 17)
 
 
 @dataclass(frozen=True)
@@ -287,7 +289,7 @@ def _last_line(text: str) -> str:
 
 def _socket_base() -> str:
     base = tempfile.gettempdir()
-    if len(base) + len("/meeshy-ssh-xxxxxxxx/") + len(SOCKET_NAME) > MAX_SOCKET_PATH:
+    if len(base) + len("/meeshy-ssh-xxxxxxxx/") + LONGEST_SOCKET_NAME > MAX_SOCKET_PATH:
         base = "/tmp"
     return base
 

@@ -399,3 +399,23 @@ def test_pusher_note_names_the_engine_that_resolves_the_registry_url(tmp_path: P
         "pushed by the Docker engine at unix:///var/run/docker.sock; 127.0.0.1:5000 is "
         "resolved there"
     )
+
+
+@pytest.mark.parametrize("length", [20, 55, 62, 63, 70, 90])
+def test_socket_dir_leaves_room_for_the_control_sockets_temporary_name(
+    length: int, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """ssh binds ``<ControlPath>.<16 random characters>`` first: with a long $TMPDIR (macOS)
+    the forward's dir falls back to /tmp rather than ssh failing on a path too long."""
+    import tempfile
+
+    from tasks.lib import ssh
+
+    long_dir = tmp_path / ("x" * max(1, length - len(str(tmp_path)) - 1))
+    long_dir.mkdir(parents=True, exist_ok=True)
+    monkeypatch.setattr(tempfile, "tempdir", str(long_dir))
+    base = ssh._socket_base()
+    longest = f"{base}/meeshy-ssh-xxxxxxxx/{ssh.CONTROL_NAME}.{'r' * 16}"
+    assert len(longest) <= ssh.MAX_SOCKET_PATH
+    assert len(f"{base}/meeshy-ssh-xxxxxxxx/{ssh.SOCKET_NAME}") <= ssh.MAX_SOCKET_PATH
+    assert base in (str(long_dir), "/tmp")
