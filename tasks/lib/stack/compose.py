@@ -17,6 +17,8 @@ from tasks.lib.stack.plan import ALL_PROFILES, ComposeCall, Stack
 if TYPE_CHECKING:
     import python_on_whales
 
+    from tasks.lib.stack.spec import ProjectSpec
+
 # compose writes terminal control sequences (erase line) even with --no-color
 _ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")
 
@@ -93,6 +95,13 @@ def config(stack: Stack, target: EngineTarget) -> dict[str, Any]:
     with failures(stack, "config", target):
         data = client(stack, target, ALL_PROFILES).compose.config(return_json=True)
     return dict(data)
+
+
+def spec(stack: Stack, target: EngineTarget) -> ProjectSpec:
+    """The stack's services, networks and volumes, from :func:`config`."""
+    from tasks.lib.stack.spec import parse_config
+
+    return parse_config(config(stack, target), stack.project)
 
 
 def stream(stack: Stack, target: EngineTarget, call: ComposeCall) -> Iterator[str]:
