@@ -1,5 +1,6 @@
-"""Compose files on disk: ``docker compose config`` (through python-on-whales), the existing
-file, a diff, and the atomic write that never leaves a half-written file.
+"""Compose files on disk: ``docker compose config`` (through python-on-whales; the one wrapper,
+for ``staging.compose``'s files and for the ``stack.*`` stacks), the existing file, a diff, and
+the atomic write that never leaves a half-written file.
 
 The write keeps the existing file's mode (and owner, when allowed), or gives a new file
 ``0666 & ~umask`` as any program creating a file would (the temporary file is opened with mode
@@ -19,9 +20,14 @@ import tempfile
 from collections.abc import Sequence
 from contextlib import suppress
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from tasks.lib.errors import CommandFailed, ConfigError, EngineUnavailable, TaskError
+
+if TYPE_CHECKING:
+    import python_on_whales
+
+    from tasks.lib.engine import EngineTarget
 
 _REQUIRED = re.compile(
     r"(?:error while interpolating (?P<where>\S+): )?required variable (?P<var>\w+) is "
@@ -35,25 +41,90 @@ def _last_line(text: str) -> str:
     return lines[-1] if lines else ""
 
 
+def compose_settings(
+    files: Sequence[Path],
+    project_dir: Path | None = None,
+    *,
+    project: str | None = None,
+    env_files: Sequence[Path] = (),
+    profiles: Sequence[str] = (),
+) -> dict[str, Any]:
+    """python-on-whales' compose flags (``ClientConfig`` fields): ``--file`` per file,
+    ``--profile``, ``--env-file``, ``--project-name``, ``--project-directory``."""
+    return {
+        "compose_files": list(files),
+        "compose_profiles": list(profiles),
+        "compose_env_files": list(env_files),
+        "compose_project_name": project,
+        "compose_project_directory": project_dir,
+    }
+
+
+def compose_client(
+    files: Sequence[Path],
+    project_dir: Path | None = None,
+    *,
+    project: str | None = None,
+    env_files: Sequence[Path] = (),
+    profiles: Sequence[str] = (),
+    target: EngineTarget | None = None,
+) -> python_on_whales.DockerClient:
+    """A python-on-whales client whose ``compose`` works on these files. ``target``: the
+    engine of the task (the flags of :func:`~tasks.lib.engine.whales_client` kept as they
+    are: ``--context``, or ``--host`` of the run's SSH link); None: the CLI's own default."""
+    import dataclasses
+
+    from python_on_whales import DockerClient
+    from python_on_whales.client_config import ClientConfig
+
+    options = compose_settings(
+        files, project_dir, project=project, env_files=env_files, profiles=profiles
+    )
+    if target is None:
+        base = ClientConfig()
+    else:
+        from tasks.lib.engine import whales_client
+
+        base = whales_client(target).client_config
+    return DockerClient(client_config=dataclasses.replace(base, **options))
+
+
 def compose_config(
     files: Sequence[Path],
-    project_dir: Path,
+    project_dir: Path | None = None,
     *,
     what: str = "the compose file",
     hint: str | None = None,
+    project: str | None = None,
+    env_files: Sequence[Path] = (),
+    profiles: Sequence[str] = (),
+    target: EngineTarget | None = None,
+    variables_hint: str | None = None,
 ) -> dict[str, Any]:
     """The normalised configuration, ``docker compose config --format json``: interpolated
-    with this environment and ``project_dir/.env``, every object named, every port long.
+    with this environment and the env files (without any: ``.env`` of the project directory,
+    ``project_dir`` or the first file's folder), every object named, every port long.
+    ``project``, ``env_files``, ``profiles`` and ``target`` are as :func:`compose_client`
+    (a stack passes its project, env file, every profile and the task's engine).
 
     Raises ConfigError for an unset required variable (``${VAR:?}``) naming the variable and
-    where to set it, EngineUnavailable without the compose CLI, CommandFailed (with ``hint``)
-    for anything else compose refuses. Needs no engine."""
-    from python_on_whales import DockerClient
+    where to set it (``variables_hint``; by default the environment or ``project_dir/.env``),
+    EngineUnavailable without the compose CLI or when the engine (or the SSH link to it) went
+    away, CommandFailed (with ``hint``) for anything else compose refuses. Needs no engine."""
     from python_on_whales.client_config import ClientNotFoundError
     from python_on_whales.exceptions import DockerException
 
+    from tasks.lib.engine import translate
+
     try:
-        client = DockerClient(compose_files=list(files), compose_project_directory=project_dir)
+        client = compose_client(
+            files,
+            project_dir,
+            project=project,
+            env_files=env_files,
+            profiles=profiles,
+            target=target,
+        )
         config: dict[str, Any] = client.compose.config(return_json=True)
     except ClientNotFoundError:
         raise EngineUnavailable(
@@ -65,15 +136,20 @@ def compose_config(
         if required:
             where = f" at {required['where']}" if required["where"] else ""
             why = f" ({required['why'].strip()})" if (required["why"] or "").strip() else ""
+            folder = project_dir if project_dir is not None else files[0].parent
             raise ConfigError(
                 f"variable {required['var']} must be set: {what} requires it{where}{why}",
-                hint=f"set it in the environment or in {project_dir / '.env'} "
+                hint=variables_hint
+                or f"set it in the environment or in {folder / '.env'} "
                 "(compose reads both, for prod and staging alike)",
             ) from None
         if "is not a docker command" in output:
             raise EngineUnavailable(
                 f"cannot check {what}: `docker compose` is not installed", hint=COMPOSE_HINT
             ) from None
+        lost = translate(exc, target)
+        if isinstance(lost, EngineUnavailable):
+            raise lost from exc
         raise CommandFailed(
             f"{what} does not pass `docker compose config`: "
             + (_last_line(output) or f"exit {exc.return_code}"),

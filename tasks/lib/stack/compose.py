@@ -10,23 +10,26 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
-from tasks.lib.engine import EngineTarget, translate, whales_client
+from tasks.lib.engine import EngineTarget, translate
 from tasks.lib.errors import CommandFailed, EngineUnavailable
 from tasks.lib.stack.plan import ALL_PROFILES, ComposeCall, Stack
 
 if TYPE_CHECKING:
     import python_on_whales
 
+    from tasks.lib.stack.spec import ProjectSpec
+
 # compose writes terminal control sequences (erase line) even with --no-color
 _ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")
 
 
-def _compose_settings(stack: Stack, profiles: Sequence[str]) -> dict[str, Any]:
+def _options(stack: Stack, profiles: Sequence[str]) -> dict[str, Any]:
+    """The stack's file, project, env file and ``profiles``, as the compose wrapper of
+    :mod:`tasks.lib.compose.files` takes them."""
     return {
-        "compose_files": [stack.file],
-        "compose_profiles": list(profiles),
-        "compose_env_files": [stack.env_file] if stack.env_file else [],
-        "compose_project_name": stack.project,
+        "project": stack.project,
+        "env_files": [stack.env_file] if stack.env_file else [],
+        "profiles": list(profiles),
     }
 
 
@@ -36,14 +39,9 @@ def client(
     """A python-on-whales client whose ``compose`` talks to this stack on ``target``: the
     engine flags of :func:`~tasks.lib.engine.whales_client` (``--context``, or ``--host`` of
     the task's SSH link) kept as they are, the stack's compose flags added."""
-    import dataclasses
+    from tasks.lib.compose.files import compose_client
 
-    from python_on_whales import DockerClient
-
-    base = whales_client(target).client_config
-    return DockerClient(
-        client_config=dataclasses.replace(base, **_compose_settings(stack, profiles))
-    )
+    return compose_client([stack.file], target=target, **_options(stack, profiles))
 
 
 def argv(stack: Stack, target: EngineTarget, call: ComposeCall) -> list[str]:
@@ -55,10 +53,10 @@ def argv(stack: Stack, target: EngineTarget, call: ComposeCall) -> list[str]:
     if target.is_ssh:
         from python_on_whales.client_config import ClientConfig
 
-        config = ClientConfig(
-            context=target.context or None, **_compose_settings(stack, call.profiles)
-        )
-        prefix = config.docker_compose_cmd
+        from tasks.lib.compose.files import compose_settings
+
+        options = compose_settings([stack.file], **_options(stack, call.profiles))
+        prefix = ClientConfig(context=target.context or None, **options).docker_compose_cmd
     else:
         prefix = client(stack, target, call.profiles).client_config.docker_compose_cmd
     return [str(a) for a in prefix] + list(call.args)
@@ -89,10 +87,26 @@ def failures(stack: Stack, what: str, target: EngineTarget) -> Iterator[None]:
 
 def config(stack: Stack, target: EngineTarget) -> dict[str, Any]:
     """``docker compose config --format json`` over every profile: the normalised project
-    (interpolated with the stack's env file; needs no engine)."""
-    with failures(stack, "config", target):
-        data = client(stack, target, ALL_PROFILES).compose.config(return_json=True)
-    return dict(data)
+    (interpolated with the stack's env file; needs no engine, but runs the CLI on the task's
+    engine flags). The one wrapper, :func:`tasks.lib.compose.files.compose_config`: an unset
+    ``${VAR:?}`` is a ConfigError naming the variable and where to set it."""
+    from tasks.lib.compose.files import compose_config
+
+    where = str(stack.env_file) if stack.env_file else str(stack.file.parent / ".env")
+    return compose_config(
+        [stack.file],
+        what=f"the compose file of stack {stack.name} ({stack.file.name})",
+        target=target,
+        variables_hint=f"set it in the environment or in {where} (compose reads both)",
+        **_options(stack, ALL_PROFILES),
+    )
+
+
+def spec(stack: Stack, target: EngineTarget) -> ProjectSpec:
+    """The stack's services, networks and volumes, from :func:`config`."""
+    from tasks.lib.stack.spec import parse_config
+
+    return parse_config(config(stack, target), stack.project)
 
 
 def stream(stack: Stack, target: EngineTarget, call: ComposeCall) -> Iterator[str]:

@@ -6,17 +6,21 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 from urllib.parse import urlsplit
 
 from tasks.lib.compose.ports import url_host
 from tasks.lib.config import Settings
 from tasks.lib.engine import EngineTarget
+from tasks.lib.errors import TaskError
 from tasks.lib.images.refs import Ref
 from tasks.lib.progress import Status
 from tasks.lib.stack.containers import ContainerState, by_service
 from tasks.lib.stack.spec import ProjectSpec, ServiceSpec
 from tasks.lib.stack.wait import judge_service
+
+if TYPE_CHECKING:
+    from tasks.lib.stack.status import Observed
 
 
 @dataclass(frozen=True)
@@ -71,6 +75,22 @@ class HealthReport:
             "ok": self.ok,
             "checks": [r.to_json() for r in self.rows],
         }
+
+    def failure(self) -> TaskError | None:
+        """The one line a failed report ends with; None when every check passed."""
+        if self.ok:
+            return None
+        bad = [f"{r.service} {r.check}: {r.detail}" for r in self.rows if r.status.bad]
+        return TaskError(f"stack {self.env}: {len(bad)} check(s) failed: " + "; ".join(bad))
+
+
+def health_report(seen: Observed) -> HealthReport:
+    """Compose's health of every service plus the Makefile's HTTP checks."""
+    spec, containers = seen.spec, seen.containers
+    rows = compose_rows(spec, containers) + http_rows(
+        spec, containers, seen.settings, engine_host(seen.target)
+    )
+    return HealthReport(seen.stack.name, seen.stack.project, tuple(rows))
 
 
 def engine_host(target: EngineTarget) -> str:

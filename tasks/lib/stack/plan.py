@@ -99,6 +99,31 @@ def env_file_check(stack: Stack, root: Path, *, task: str = "", dry_run: bool = 
     return f"{where}: running compose without --env-file (variables fall back to their defaults)"
 
 
+def down_hint(settings: Settings, name: str) -> str:
+    """What ``stack.down`` says when the stack's file is missing: compose finds a project's
+    containers by its label, without the file."""
+    project = settings.stack(name).project
+    return (
+        f"without its file, `docker compose -p {project} down` takes the project down "
+        "(by its labels)"
+    )
+
+
+def open_stack(
+    settings: Settings,
+    name: str,
+    *,
+    missing_hint: str = "",
+    changes: str = "",
+    dry_run: bool = False,
+) -> tuple[Stack, str]:
+    """The stack ``--env name`` (:func:`resolve_stack`) and the warning line of
+    :func:`env_file_check` ("" when none). ``changes``: the task's words when this run changes
+    something with what the env file decides (a missing env file refuses it)."""
+    stack = resolve_stack(settings, name, missing_hint=missing_hint)
+    return stack, env_file_check(stack, settings.root, task=changes, dry_run=dry_run)
+
+
 @dataclass(frozen=True)
 class ComposeCall:
     """One ``docker compose`` subcommand: ``op`` names the python-on-whales method, ``args`` is

@@ -5,21 +5,28 @@ suggests ``make build-all-docker`` when a pull fails) and how to build them.
 
 :func:`plan_pull` says what to do per service, :func:`pull_result` and
 :func:`compose_build_result` judge what came of it from the local store before and after
-(pure: the task runs compose and looks the images up)."""
+(pure). :func:`prepare` looks the images up and makes the :class:`PullPlan` a dry run shows;
+:func:`execute` runs it, one ``compose pull`` at a time, reporting through the progress
+protocol, and returns a :class:`PullRun`."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from tasks.lib.config import Settings
+from tasks.lib.engine import EngineTarget
 from tasks.lib.errors import TaskError
 from tasks.lib.images.refs import Ref
 from tasks.lib.images.store import LocalImage
-from tasks.lib.progress import Status
+from tasks.lib.progress import Progress, Status
 from tasks.lib.stack.images import Found, app_services
+from tasks.lib.stack.plan import Stack
 from tasks.lib.stack.spec import ProjectSpec
+
+if TYPE_CHECKING:
+    import docker
 
 Action = Literal["present", "pull", "compose-build"]
 
@@ -181,3 +188,131 @@ def build_hint(item: PullItem, settings: Settings) -> str:
     """How to make an app image locally (``a local build: `inv build.web```); "" for others."""
     command = build_command(item, settings)
     return f"a local build: `inv {command}`" if command else ""
+
+
+def note(item: PullItem, settings: Settings, compose_file: str) -> str:
+    """What a dry run says beside an item: how to build an app image no registry may have, or
+    the compose line that builds a service compose builds; "" for others."""
+    if item.action == "pull" and item.app:
+        return f"{item.service}: if no registry has {item.image}, {build_hint(item, settings)}"
+    if item.action == "compose-build":
+        build = compose_build_command(item.service, compose_file)
+        return f"{item.service}: {item.image} is built by compose, not pulled: `{build}`"
+    return ""
+
+
+@dataclass(frozen=True)
+class PullPlan:
+    """What ``stack.pull`` does per service. ``found``: the local images before (None: not
+    looked up, no engine); ``argvs``: each pull's exact command (a dry run's only);
+    ``warnings``: what the plan could not check."""
+
+    stack: Stack
+    target: EngineTarget
+    items: tuple[PullItem, ...]
+    every: bool
+    found: Found | None
+    notes: dict[str, str]
+    argvs: dict[str, list[str]]
+    warnings: tuple[str, ...] = ()
+    dry_run: bool = False
+
+    @property
+    def services(self) -> list[str]:
+        return [i.service for i in self.items]
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            **self.stack.to_json(),
+            "dry_run": self.dry_run,
+            "all": self.every,
+            "items": [{**i.to_json(), "argv": self.argvs.get(i.service)} for i in self.items],
+        }
+
+
+def prepare(
+    settings: Settings,
+    stack: Stack,
+    target: EngineTarget,
+    services: Sequence[str] = (),
+    *,
+    every: bool = False,
+    dry_run: bool = False,
+) -> PullPlan:
+    """Read the stack (ConfigError for an unknown ``--service``), look its images up (one list
+    call; a dry run without an engine shows every pull) and plan the pulls."""
+    from tasks.lib.engine import connect
+    from tasks.lib.errors import EngineUnavailable
+    from tasks.lib.images.store import find_images
+    from tasks.lib.stack import compose
+    from tasks.lib.stack.plan import pull_call
+
+    spec = compose.spec(stack, target)
+    spec.check_services(services, stack.name)
+    warnings: tuple[str, ...] = ()
+    found: Found | None
+    try:
+        with connect(target) as client:
+            found = find_images(client, [sv.image for sv in spec.services])
+    except EngineUnavailable as exc:
+        if not dry_run:
+            raise
+        warnings = (f"{exc.line()}; local images not checked, every pull shown",)
+        found = None
+    items = plan_pull(spec, found, settings, services, every=every)
+    argvs = {
+        i.service: compose.argv(stack, target, pull_call(i.service))
+        for i in items
+        if dry_run and i.action == "pull"
+    }
+    notes = {i.service: note(i, settings, str(stack.file)) for i in items}
+    return PullPlan(
+        stack, target, tuple(items), every, found, notes, argvs, warnings, dry_run=dry_run
+    )
+
+
+@dataclass(frozen=True)
+class PullRun:
+    stack: Stack
+    results: tuple[PullResult, ...]
+
+    def to_json(self) -> dict[str, Any]:
+        return {**self.stack.to_json(), "images": [r.to_json() for r in self.results]}
+
+    def failure(self) -> TaskError | None:
+        return failure(self.results, self.stack.name)
+
+
+def execute(
+    plan: PullPlan, settings: Settings, client: docker.DockerClient, progress: Progress
+) -> PullRun:
+    """Pull each item in turn (``compose pull SERVICE``, its lines to ``progress``) and judge
+    it by the local store after it (:func:`pull_result`); a failed pull is a result, not an
+    error."""
+    from tasks.lib.errors import CommandFailed
+    from tasks.lib.images.store import find_images
+    from tasks.lib.stack import compose
+    from tasks.lib.stack.plan import pull_call
+
+    stack, found = plan.stack, plan.found
+    results: list[PullResult] = []
+    for item in plan.items:
+        progress.start(item.service, text=item.image)
+        if item.action == "present":
+            result = PullResult(item.service, item.image, Status.UP_TO_DATE, "present")
+        elif item.action == "compose-build":
+            result = compose_build_result(item, str(stack.file))
+        else:
+            error = ""
+            try:
+                for line in compose.stream(stack, plan.target, pull_call(item.service)):
+                    progress.update(item.service, line=line)
+            except CommandFailed as exc:
+                error = exc.message.split(": ", 1)[-1]
+            after = find_images(client, [item.image])[item.image]
+            before = found.get(item.image) if found is not None else None
+            result = pull_result(item, settings, before, after, error)
+        results.append(result)
+        shown = result.detail if result.status.bad or result.hint else ""
+        progress.finish(item.service, result.status, text=shown)
+    return PullRun(stack, tuple(results))

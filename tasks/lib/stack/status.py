@@ -29,6 +29,24 @@ class Observed:
     found: Found  # the local images of the file's and the containers' references
 
 
+def observe(
+    settings: Settings, stack: Stack, target: EngineTarget, *, images: bool = False
+) -> Observed:
+    """The stack's file, its containers (one list call) and, with ``images``, the local
+    images their references name (one list call)."""
+    from tasks.lib.engine import connect
+    from tasks.lib.images.store import find_images
+    from tasks.lib.stack import compose
+    from tasks.lib.stack.containers import project_containers
+
+    spec = compose.spec(stack, target)
+    with connect(target) as client:
+        containers = project_containers(client, stack.project)
+        refs = [sv.image for sv in spec.services] + [ct.image_ref for ct in containers]
+        found = find_images(client, refs) if images else {}
+    return Observed(settings, stack, target, spec, containers, found)
+
+
 @dataclass(frozen=True)
 class StatusRow:
     service: str

@@ -18,12 +18,16 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from tasks.lib.compose.ports import url_host
 from tasks.lib.compose.traefik import TraefikRoute, rule_urls, service_routes
 from tasks.lib.stack.health import beyond_reach
 from tasks.lib.stack.spec import ProjectSpec
+
+if TYPE_CHECKING:
+    from tasks.lib.engine import EngineTarget
+    from tasks.lib.stack.plan import Stack
 
 SCHEMES = {27017: "mongodb", 6379: "redis", 5432: "postgresql", 443: "https"}
 DEFAULT_PORTS = {"http": 80, "https": 443}
@@ -126,3 +130,11 @@ def stack_urls(spec: ProjectSpec, host: str = "localhost") -> list[StackUrl]:
             seen.add(u.url)
             out.append(u)
     return out
+
+
+def served(stack: Stack, target: EngineTarget) -> list[StackUrl]:
+    """The URLs of ``stack`` from its compose configuration, on ``target``'s host."""
+    from tasks.lib.stack import compose
+    from tasks.lib.stack.health import engine_host
+
+    return stack_urls(compose.spec(stack, target), engine_host(target))

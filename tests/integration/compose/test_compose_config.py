@@ -187,3 +187,45 @@ def test_other_refusals_keep_compose_line_and_hint(tmp_path: Path) -> None:
     assert line.endswith(": report it")
     assert "\n" not in line
     assert load_yaml("a: 1\n", "x") == {"a": 1}
+
+
+def test_a_stacks_config_goes_through_the_same_wrapper(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """stack.*'s ``compose config``: the stack's env file interpolates, every profile is in,
+    the project is the stack's; an unset ``${VAR:?}`` names the variable and the env file
+    (exit 2), any other refusal names the stack's file (exit 1)."""
+    from tasks.lib.engine import EngineTarget
+    from tasks.lib.stack import compose as stack_compose
+    from tasks.lib.stack.plan import Stack
+
+    monkeypatch.delenv("MEESHY_TEST_TAG", raising=False)
+    f = tmp_path / "docker-compose.dev.yml"
+    f.write_text(
+        "services:\n  a:\n    image: busybox:${MEESHY_TEST_TAG:?pin the image}\n"
+        "  b:\n    image: busybox\n    profiles: [full]\n"
+    )
+    env_file = tmp_path / "dev.env"
+    env_file.write_text("MEESHY_TEST_TAG=1.36\n")
+    stack = Stack("dev", f, "meeshy-thin-test", env_file)
+    target = EngineTarget(env={})
+    config = stack_compose.config(stack, target)
+    assert config["name"] == "meeshy-thin-test"
+    assert config["services"]["a"]["image"] == "busybox:1.36"
+    assert set(config["services"]) == {"a", "b"}
+    env_file.write_text("OTHER=1\n")
+    with pytest.raises(ConfigError) as info:
+        stack_compose.config(stack, target)
+    assert info.value.line() == (
+        "variable MEESHY_TEST_TAG must be set: the compose file of stack dev "
+        "(docker-compose.dev.yml) requires it at services.a.image (pin the image): set it in "
+        "the environment or in "
+        f"{env_file} (compose reads both)"
+    )
+    f.write_text("services:\n  a:\n    image: busybox\n    ports: ['http:80']\n")
+    with pytest.raises(CommandFailed) as failed:
+        stack_compose.config(stack, target)
+    assert failed.value.line().startswith(
+        "the compose file of stack dev (docker-compose.dev.yml) does not pass "
+        "`docker compose config`: "
+    )
