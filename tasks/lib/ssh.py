@@ -325,6 +325,13 @@ def sweep_stale(base: str | None = None) -> list[Path]:
     return removed
 
 
+def _free_local_port() -> int:
+    """A TCP port free on 127.0.0.1 now (the kernel's choice)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
 def _accepts(path: Path) -> bool:
     with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
         sock.settimeout(2)
@@ -371,6 +378,7 @@ class Forward:
         self._ready = False
         self._lock = threading.Lock()
         self._log: Path | None = None
+        self._tcp: dict[tuple[str, int], int] = {}  # forward_tcp's ports, one per endpoint
 
     @property
     def socket_path(self) -> Path:
@@ -495,6 +503,49 @@ class Forward:
                     "(timed out)"
                 )
             time.sleep(0.002)
+
+    def forward_tcp(self, remote_host: str, remote_port: int) -> int:
+        """A local TCP port on 127.0.0.1 that reaches ``remote_host:remote_port`` as seen from
+        the server (its loopback included), added to this run's connection through the
+        control socket (``ssh -O forward``: no second login); it ends with the forward.
+        EngineUnavailable when there is no control socket (``meeshy.ssh.tty: false``) or
+        ssh refuses."""
+        control = self.control_path
+        if control is None or not self.alive:
+            raise EngineUnavailable(
+                f"no way to reach {remote_host}:{remote_port} on {self.where}: the SSH link "
+                "has no control socket",
+                hint="meeshy.ssh.tty: true (the default) gives the link one",
+            )
+        if (remote_host, remote_port) in self._tcp:
+            return self._tcp[(remote_host, remote_port)]
+        local_port = _free_local_port()
+        argv = [
+            "ssh", "-o", "ControlMaster=no", "-o", f"ControlPath={control}",
+            "-O", "forward", "-L", f"127.0.0.1:{local_port}:{remote_host}:{remote_port}",
+            *_destination_args(self.dest, self.options),
+        ]  # fmt: skip
+        try:
+            done = subprocess.run(
+                argv,
+                stdin=subprocess.DEVNULL,
+                capture_output=True,
+                text=True,
+                timeout=10,
+                check=False,
+            )
+        except (OSError, subprocess.SubprocessError) as exc:
+            raise EngineUnavailable(
+                f"ssh could not add a forward to {remote_host}:{remote_port}: {exc}"
+            ) from exc
+        if done.returncode != 0:
+            raise EngineUnavailable(
+                f"ssh could not add a forward to {remote_host}:{remote_port} on {self.where}: "
+                + (_last_line(done.stderr) or f"exit {done.returncode}"),
+                hint="the server may forbid TCP forwarding (AllowTcpForwarding, permitopen)",
+            )
+        self._tcp[(remote_host, remote_port)] = local_port
+        return local_port
 
     def stderr(self) -> str:
         """What ssh printed so far (kept after close)."""

@@ -38,6 +38,9 @@ HTTP_CHECKS = (
 )
 
 Fetch = Callable[[str, float], tuple[int | None, str]]
+Reach = Callable[[str, int], "tuple[str, int] | None"]
+"""``(host_ip, port)`` of the engine's machine -> where this machine reaches it (a port
+forwarded through the SSH link), or None when it cannot."""
 
 
 @dataclass(frozen=True)
@@ -86,9 +89,15 @@ class HealthReport:
 
 def health_report(seen: Observed) -> HealthReport:
     """Compose's health of every service plus the Makefile's HTTP checks."""
+    from tasks.lib.engine import server_port
+
     spec, containers = seen.spec, seen.containers
     rows = compose_rows(spec, containers) + http_rows(
-        spec, containers, seen.settings, engine_host(seen.target)
+        spec,
+        containers,
+        seen.settings,
+        engine_host(seen.target),
+        reach=lambda host_ip, port: server_port(seen.target, host_ip, port),
     )
     return HealthReport(seen.stack.name, seen.stack.project, tuple(rows))
 
@@ -185,7 +194,11 @@ def http_rows(
     fetch: Fetch = http_get,
     timeout: float = 5.0,
     checks: Sequence[HttpCheck] = HTTP_CHECKS,
+    reach: Reach | None = None,
 ) -> list[HealthRow]:
+    """The Makefile's HTTP checks through the ports the containers publish on ``host``. A
+    port bound to the server's loopback only is checked through ``reach`` (over SSH: a port
+    forwarded through the run's link), else skipped with the command to run there."""
     grouped = by_service(list(containers))
     rows: list[HealthRow] = []
     for check in checks:
@@ -212,14 +225,34 @@ def http_rows(
             continue
         if beyond_reach(bound.host_ip, host):
             where = f"{bound.host_ip}:{bound.published}"
+            on_server = f"http://{url_host(bound.host_ip, host)}:{bound.published}{check.path}"
+            try:
+                local = reach(bound.host_ip, bound.published) if reach is not None else None
+            except TaskError as exc:
+                local, why = None, f" ({exc.message})"
+            else:
+                why = ""
+            if local is None:
+                rows.append(
+                    HealthRow(
+                        "http",
+                        svc.name,
+                        on_server,
+                        Status.SKIPPED,
+                        f"published on {host}'s {bound.host_ip} only: not reachable from here"
+                        f"{why} (check it there: `curl -sf http://{where}{check.path}`)",
+                    )
+                )
+                continue
+            code, error = fetch(f"http://{local[0]}:{local[1]}{check.path}", timeout)
+            through = f"on {host}, through the SSH link"
             rows.append(
                 HealthRow(
                     "http",
                     svc.name,
-                    f"http://{url_host(bound.host_ip, host)}:{bound.published}{check.path}",
-                    Status.SKIPPED,
-                    f"published on {host}'s {bound.host_ip} only: not reachable from here "
-                    f"(check it there: `curl -sf http://{where}{check.path}`)",
+                    f"http://{where}{check.path} ({through})",
+                    Status.PASS if code is not None and code < 400 else Status.FAIL,
+                    f"HTTP {code}" if code else error,
                 )
             )
             continue

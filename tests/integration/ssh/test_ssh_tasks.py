@@ -309,3 +309,50 @@ def test_the_pty_session_joins_the_forward_without_a_second_login(sshd: Sshd) ->
         time.sleep(0.05)
     assert not _keepers(sshd), "the server's session outlived the forward"
     assert sshd.wait_no_leftovers() == []
+
+
+def test_a_server_port_is_reached_through_the_link_without_a_second_login(sshd: Sshd) -> None:
+    """stack.health over SSH checks a port published on the server's loopback through a port
+    forwarded over the run's connection (``ssh -O forward`` on its control socket): one login,
+    and the port closes with the link. Without a control socket: one clear error."""
+    import http.server
+    import socket
+    import threading
+    import urllib.request
+
+    from tasks.lib.config import SshOptions
+    from tasks.lib.errors import EngineUnavailable
+    from tasks.lib.ssh import Forward
+
+    class Health(http.server.BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            self.send_response(200 if self.path == "/health" else 404)
+            self.end_headers()
+            self.wfile.write(b"ok")
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Health)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        before = sshd.logins()
+        with Forward(f"ssh://{ALIAS}", SshOptions(config=str(sshd.ssh_config))) as fw:
+            port = fw.forward_tcp("127.0.0.1", server.server_address[1])
+            assert fw.forward_tcp("127.0.0.1", server.server_address[1]) == port  # once
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=10) as r:
+                assert r.status == 200 and r.read() == b"ok"
+        assert sshd.logins() - before == 1
+        with socket.socket() as probe:
+            assert probe.connect_ex(("127.0.0.1", port)) != 0, (
+                "the forwarded port outlived the link"
+            )
+        options = SshOptions(config=str(sshd.ssh_config), tty=False)
+        with Forward(f"ssh://{ALIAS}", options) as fw, pytest.raises(EngineUnavailable) as err:
+            fw.forward_tcp("127.0.0.1", server.server_address[1])
+        assert "has no control socket" in err.value.message
+        assert sshd.wait_no_leftovers() == []
+    finally:
+        server.shutdown()
+        server.server_close()

@@ -158,6 +158,53 @@ def test_a_remote_engines_loopback_port_is_not_checked_from_here(settings: Setti
     assert fetched == ["http://127.0.0.1:3000/health", "http://127.0.0.1:3100/"]
 
 
+def test_a_remote_engines_loopback_port_is_checked_through_the_link(settings: Settings) -> None:
+    """With a way to reach the server's loopback (over SSH: a port forwarded through the
+    run's link), such a port is checked there; when the link cannot add it, skipped with why."""
+    from tasks.lib.errors import EngineUnavailable
+
+    fetched: list[str] = []
+
+    def fetch(url: str, timeout: float) -> tuple[int | None, str]:
+        fetched.append(url)
+        return (503, "") if url.endswith("/") else (200, "")
+
+    asked: list[tuple[str, int]] = []
+
+    def reach(host_ip: str, port: int) -> tuple[str, int] | None:
+        asked.append((host_ip, port))
+        return "127.0.0.1", 41000 + port
+
+    containers = [
+        _c("gateway", Port(3000, 3000, "tcp", "127.0.0.1")),
+        _c("frontend", Port(3100, 3100, "tcp", "127.0.0.1")),
+    ]
+    checks = (HttpCheck("gateway", 3000, "/health"), HttpCheck("web", 3100, "/"))
+    rows = http_rows(
+        SPEC, containers, settings, "meeshy.me", fetch=fetch, checks=checks, reach=reach
+    )
+    assert asked == [("127.0.0.1", 3000), ("127.0.0.1", 3100)]
+    assert fetched == ["http://127.0.0.1:44000/health", "http://127.0.0.1:44100/"]
+    assert [(r.check, r.status, r.detail) for r in rows] == [
+        (
+            "http://127.0.0.1:3000/health (on meeshy.me, through the SSH link)",
+            Status.PASS,
+            "HTTP 200",
+        ),
+        ("http://127.0.0.1:3100/ (on meeshy.me, through the SSH link)", Status.FAIL, "HTTP 503"),
+    ]
+
+    def refused(host_ip: str, port: int) -> tuple[str, int] | None:
+        raise EngineUnavailable("ssh could not add a forward to 127.0.0.1:3000: refused")
+
+    rows = http_rows(
+        SPEC, containers[:1], settings, "meeshy.me", fetch=fetch, checks=checks[:1], reach=refused
+    )
+    assert rows[0].status == Status.SKIPPED
+    assert "(ssh could not add a forward to 127.0.0.1:3000: refused)" in rows[0].detail
+    assert "curl -sf http://127.0.0.1:3000/health" in rows[0].detail
+
+
 def test_urls_mark_a_remote_engines_loopback() -> None:
     spec = parse_config(
         {
