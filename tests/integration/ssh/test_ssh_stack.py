@@ -244,3 +244,68 @@ def test_stack_tasks_over_ssh(
     r = run(sshd, stack, transport, "stack.down")
     assert f"{project} is down" in r.out, r
     assert _states(project) == {}
+
+
+def _popen(sshd: Sshd, stack: SshStack, *args: str) -> subprocess.Popen[str]:
+    import sys
+
+    from tests.integration.ssh.sshd import PROJECT
+
+    return subprocess.Popen(
+        [sys.executable, "-m", "invoke", *args, "--context", ALIAS],
+        cwd=PROJECT,
+        env=sshd.env(**stack.env(), DOCKER_HOST="unix:///nonexistent/meeshy-test.sock"),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,  # the signal goes to the task alone, as CI and `timeout` send it
+    )
+
+
+def _interrupt(proc: subprocess.Popen[str]) -> tuple[int, str, str]:
+    import signal
+
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=60)
+    return proc.returncode, out, err
+
+
+def test_ctrl_c_over_ssh_stops_waiting_and_following_and_closes_the_link(
+    sshd: Sshd, stack: SshStack, down_after: None
+) -> None:
+    """SIGINT to the task alone: stack.up stops waiting (what started stays up, one line, 130)
+    and stack.logs --follow stops following (130); neither leaves an ssh process or socket."""
+    import time
+
+    project = stack.project
+    proc = _popen(sshd, stack, "stack.up", "--timeout", "120")
+    try:
+        deadline = time.monotonic() + 60
+        while not _states(project) and time.monotonic() < deadline:  # compose has started
+            time.sleep(0.1)
+        assert _states(project), "stack.up started nothing"
+        code, _out, err = _interrupt(proc)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
+    assert code == 130, err
+    assert "stopped waiting for" in err and "stays up" in err, err
+    assert sshd.wait_no_leftovers() == []
+    assert _states(project), "what started should stay up"
+
+    proc = _popen(sshd, stack, "stack.logs", "--follow", "--service", "database")
+    try:
+        assert proc.stdout is not None
+        deadline = time.monotonic() + 60
+        seen = ""
+        while "database ready" not in seen and time.monotonic() < deadline:
+            seen += proc.stdout.readline()
+        assert "database ready" in seen, seen
+        code, _out, err = _interrupt(proc)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
+    assert code == 130, err
+    assert sshd.wait_no_leftovers() == []
