@@ -136,6 +136,16 @@ def beyond_reach(host_ip: str, host: str) -> bool:
     return is_loopback(host_ip) and not is_loopback(host)
 
 
+def seen_from_server(host_ip: str) -> str:
+    """The address the engine's machine itself reaches a published port at: its loopback for
+    a port published on every address, else the address it is bound to."""
+    if host_ip in ("", "0.0.0.0"):
+        return "127.0.0.1"
+    if host_ip == "::":
+        return "::1"
+    return host_ip
+
+
 def http_get(url: str, timeout: float) -> tuple[int | None, str]:
     """GET ``url`` without following redirects (as ``curl -sf``): (status, "") or
     (None, why it failed)."""
@@ -196,9 +206,11 @@ def http_rows(
     checks: Sequence[HttpCheck] = HTTP_CHECKS,
     reach: Reach | None = None,
 ) -> list[HealthRow]:
-    """The Makefile's HTTP checks through the ports the containers publish on ``host``. A
-    port bound to the server's loopback only is checked through ``reach`` (over SSH: a port
-    forwarded through the run's link), else skipped with the command to run there."""
+    """The Makefile's HTTP checks through the ports the containers publish on ``host``. With
+    ``reach`` (over SSH: a port forwarded through the run's link) and a remote ``host``,
+    every check is made from the server's side, as ``make health`` run there would (the
+    server's firewall and a ProxyJump do not matter); a port bound to the server's loopback
+    that cannot be reached is skipped with the command to run there."""
     grouped = by_service(list(containers))
     rows: list[HealthRow] = []
     for check in checks:
@@ -223,36 +235,36 @@ def http_rows(
                 )
             )
             continue
-        if beyond_reach(bound.host_ip, host):
-            where = f"{bound.host_ip}:{bound.published}"
-            on_server = f"http://{url_host(bound.host_ip, host)}:{bound.published}{check.path}"
+        server_ip = seen_from_server(bound.host_ip)
+        where = f"{url_host(server_ip, server_ip)}:{bound.published}"
+        local: tuple[str, int] | None = None
+        why = ""
+        if reach is not None and not is_loopback(host):
             try:
-                local = reach(bound.host_ip, bound.published) if reach is not None else None
+                local = reach(server_ip, bound.published)
             except TaskError as exc:
-                local, why = None, f" ({exc.message})"
-            else:
-                why = ""
-            if local is None:
-                rows.append(
-                    HealthRow(
-                        "http",
-                        svc.name,
-                        on_server,
-                        Status.SKIPPED,
-                        f"published on {host}'s {bound.host_ip} only: not reachable from here"
-                        f"{why} (check it there: `curl -sf http://{where}{check.path}`)",
-                    )
-                )
-                continue
+                why = f" ({exc.message})"
+        if local is not None:
             code, error = fetch(f"http://{local[0]}:{local[1]}{check.path}", timeout)
-            through = f"on {host}, through the SSH link"
             rows.append(
                 HealthRow(
                     "http",
                     svc.name,
-                    f"http://{where}{check.path} ({through})",
+                    f"http://{where}{check.path} (on {host}, through the SSH link)",
                     Status.PASS if code is not None and code < 400 else Status.FAIL,
                     f"HTTP {code}" if code else error,
+                )
+            )
+            continue
+        if beyond_reach(bound.host_ip, host):
+            rows.append(
+                HealthRow(
+                    "http",
+                    svc.name,
+                    f"http://{url_host(bound.host_ip, host)}:{bound.published}{check.path}",
+                    Status.SKIPPED,
+                    f"published on {host}'s {bound.host_ip} only: not reachable from here"
+                    f"{why} (check it there: `curl -sf http://{where}{check.path}`)",
                 )
             )
             continue

@@ -54,7 +54,11 @@ UNKNOWN = "meeshy-unknown-key-test"
 CHANGED = "meeshy-changed-key-test"
 DENIED = "meeshy-denied-test"
 FORWARD_ONLY = "meeshy-forward-only-test"  # key limited to forwarding: no pty, no shell
-ALIASES = (ALIAS, JUMP, DEAD, SILENT, UNKNOWN, CHANGED, DENIED, FORWARD_ONLY)
+# A server known by a name this machine cannot resolve (HostName under .invalid), reached with
+# a ProxyCommand: what a task sees of it directly fails; only the SSH link reaches it.
+REMOTE = "meeshy-remote-test"
+REMOTE_HOSTNAME = "meeshy-remote.invalid"
+ALIASES = (ALIAS, JUMP, DEAD, SILENT, UNKNOWN, CHANGED, DENIED, FORWARD_ONLY, REMOTE)
 
 
 def free_port() -> int:
@@ -145,6 +149,9 @@ class Sshd:
             host(DENIED, self.port, key="wrong_id"),
             host(FORWARD_ONLY, self.port, key="forward_only_id"),
             host("127.0.0.1", self.port),  # DOCKER_HOST=ssh://root@127.0.0.1:PORT
+            host(REMOTE, self.port).replace("HostName 127.0.0.1", f"HostName {REMOTE_HOSTNAME}")
+            + f"  HostKeyAlias [127.0.0.1]:{self.port}\n"
+            + f"  ProxyCommand {shutil.which('busybox') or 'busybox'} nc 127.0.0.1 {self.port}\n",
         ]
         self.ssh_config.write_text("\n".join(blocks))
         self.docker_config.mkdir()

@@ -309,3 +309,35 @@ def test_ctrl_c_over_ssh_stops_waiting_and_following_and_closes_the_link(
             proc.communicate()
     assert code == 130, err
     assert sshd.wait_no_leftovers() == []
+
+
+def test_health_over_ssh_checks_from_the_servers_side(
+    sshd: Sshd, stack: SshStack, down_after: None
+) -> None:
+    """A server whose name this machine cannot resolve (reached with a ProxyCommand): every
+    HTTP check goes through the run's link, the loopback-only port included, with one login;
+    stack.urls names the server's host."""
+    from tests.integration.ssh.sshd import REMOTE, REMOTE_HOSTNAME
+
+    if shutil.which("busybox") is None:
+        pytest.skip("busybox (nc) is needed for the ProxyCommand")
+    project = stack.project
+    run(sshd, stack, "context", "stack.up", "--timeout", "90")
+    before = sshd.logins()
+    r = inv(sshd, "stack.health", "--json", "--context", REMOTE, **stack.env())
+    assert r.code == 0, r
+    assert sshd.logins() - before == 1, r
+    checks = {(c["kind"], c["service"]): c for c in json.loads(r.out)["checks"]}
+    through = f"(on {REMOTE_HOSTNAME}, through the SSH link)"
+    assert checks["http", "gateway"]["check"] == (
+        f"http://127.0.0.1:{stack.gateway_port}/health {through}"
+    ), r
+    assert checks["http", "frontend"]["check"] == f"http://127.0.0.1:{stack.web_port}/ {through}"
+    assert checks["http", "gateway"]["status"] == "pass", r
+    assert checks["http", "frontend"]["status"] == "pass", r
+    r = inv(sshd, "stack.urls", "--json", "--context", REMOTE, **stack.env())
+    assert r.code == 0, r
+    urls = {u["url"] for u in json.loads(r.out)["urls"]}
+    assert f"http://{REMOTE_HOSTNAME}:{stack.gateway_port}" in urls, r
+    assert sshd.wait_no_leftovers() == []
+    assert _states(project)

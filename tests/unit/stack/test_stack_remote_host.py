@@ -205,6 +205,60 @@ def test_a_remote_engines_loopback_port_is_checked_through_the_link(settings: Se
     assert "curl -sf http://127.0.0.1:3000/health" in rows[0].detail
 
 
+def test_over_ssh_every_check_is_made_from_the_servers_side(settings: Settings) -> None:
+    """A port published on every address is checked at the server's own loopback through the
+    link too (as `make health` on the server: its firewall and a ProxyJump do not matter); if
+    the link cannot forward, it is checked directly as before."""
+    from tasks.lib.errors import EngineUnavailable
+
+    fetched: list[str] = []
+
+    def fetch(url: str, timeout: float) -> tuple[int | None, str]:
+        fetched.append(url)
+        return 200, ""
+
+    asked: list[tuple[str, int]] = []
+
+    def reach(host_ip: str, port: int) -> tuple[str, int] | None:
+        asked.append((host_ip, port))
+        return "127.0.0.1", 45000
+
+    containers = [_c("frontend", Port(3100, 3100, "tcp", "0.0.0.0"))]
+    checks = (HttpCheck("web", 3100, "/"),)
+    rows = http_rows(
+        SPEC, containers, settings, "meeshy.me", fetch=fetch, checks=checks, reach=reach
+    )
+    assert asked == [("127.0.0.1", 3100)]
+    assert fetched == ["http://127.0.0.1:45000/"]
+    assert rows[0].check == "http://127.0.0.1:3100/ (on meeshy.me, through the SSH link)"
+    assert rows[0].status == Status.PASS
+
+    def refused(host_ip: str, port: int) -> tuple[str, int] | None:
+        raise EngineUnavailable("ssh could not add a forward")
+
+    fetched.clear()
+    rows = http_rows(
+        SPEC, containers, settings, "meeshy.me", fetch=fetch, checks=checks, reach=refused
+    )
+    assert fetched == ["http://meeshy.me:3100/"]
+    assert rows[0].status == Status.PASS
+    # an engine on this machine (ssh to localhost): checked directly, no forward asked
+    asked.clear()
+    fetched.clear()
+    http_rows(SPEC, containers, settings, "127.0.0.1", fetch=fetch, checks=checks, reach=reach)
+    assert asked == [] and fetched == ["http://127.0.0.1:3100/"]
+
+
+@pytest.mark.parametrize(
+    ("host_ip", "seen"),
+    [("0.0.0.0", "127.0.0.1"), ("", "127.0.0.1"), ("::", "::1"), ("10.0.0.5", "10.0.0.5")],
+)
+def test_seen_from_server(host_ip: str, seen: str) -> None:
+    from tasks.lib.stack.health import seen_from_server
+
+    assert seen_from_server(host_ip) == seen
+
+
 def test_urls_mark_a_remote_engines_loopback() -> None:
     spec = parse_config(
         {
