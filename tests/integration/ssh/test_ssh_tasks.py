@@ -356,3 +356,32 @@ def test_a_server_port_is_reached_through_the_link_without_a_second_login(sshd: 
     finally:
         server.shutdown()
         server.server_close()
+
+
+def test_a_users_controlmaster_config_neither_adopts_nor_outlives_the_link(sshd: Sshd) -> None:
+    """Many users have ``ControlMaster auto`` + ``ControlPersist`` in ~/.ssh/config. The task's
+    link must still be its own (one login, its own control socket) and must leave no master
+    behind: no ssh process, no socket of the user's ControlPath."""
+    user_sockets = sshd.dir / "user-cm"
+    user_sockets.mkdir()
+    config = sshd.dir / "ssh_config.controlmaster"
+    config.write_text(
+        "Host *\n"
+        "  ControlMaster auto\n"
+        f"  ControlPath {user_sockets}/cm-%r@%h:%p\n"
+        "  ControlPersist 600\n\n" + sshd.ssh_config.read_text()
+    )
+    before = sshd.logins()
+    r = inv(sshd, "docker.ensure", "--context", ALIAS, INVOKE_MEESHY_SSH_CONFIG=str(config))
+    assert r.code == 0, r
+    assert sshd.logins() - before == 1, r
+    assert list(user_sockets.iterdir()) == []
+    assert sshd.wait_no_leftovers() == []
+    import psutil
+
+    masters = [
+        p.pid
+        for p in psutil.process_iter(["name", "cmdline"])
+        if p.info["name"] == "ssh" and str(config) in (p.info["cmdline"] or [])
+    ]
+    assert masters == [], "an ssh master outlived the task"
