@@ -266,8 +266,12 @@ def _start_link_early(c: Context, context: str) -> None:
     left to the task's own first engine call, which reports them."""
     from tasks.lib.engine import start_link
 
-    with suppress(TaskError):
+    try:
         start_link(engine_target(c, context))
+    except Interrupted:
+        raise  # Ctrl-C while the link starts is Ctrl-C
+    except TaskError:
+        pass
 
 
 # -- config -------------------------------------------------------------------------------------

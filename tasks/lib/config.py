@@ -261,7 +261,7 @@ class SshOptions:
     forward's own control socket): sshd sends small packets at once (TCP_NODELAY) only for pty
     sessions, and without it each BuildKit/gRPC exchange can wait on Nagle + delayed ACK (a
     cached build: 0.8 s instead of 0.4 s). A server that refuses it (``no-pty``) ends only the
-    session; off: no control socket and no session."""
+    session; off: no session (the forward and its control socket stay)."""
 
     @property
     def start_deadline(self) -> float:

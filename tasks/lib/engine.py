@@ -250,15 +250,15 @@ def link(target: EngineTarget) -> str | None:
     return _LINKS.ready(_LINKS.start(target))
 
 
-def server_port(target: EngineTarget, host_ip: str, port: int) -> tuple[str, int] | None:
-    """Where this machine reaches ``host_ip:port`` of an ``ssh://`` engine's server (its
-    loopback included): a local port forwarded through the run's SSH link, no second login.
-    None for other engines; EngineUnavailable when the link cannot add it."""
+def server_port(target: EngineTarget, host_ip: str, port: int) -> str | None:
+    """A local unix socket (in the link's private dir) that reaches ``host_ip:port`` of an
+    ``ssh://`` engine's server, its loopback included: forwarded through the run's SSH link,
+    no second login. None for other engines; EngineUnavailable when the link cannot add it."""
     if not target.is_ssh:
         return None
     forward = _LINKS.start(target)
     _LINKS.ready(forward)
-    return "127.0.0.1", forward.forward_tcp(host_ip, port)
+    return forward.forward_to(host_ip, port)
 
 
 def start_link(target: EngineTarget) -> Forward | None:

@@ -28,6 +28,7 @@ import re
 import shlex
 import shutil
 import socket
+import stat
 import subprocess
 import tempfile
 import threading
@@ -145,6 +146,8 @@ def session_argv(dest: Destination, options: SshOptions, control: str) -> list[s
         "-o", "BatchMode=yes",
         "-o", "ControlMaster=no",
         "-o", f"ControlPath={control}",
+        # never a login of its own: without the control socket (the link just died), fail
+        "-o", "ProxyCommand=false",
     ]  # fmt: skip
     return [*argv, *_destination_args(dest, options), KEEPER]
 
@@ -301,35 +304,39 @@ def _socket_dir() -> Path:
 
 def sweep_stale(base: str | None = None) -> list[Path]:
     """Remove the forwards of task runs that died without closing them (SIGKILL, power loss):
-    a forward dir whose ``owner`` file names a process that no longer exists. Its ssh is
-    stopped only if its command line names that dir (a recycled pid is left alone). Returns
-    the dirs removed."""
+    a forward dir of this user (a real 0700 directory it owns: anyone may create names in
+    /tmp) whose ``owner`` file names a process that no longer exists. Its ssh processes are
+    stopped only if their command line names a path inside that dir (a recycled pid is left
+    alone). Best effort: a dir it cannot judge is left as it is. Returns the dirs removed."""
     removed = []
-    for d in Path(base or _socket_base()).glob(f"{DIR_PREFIX}*"):
-        try:
-            owner, *ssh_pids = (int(x) for x in (d / OWNER_FILE).read_text().split())
-        except (OSError, ValueError):
-            continue  # being created, or not ours
-        import psutil
-
-        if psutil.pid_exists(owner):
-            continue
-        for ssh_pid in ssh_pids:
-            with suppress(psutil.Error):
-                proc = psutil.Process(ssh_pid)
-                if any(str(d) in arg for arg in proc.cmdline()):
-                    proc.kill()
-                    proc.wait(timeout=5)
-        shutil.rmtree(d, ignore_errors=True)
-        removed.append(d)
+    for d in Path(base or _socket_base()).glob(f"{DIR_PREFIX}?*"):
+        with suppress(Exception):
+            if _stale(d):
+                shutil.rmtree(d, ignore_errors=True)
+                removed.append(d)
     return removed
 
 
-def _free_local_port() -> int:
-    """A TCP port free on 127.0.0.1 now (the kernel's choice)."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+def _stale(d: Path) -> bool:
+    """``d`` is this user's forward dir of a dead run; its ssh processes are stopped."""
+    import psutil
+
+    info = os.lstat(d)
+    if not stat.S_ISDIR(info.st_mode) or info.st_uid != os.getuid():
+        return False
+    if stat.S_IMODE(info.st_mode) != 0o700:
+        return False
+    owner, *ssh_pids = (int(x) for x in (d / OWNER_FILE).read_text().split())
+    if owner <= 0 or any(pid <= 0 for pid in ssh_pids) or psutil.pid_exists(owner):
+        return False
+    inside = f"{d}/"
+    for ssh_pid in ssh_pids:
+        with suppress(psutil.Error):
+            proc = psutil.Process(ssh_pid)
+            if any(inside in arg for arg in proc.cmdline()):
+                proc.kill()
+                proc.wait(timeout=5)
+    return True
 
 
 def _accepts(path: Path) -> bool:
@@ -378,7 +385,7 @@ class Forward:
         self._ready = False
         self._lock = threading.Lock()
         self._log: Path | None = None
-        self._tcp: dict[tuple[str, int], int] = {}  # forward_tcp's ports, one per endpoint
+        self._tcp: dict[tuple[str, int], str] = {}  # forward_to's sockets, one per endpoint
 
     @property
     def socket_path(self) -> Path:
@@ -388,8 +395,9 @@ class Forward:
 
     @property
     def control_path(self) -> Path | None:
-        """The forward's control socket, for the pty session (None without one)."""
-        return self.dir / CONTROL_NAME if self.dir is not None and self.options.tty else None
+        """The forward's control socket: the pty session and :meth:`forward_to` go through it
+        (None before start and after close)."""
+        return self.dir / CONTROL_NAME if self.dir is not None else None
 
     @property
     def url(self) -> str:
@@ -427,6 +435,12 @@ class Forward:
         try:
             self.dir = _socket_dir()
             self._spawn()
+        except OSError as exc:
+            self.close()
+            raise EngineUnavailable(
+                f"Cannot reach the Docker engine at {self.where}: cannot start ssh: {exc}",
+                hint="check that $TMPDIR is a writable folder and that `ssh` runs",
+            ) from exc
         except BaseException:
             self.close()
             raise
@@ -459,19 +473,23 @@ class Forward:
     def _start_session(self) -> None:
         """The pty session, through the forward's control socket; not waited for. If the
         server refuses it (a key limited to forwarding), only the session ends: the forward
-        works on, without the server's TCP_NODELAY."""
+        works on, without the server's TCP_NODELAY. Best effort: if it cannot even start,
+        the forward works on without it."""
         control = self.control_path
-        if control is None or self.dir is None:
+        if control is None or self.dir is None or not self.options.tty:
             return
-        with (self.dir / "session.log").open("ab") as log:
-            self.session = subprocess.Popen(
-                session_argv(self.dest, self.options, str(control)),
-                stdin=subprocess.DEVNULL,
-                stdout=subprocess.DEVNULL,
-                stderr=log,
-                start_new_session=True,
-            )
-        self._write_owner()
+        try:
+            with (self.dir / "session.log").open("ab") as log:
+                self.session = subprocess.Popen(
+                    session_argv(self.dest, self.options, str(control)),
+                    stdin=subprocess.DEVNULL,
+                    stdout=subprocess.DEVNULL,
+                    stderr=log,
+                    start_new_session=True,
+                )
+            self._write_owner()
+        except OSError:
+            pass
 
     def wait_ready(self) -> None:
         """Return once the forward's socket accepts; EngineUnavailable with ssh's reason when
@@ -504,25 +522,22 @@ class Forward:
                 )
             time.sleep(0.002)
 
-    def forward_tcp(self, remote_host: str, remote_port: int) -> int:
-        """A local TCP port on 127.0.0.1 that reaches ``remote_host:remote_port`` as seen from
-        the server (its loopback included), added to this run's connection through the
-        control socket (``ssh -O forward``: no second login); it ends with the forward.
-        EngineUnavailable when there is no control socket (``meeshy.ssh.tty: false``) or
-        ssh refuses."""
+    def forward_to(self, remote_host: str, remote_port: int) -> str:
+        """A unix socket in the link's private (0700) dir that reaches
+        ``remote_host:remote_port`` as seen from the server (its loopback included), added to
+        this run's connection through the control socket (``ssh -O forward``: no second
+        login); it ends with the link. EngineUnavailable when ssh refuses."""
         control = self.control_path
-        if control is None or not self.alive:
-            raise EngineUnavailable(
-                f"no way to reach {remote_host}:{remote_port} on {self.where}: the SSH link "
-                "has no control socket",
-                hint="meeshy.ssh.tty: true (the default) gives the link one",
-            )
-        if (remote_host, remote_port) in self._tcp:
-            return self._tcp[(remote_host, remote_port)]
-        local_port = _free_local_port()
+        if control is None or self.dir is None or not self.alive:
+            raise EngineUnavailable(f"the SSH link to {self.where} is not open")
+        key = (remote_host, remote_port)
+        if key in self._tcp:
+            return self._tcp[key]
+        local = str(self.dir / f"port-{len(self._tcp)}.sock")
+        host = f"[{remote_host}]" if ":" in remote_host else remote_host
         argv = [
             "ssh", "-o", "ControlMaster=no", "-o", f"ControlPath={control}",
-            "-O", "forward", "-L", f"127.0.0.1:{local_port}:{remote_host}:{remote_port}",
+            "-O", "forward", "-L", f"{local}:{host}:{remote_port}",
             *_destination_args(self.dest, self.options),
         ]  # fmt: skip
         try:
@@ -544,8 +559,8 @@ class Forward:
                 + (_last_line(done.stderr) or f"exit {done.returncode}"),
                 hint="the server may forbid TCP forwarding (AllowTcpForwarding, permitopen)",
             )
-        self._tcp[(remote_host, remote_port)] = local_port
-        return local_port
+        self._tcp[key] = local
+        return local
 
     def stderr(self) -> str:
         """What ssh printed so far (kept after close)."""

@@ -147,6 +147,12 @@ def test_copies_the_parser_makes_do_not_share_values() -> None:
     arg_copy: Any = copy.deepcopy(arg)
     arg_copy.value = "web"
     assert arg_copy.value == ["web"] and arg.value == []
-    # Two parses in a row start from clean values.
-    assert _parse(["--service", "web"])["service"] == ["web"]
-    assert _parse([])["service"] == []
+    # The same task twice on one command line: each occurrence is a copy of one context,
+    # and neither sees the other's values.
+    parser = Parser(contexts=[_context()])
+    first, second, third = parser.parse_argv(
+        ["sample", "--service", "web", "--count", "1", "sample", "--service", "gateway", "sample"]
+    )
+    assert first.args["service"].value == ["web"] and first.args["count"].value == 1
+    assert second.args["service"].value == ["gateway"] and second.args["count"].value == 3
+    assert third.args["service"].value == []

@@ -17,6 +17,7 @@ import secrets
 import socket
 import stat
 import tempfile
+import time
 from collections.abc import Sequence
 from contextlib import suppress
 from pathlib import Path
@@ -68,10 +69,13 @@ def compose_client(
     env_files: Sequence[Path] = (),
     profiles: Sequence[str] = (),
     target: EngineTarget | None = None,
+    link: bool = True,
 ) -> python_on_whales.DockerClient:
     """A python-on-whales client whose ``compose`` works on these files. ``target``: the
     engine of the task (the flags of :func:`~tasks.lib.engine.whales_client` kept as they
-    are: ``--context``, or ``--host`` of the run's SSH link); None: the CLI's own default."""
+    are: ``--context``, or ``--host`` of the run's SSH link); None: the CLI's own default.
+    ``link=False``: the engine as a person names it (``--context``), never opening an SSH
+    link, for calls that need no engine (``compose config``)."""
     import dataclasses
 
     from python_on_whales import DockerClient
@@ -82,6 +86,8 @@ def compose_client(
     )
     if target is None:
         base = ClientConfig()
+    elif not link:
+        base = ClientConfig(context=target.context or None)
     else:
         from tasks.lib.engine import whales_client
 
@@ -124,6 +130,7 @@ def compose_config(
             env_files=env_files,
             profiles=profiles,
             target=target,
+            link=False,  # compose config needs no engine: a dry run opens no SSH link
         )
         config: dict[str, Any] = client.compose.config(return_json=True)
     except ClientNotFoundError:
@@ -246,6 +253,9 @@ def write_atomic(path: Path, text: str) -> int:
     return stat.S_IMODE(os.stat(path).st_mode)
 
 
+STALE_TEMP_SECONDS = 600  # a write takes well under a second
+
+
 def _temp_prefix(path: Path) -> str:
     """``.<name>.<host>.``: a write's temporary file is ``<prefix><pid>.<random>.tmp``."""
     return f".{path.name}.{socket.gethostname()}."
@@ -253,14 +263,21 @@ def _temp_prefix(path: Path) -> str:
 
 def sweep_stale_temps(path: Path) -> list[Path]:
     """Remove the temporary files that writes of ``path`` killed with SIGKILL left beside it:
-    those of this host whose process no longer exists (a live writer's, or another host's on
-    a shared folder, are left alone). Returns what it removed."""
+    those of this host whose process no longer exists, older than
+    :data:`STALE_TEMP_SECONDS` (a live writer's, or another host's on a shared folder, are
+    left alone). Returns what it removed."""
     prefix = _temp_prefix(path)
     removed = []
+    now = time.time()
     for tmp in path.parent.glob(f"{glob.escape(prefix)}*.tmp"):
         pid_text = tmp.name[len(prefix) :].split(".", 1)[0]
         if not pid_text.isdigit() or _alive(int(pid_text)):
             continue
+        # a writer in another pid namespace with this hostname (a container with
+        # --network host) looks dead from here: only an old file is surely abandoned
+        with suppress(OSError):
+            if now - tmp.stat().st_mtime < STALE_TEMP_SECONDS:
+                continue
         with suppress(OSError):
             tmp.unlink()
             removed.append(tmp)

@@ -12,7 +12,7 @@ from urllib.parse import urlsplit
 from tasks.lib.compose.ports import url_host
 from tasks.lib.config import Settings
 from tasks.lib.engine import EngineTarget
-from tasks.lib.errors import TaskError
+from tasks.lib.errors import Interrupted, TaskError
 from tasks.lib.images.refs import Ref
 from tasks.lib.progress import Status
 from tasks.lib.stack.containers import ContainerState, by_service
@@ -38,9 +38,11 @@ HTTP_CHECKS = (
 )
 
 Fetch = Callable[[str, float], tuple[int | None, str]]
-Reach = Callable[[str, int], "tuple[str, int] | None"]
-"""``(host_ip, port)`` of the engine's machine -> where this machine reaches it (a port
-forwarded through the SSH link), or None when it cannot."""
+Reach = Callable[[str, int], "str | None"]
+"""``(host_ip, port)`` of the engine's machine -> a local unix socket that reaches it (forwarded
+through the SSH link), or None for engines without one."""
+FetchVia = Callable[[str, str, float], tuple[int | None, str]]
+"""``(unix socket, url, timeout)``: an HTTP GET of ``url`` through that socket."""
 
 
 @dataclass(frozen=True)
@@ -50,6 +52,7 @@ class HealthRow:
     check: str
     status: Status
     detail: str
+    via: str = ""  # "ssh link to HOST": the check was made from the server's side
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -58,6 +61,7 @@ class HealthRow:
             "check": self.check,
             "status": self.status.value,
             "detail": self.detail,
+            "via": self.via or None,
         }
 
 
@@ -146,6 +150,36 @@ def seen_from_server(host_ip: str) -> str:
     return host_ip
 
 
+def http_get_unix(socket_path: str, url: str, timeout: float) -> tuple[int | None, str]:
+    """GET ``url`` through the unix socket ``socket_path`` (a port forwarded over SSH), as
+    :func:`http_get` does over TCP."""
+    import http.client
+    import socket
+
+    class UnixConnection(http.client.HTTPConnection):
+        def connect(self) -> None:
+            sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            sock.settimeout(timeout)
+            try:
+                sock.connect(socket_path)
+            except OSError:
+                sock.close()
+                raise
+            self.sock = sock
+
+    parts = urlsplit(url)
+    conn = UnixConnection(parts.hostname or "localhost", parts.port, timeout=timeout)
+    try:
+        conn.request("GET", parts.path or "/")
+        resp = conn.getresponse()
+        resp.read(65536)
+        return resp.status, ""
+    except (OSError, http.client.HTTPException) as exc:
+        return None, str(exc) or type(exc).__name__
+    finally:
+        conn.close()
+
+
 def http_get(url: str, timeout: float) -> tuple[int | None, str]:
     """GET ``url`` without following redirects (as ``curl -sf``): (status, "") or
     (None, why it failed)."""
@@ -205,12 +239,15 @@ def http_rows(
     timeout: float = 5.0,
     checks: Sequence[HttpCheck] = HTTP_CHECKS,
     reach: Reach | None = None,
+    fetch_via: FetchVia | None = None,
 ) -> list[HealthRow]:
     """The Makefile's HTTP checks through the ports the containers publish on ``host``. With
-    ``reach`` (over SSH: a port forwarded through the run's link) and a remote ``host``,
-    every check is made from the server's side, as ``make health`` run there would (the
-    server's firewall and a ProxyJump do not matter); a port bound to the server's loopback
-    that cannot be reached is skipped with the command to run there."""
+    ``reach`` (an ``ssh://`` engine: a unix socket in the link's private dir, forwarded over
+    the run's connection), every check is made from the server's side, as ``make health`` run
+    there would (its loopback, its firewall, a ProxyJump, an ssh_config HostName of
+    127.0.0.1 behind a jump host: none matters); a port bound to the server's loopback that
+    cannot be reached is skipped with the command to run there."""
+    fetch_via = fetch_via or http_get_unix
     grouped = by_service(list(containers))
     rows: list[HealthRow] = []
     for check in checks:
@@ -237,22 +274,26 @@ def http_rows(
             continue
         server_ip = seen_from_server(bound.host_ip)
         where = f"{url_host(server_ip, server_ip)}:{bound.published}"
-        local: tuple[str, int] | None = None
+        local: str | None = None
         why = ""
-        if reach is not None and not is_loopback(host):
+        if reach is not None:
             try:
                 local = reach(server_ip, bound.published)
+            except Interrupted:
+                raise
             except TaskError as exc:
                 why = f" ({exc.message})"
         if local is not None:
-            code, error = fetch(f"http://{local[0]}:{local[1]}{check.path}", timeout)
+            url = f"http://{where}{check.path}"
+            code, error = fetch_via(local, url, timeout)
             rows.append(
                 HealthRow(
                     "http",
                     svc.name,
-                    f"http://{where}{check.path} (on {host}, through the SSH link)",
+                    url,
                     Status.PASS if code is not None and code < 400 else Status.FAIL,
                     f"HTTP {code}" if code else error,
+                    via=f"ssh link to {host}",
                 )
             )
             continue

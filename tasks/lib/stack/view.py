@@ -65,7 +65,15 @@ def show_health(out: Output, report: HealthReport) -> None:
     out.table(
         f"{report.project} ({report.env}): health",
         ["service", "check", "result", "detail"],
-        [[r.service, r.check, r.status.value, r.detail] for r in report.rows],
+        [
+            [
+                r.service,
+                r.check + (f" (through the {r.via})" if r.via else ""),
+                r.status.value,
+                r.detail,
+            ]
+            for r in report.rows
+        ],
     )
 
 

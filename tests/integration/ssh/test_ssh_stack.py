@@ -164,8 +164,10 @@ TRANSPORTS = {
 }
 
 
-def run(sshd: Sshd, stack: SshStack, transport: str, *args: str, code: int = 0) -> Result:
-    """One task run: it must end with ``code`` after exactly one SSH login."""
+def run(
+    sshd: Sshd, stack: SshStack, transport: str, *args: str, code: int = 0, logins: int = 1
+) -> Result:
+    """One task run: it must end with ``code`` after exactly ``logins`` SSH logins."""
     flags, extra = TRANSPORTS[transport]
     env = {**stack.env(), **extra}
     if transport == "docker-host":
@@ -173,8 +175,8 @@ def run(sshd: Sshd, stack: SshStack, transport: str, *args: str, code: int = 0) 
     before = sshd.logins()
     result = inv(sshd, *args, *flags, **env)
     assert result.code == code, result
-    assert sshd.logins() - before == 1, (
-        f"{sshd.logins() - before} SSH sessions for one run, not 1:\n{result}"
+    assert sshd.logins() - before == logins, (
+        f"{sshd.logins() - before} SSH sessions for one run, not {logins}:\n{result}"
     )
     return result
 
@@ -190,8 +192,9 @@ def test_stack_tasks_over_ssh(
     project = stack.project
     uid = stack.world.uid
 
-    # the dry run names the engine as a person would (the run's forward socket is gone after it)
-    r = run(sshd, stack, transport, "stack.up", "--dry-run")
+    # the dry run names the engine as a person would, and needs no link: `compose config`
+    # asks no engine
+    r = run(sshd, stack, transport, "stack.up", "--dry-run", logins=0)
     assert r.out.splitlines()[1] == stack.compose_argv(transport, "up", "--detach"), r
     assert _states(project) == {}
 
@@ -215,11 +218,14 @@ def test_stack_tasks_over_ssh(
     assert report["ok"] is True, r
     checks = {(c["kind"], c["service"]): c for c in report["checks"]}
     assert checks["http", "gateway"]["status"] == "pass", r
-    # the alias resolved to what ssh connects to (HostName 127.0.0.1), not the alias itself
+    # made from the server's side, through the link to what ssh connects to (HostName
+    # 127.0.0.1), not the alias itself
     assert checks["http", "gateway"]["check"] == (
         f"http://127.0.0.1:{stack.gateway_port}/health"
     ), r
+    assert checks["http", "gateway"]["via"] == "ssh link to 127.0.0.1", r
     assert checks["http", "frontend"]["check"] == f"http://127.0.0.1:{stack.web_port}/", r
+    assert checks["http", "frontend"]["via"] == "ssh link to 127.0.0.1", r
     assert checks["http", "frontend"]["status"] == "pass", r
     assert checks["http", "translator"]["status"] == "skipped", r
 
@@ -328,11 +334,11 @@ def test_health_over_ssh_checks_from_the_servers_side(
     assert r.code == 0, r
     assert sshd.logins() - before == 1, r
     checks = {(c["kind"], c["service"]): c for c in json.loads(r.out)["checks"]}
-    through = f"(on {REMOTE_HOSTNAME}, through the SSH link)"
-    assert checks["http", "gateway"]["check"] == (
-        f"http://127.0.0.1:{stack.gateway_port}/health {through}"
-    ), r
-    assert checks["http", "frontend"]["check"] == f"http://127.0.0.1:{stack.web_port}/ {through}"
+    via = f"ssh link to {REMOTE_HOSTNAME}"
+    assert checks["http", "gateway"]["check"] == f"http://127.0.0.1:{stack.gateway_port}/health"
+    assert checks["http", "frontend"]["check"] == f"http://127.0.0.1:{stack.web_port}/"
+    assert checks["http", "gateway"]["via"] == via, r
+    assert checks["http", "frontend"]["via"] == via, r
     assert checks["http", "gateway"]["status"] == "pass", r
     assert checks["http", "frontend"]["status"] == "pass", r
     r = inv(sshd, "stack.urls", "--json", "--context", REMOTE, **stack.env())
@@ -341,3 +347,21 @@ def test_health_over_ssh_checks_from_the_servers_side(
     assert f"http://{REMOTE_HOSTNAME}:{stack.gateway_port}" in urls, r
     assert sshd.wait_no_leftovers() == []
     assert _states(project)
+
+
+def test_a_dry_run_needs_no_reachable_server(sshd: Sshd, stack: SshStack) -> None:
+    """`stack.up --dry-run` against a server that cannot be reached: the plan is printed and
+    nothing tries to connect."""
+    before = sshd.logins()
+    r = inv(
+        sshd,
+        "stack.up",
+        "--dry-run",
+        DOCKER_HOST="ssh://root@meeshy-nohost.invalid",
+        **stack.env(),
+    )
+    assert r.code == 0, r
+    assert "dry run: would start" in r.out, r
+    assert "compose" in r.out and "up" in r.out, r
+    assert sshd.logins() == before
+    assert sshd.wait_no_leftovers() == []

@@ -312,17 +312,17 @@ def test_the_pty_session_joins_the_forward_without_a_second_login(sshd: Sshd) ->
 
 
 def test_a_server_port_is_reached_through_the_link_without_a_second_login(sshd: Sshd) -> None:
-    """stack.health over SSH checks a port published on the server's loopback through a port
-    forwarded over the run's connection (``ssh -O forward`` on its control socket): one login,
-    and the port closes with the link. Without a control socket: one clear error."""
+    """stack.health over SSH checks a port of the server (its loopback included) through a
+    unix socket in the link's private dir, forwarded over the run's connection (``ssh -O
+    forward`` on its control socket): one login; the socket goes with the link. Also with
+    ``tty: false`` (no pty session, the control socket is still there)."""
     import http.server
-    import socket
+    import stat
     import threading
-    import urllib.request
 
     from tasks.lib.config import SshOptions
-    from tasks.lib.errors import EngineUnavailable
     from tasks.lib.ssh import Forward
+    from tasks.lib.stack.health import http_get_unix
 
     class Health(http.server.BaseHTTPRequestHandler):
         def do_GET(self) -> None:
@@ -336,22 +336,21 @@ def test_a_server_port_is_reached_through_the_link_without_a_second_login(sshd: 
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Health)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
+    port = server.server_address[1]
     try:
-        before = sshd.logins()
-        with Forward(f"ssh://{ALIAS}", SshOptions(config=str(sshd.ssh_config))) as fw:
-            port = fw.forward_tcp("127.0.0.1", server.server_address[1])
-            assert fw.forward_tcp("127.0.0.1", server.server_address[1]) == port  # once
-            with urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=10) as r:
-                assert r.status == 200 and r.read() == b"ok"
-        assert sshd.logins() - before == 1
-        with socket.socket() as probe:
-            assert probe.connect_ex(("127.0.0.1", port)) != 0, (
-                "the forwarded port outlived the link"
-            )
-        options = SshOptions(config=str(sshd.ssh_config), tty=False)
-        with Forward(f"ssh://{ALIAS}", options) as fw, pytest.raises(EngineUnavailable) as err:
-            fw.forward_tcp("127.0.0.1", server.server_address[1])
-        assert "has no control socket" in err.value.message
+        for tty in (True, False):
+            before = sshd.logins()
+            options = SshOptions(config=str(sshd.ssh_config), tty=tty)
+            with Forward(f"ssh://{ALIAS}", options) as fw:
+                sock = fw.forward_to("127.0.0.1", port)
+                assert fw.forward_to("127.0.0.1", port) == sock  # once per endpoint
+                assert fw.dir is not None and Path(sock).parent == fw.dir
+                assert stat.S_IMODE(fw.dir.stat().st_mode) == 0o700
+                url = f"http://127.0.0.1:{port}/health"
+                assert http_get_unix(sock, url, 10) == (200, "")
+                assert http_get_unix(sock, f"http://127.0.0.1:{port}/nope", 10)[0] == 404
+            assert sshd.logins() - before == 1
+            assert not Path(sock).exists()
         assert sshd.wait_no_leftovers() == []
     finally:
         server.shutdown()
@@ -359,9 +358,14 @@ def test_a_server_port_is_reached_through_the_link_without_a_second_login(sshd: 
 
 
 def test_a_users_controlmaster_config_neither_adopts_nor_outlives_the_link(sshd: Sshd) -> None:
-    """Many users have ``ControlMaster auto`` + ``ControlPersist`` in ~/.ssh/config. The task's
-    link must still be its own (one login, its own control socket) and must leave no master
-    behind: no ssh process, no socket of the user's ControlPath."""
+    """Many users have ``ControlMaster auto`` + ``ControlPersist`` in ~/.ssh/config, often with
+    a master already running. The task's link is still its own (its own login and control
+    socket: the user's master is not used, nor its lifetime changed) and leaves nothing: no
+    new socket on the user's ControlPath, no ssh process of its own."""
+    import subprocess
+
+    import psutil
+
     user_sockets = sshd.dir / "user-cm"
     user_sockets.mkdir()
     config = sshd.dir / "ssh_config.controlmaster"
@@ -371,17 +375,33 @@ def test_a_users_controlmaster_config_neither_adopts_nor_outlives_the_link(sshd:
         f"  ControlPath {user_sockets}/cm-%r@%h:%p\n"
         "  ControlPersist 600\n\n" + sshd.ssh_config.read_text()
     )
-    before = sshd.logins()
-    r = inv(sshd, "docker.ensure", "--context", ALIAS, INVOKE_MEESHY_SSH_CONFIG=str(config))
-    assert r.code == 0, r
-    assert sshd.logins() - before == 1, r
-    assert list(user_sockets.iterdir()) == []
+    try:
+        # the user's own master (in the background, no remote command), as a first `ssh HOST`
+        # with that config leaves it
+        subprocess.run(
+            ["ssh", "-F", str(config), "-o", "BatchMode=yes", "-fNM", ALIAS],
+            check=True, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL, timeout=30, env=sshd.env(),
+        )  # fmt: skip
+        user_master = sorted(user_sockets.iterdir())
+        assert len(user_master) == 1, "the user's master did not start"
+        before = sshd.logins()
+        r = inv(sshd, "docker.ensure", "--context", ALIAS, INVOKE_MEESHY_SSH_CONFIG=str(config))
+        assert r.code == 0, r
+        assert sshd.logins() - before == 1, "the task must log in itself, not ride the user's"
+        assert sorted(user_sockets.iterdir()) == user_master
+        ours = [
+            p.info["pid"]
+            for p in psutil.process_iter(["pid", "name", "cmdline"])
+            if p.info["name"] == "ssh"
+            and str(config) in (p.info["cmdline"] or [])
+            and "-fNM" not in (p.info["cmdline"] or [])
+        ]
+        assert ours == [], "an ssh of the task outlived it"
+    finally:
+        subprocess.run(
+            ["ssh", "-F", str(config), "-O", "exit", ALIAS],
+            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+            timeout=30, check=False, env=sshd.env(),
+        )  # fmt: skip
     assert sshd.wait_no_leftovers() == []
-    import psutil
-
-    masters = [
-        p.pid
-        for p in psutil.process_iter(["name", "cmdline"])
-        if p.info["name"] == "ssh" and str(config) in (p.info["cmdline"] or [])
-    ]
-    assert masters == [], "an ssh master outlived the task"

@@ -86,6 +86,7 @@ def test_a_killed_writers_temporary_file_is_removed_by_the_next_write(tmp_path: 
     import socket
     import subprocess
     import sys
+    import time
 
     target = tmp_path / "docker-compose.staging.yml"
     host = socket.gethostname()
@@ -95,9 +96,15 @@ def test_a_killed_writers_temporary_file_is_removed_by_the_next_write(tmp_path: 
     live = tmp_path / f".{target.name}.{host}.{os.getpid()}.0a1b2c3d.tmp"
     other_host = tmp_path / f".{target.name}.elsewhere.{gone.pid}.0a1b2c3d.tmp"
     unrelated = tmp_path / f".{target.name}.{host}.notapid.tmp"
-    for p in (dead, live, other_host, unrelated):
+    recent = tmp_path / f".{target.name}.{host}.{gone.pid}.9f8e7d6c.tmp"
+    old = time.time() - 3600
+    for p in (dead, live, other_host, unrelated, recent):
         p.write_text("half")
+        if p is not recent:
+            os.utime(p, (old, old))
     write_atomic(target, "x\n")
     assert not dead.exists()
     assert live.exists() and other_host.exists() and unrelated.exists()
+    # a dead-looking writer's fresh file may be a live one in another pid namespace
+    assert recent.exists()
     assert target.read_text() == "x\n"

@@ -101,7 +101,7 @@ def test_session_argv_joins_the_forward_through_its_control_socket() -> None:
     assert argv == [
         "ssh", "-ntt",
         "-o", "BatchMode=yes",
-        "-o", "ControlMaster=no", "-o", "ControlPath=/tmp/x/ctl",
+        "-o", "ControlMaster=no", "-o", "ControlPath=/tmp/x/ctl", "-o", "ProxyCommand=false",
         "-F", "/cfg/ssh_config", "-l", "deploy", "-p", "2222",
         "--", "10.0.0.5", "exec sleep 2147483647",
     ]  # fmt: skip
@@ -419,3 +419,99 @@ def test_socket_dir_leaves_room_for_the_control_sockets_temporary_name(
     assert len(longest) <= ssh.MAX_SOCKET_PATH
     assert len(f"{base}/meeshy-ssh-xxxxxxxx/{ssh.SOCKET_NAME}") <= ssh.MAX_SOCKET_PATH
     assert base in (str(long_dir), "/tmp")
+
+
+# -- the sweep of killed runs' forwards: anyone may create names in /tmp --------------------------
+
+
+def _forward_dir(base: Path, name: str, owner_line: str, mode: int = 0o700) -> Path:
+    d = base / name
+    d.mkdir()
+    (d / "owner").write_text(owner_line)
+    d.chmod(mode)
+    return d
+
+
+def _dead_pid() -> int:
+    import subprocess
+    import sys
+
+    p = subprocess.Popen([sys.executable, "-c", "pass"])
+    p.wait()
+    return p.pid
+
+
+def _sleeper(path_arg: str) -> list[str]:
+    import sys
+
+    return [sys.executable, "-c", "import time; time.sleep(600)", path_arg]
+
+
+def test_sweep_removes_a_dead_runs_dir_and_stops_its_ssh(tmp_path: Path) -> None:
+    import subprocess
+
+    from tasks.lib.ssh import sweep_stale
+
+    d = tmp_path / "meeshy-ssh-abcd1234"
+    d.mkdir(mode=0o700)
+    # a stand-in for the orphaned ssh: its command line names a path inside the dir
+    orphan = subprocess.Popen(_sleeper(f"{d}/ctl"))
+    try:
+        (d / "owner").write_text(f"{_dead_pid()} {orphan.pid}\n")
+        assert sweep_stale(str(tmp_path)) == [d]
+        orphan.wait(timeout=10)  # the sweep killed and reaped it (psutil's wait)
+        import psutil
+
+        assert not psutil.pid_exists(orphan.pid) or psutil.Process(orphan.pid).status() == "zombie"
+        assert not d.exists()
+    finally:
+        if orphan.poll() is None:
+            orphan.kill()
+            orphan.wait()
+
+
+def test_sweep_leaves_alone_what_it_cannot_trust(tmp_path: Path) -> None:
+    """Garbage or negative pids, a dir that is not 0700, a live owner, and a process whose
+    command line only shares the dir's name as a prefix: nothing is killed, nothing fails."""
+    import os
+    import subprocess
+
+    from tasks.lib.ssh import sweep_stale
+
+    dead = _dead_pid()
+    victim = subprocess.Popen(_sleeper(f"{tmp_path}/meeshy-ssh-x-longer/ctl"))
+    try:
+        kept = [
+            _forward_dir(tmp_path, "meeshy-ssh-garbage", "not numbers\n"),
+            _forward_dir(tmp_path, "meeshy-ssh-negative", f"{dead} -1\n"),
+            _forward_dir(tmp_path, "meeshy-ssh-open", f"{dead} {victim.pid}\n", mode=0o755),
+            _forward_dir(tmp_path, "meeshy-ssh-live", f"{os.getpid()} {victim.pid}\n"),
+        ]
+        prefix_only = _forward_dir(tmp_path, "meeshy-ssh-x", f"{dead} {victim.pid}\n")
+        removed = sweep_stale(str(tmp_path))
+        assert removed == [prefix_only]  # its dir goes; the other run's process does not
+        assert victim.poll() is None, "a process of another dir was killed"
+        assert all(d.exists() for d in kept)
+    finally:
+        victim.kill()
+        victim.wait()
+
+
+def test_a_link_that_cannot_make_its_dir_is_one_line_exit_3(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import tempfile
+    import uuid
+
+    not_a_dir = Path(f"/tmp/meeshy-notadir-{uuid.uuid4().hex[:8]}")  # short: no /tmp fallback
+    not_a_dir.write_text("")
+    try:
+        monkeypatch.setattr(tempfile, "tempdir", str(not_a_dir))
+        forward = Forward("ssh://meeshy-prod", SshOptions())
+        with pytest.raises(EngineUnavailable) as err:
+            forward.start()
+        assert err.value.exit_code == 3
+        assert "cannot start ssh" in err.value.message
+        assert forward.proc is None
+    finally:
+        not_a_dir.unlink()

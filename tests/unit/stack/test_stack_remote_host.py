@@ -158,58 +158,67 @@ def test_a_remote_engines_loopback_port_is_not_checked_from_here(settings: Setti
     assert fetched == ["http://127.0.0.1:3000/health", "http://127.0.0.1:3100/"]
 
 
-def test_a_remote_engines_loopback_port_is_checked_through_the_link(settings: Settings) -> None:
-    """With a way to reach the server's loopback (over SSH: a port forwarded through the
-    run's link), such a port is checked there; when the link cannot add it, skipped with why."""
-    from tasks.lib.errors import EngineUnavailable
+class Link:
+    """A stand-in for the SSH link's forwards: records what was asked, answers per URL."""
 
-    fetched: list[str] = []
+    def __init__(self, codes: dict[str, int] | None = None) -> None:
+        self.asked: list[tuple[str, int]] = []
+        self.fetched: list[tuple[str, str]] = []
+        self.codes = codes or {}
 
-    def fetch(url: str, timeout: float) -> tuple[int | None, str]:
-        fetched.append(url)
-        return (503, "") if url.endswith("/") else (200, "")
+    def reach(self, host_ip: str, port: int) -> str | None:
+        self.asked.append((host_ip, port))
+        return f"/tmp/link/port-{len(self.asked) - 1}.sock"
 
-    asked: list[tuple[str, int]] = []
+    def fetch_via(self, sock: str, url: str, timeout: float) -> tuple[int | None, str]:
+        self.fetched.append((sock, url))
+        return self.codes.get(url, 200), ""
 
-    def reach(host_ip: str, port: int) -> tuple[str, int] | None:
-        asked.append((host_ip, port))
-        return "127.0.0.1", 41000 + port
 
-    containers = [
-        _c("gateway", Port(3000, 3000, "tcp", "127.0.0.1")),
-        _c("frontend", Port(3100, 3100, "tcp", "127.0.0.1")),
-    ]
-    checks = (HttpCheck("gateway", 3000, "/health"), HttpCheck("web", 3100, "/"))
-    rows = http_rows(
-        SPEC, containers, settings, "meeshy.me", fetch=fetch, checks=checks, reach=reach
-    )
-    assert asked == [("127.0.0.1", 3000), ("127.0.0.1", 3100)]
-    assert fetched == ["http://127.0.0.1:44000/health", "http://127.0.0.1:44100/"]
-    assert [(r.check, r.status, r.detail) for r in rows] == [
-        (
-            "http://127.0.0.1:3000/health (on meeshy.me, through the SSH link)",
-            Status.PASS,
-            "HTTP 200",
-        ),
-        ("http://127.0.0.1:3100/ (on meeshy.me, through the SSH link)", Status.FAIL, "HTTP 503"),
-    ]
-
-    def refused(host_ip: str, port: int) -> tuple[str, int] | None:
-        raise EngineUnavailable("ssh could not add a forward to 127.0.0.1:3000: refused")
-
-    rows = http_rows(
-        SPEC, containers[:1], settings, "meeshy.me", fetch=fetch, checks=checks[:1], reach=refused
-    )
-    assert rows[0].status == Status.SKIPPED
-    assert "(ssh could not add a forward to 127.0.0.1:3000: refused)" in rows[0].detail
-    assert "curl -sf http://127.0.0.1:3000/health" in rows[0].detail
+def _no_direct(url: str, timeout: float) -> tuple[int | None, str]:
+    raise AssertionError(f"checked from this machine: {url}")
 
 
 def test_over_ssh_every_check_is_made_from_the_servers_side(settings: Settings) -> None:
-    """A port published on every address is checked at the server's own loopback through the
-    link too (as `make health` on the server: its firewall and a ProxyJump do not matter); if
-    the link cannot forward, it is checked directly as before."""
+    """Through the link, as `make health` run on the server: a loopback-only port, one on
+    every address, and also when ssh's HostName is itself 127.0.0.1 (behind a ProxyJump, a
+    VM's forwarded port): this machine's own ports are never what is checked."""
+    containers = [
+        _c("gateway", Port(3000, 3000, "tcp", "127.0.0.1")),
+        _c("frontend", Port(3100, 3100, "tcp", "0.0.0.0")),
+    ]
+    checks = (HttpCheck("gateway", 3000, "/health"), HttpCheck("web", 3100, "/"))
+    for host in ("meeshy.me", "127.0.0.1"):
+        link = Link({"http://127.0.0.1:3100/": 503})
+        rows = http_rows(
+            SPEC,
+            containers,
+            settings,
+            host,
+            fetch=_no_direct,
+            checks=checks,
+            reach=link.reach,
+            fetch_via=link.fetch_via,
+        )
+        assert link.asked == [("127.0.0.1", 3000), ("127.0.0.1", 3100)]
+        assert link.fetched == [
+            ("/tmp/link/port-0.sock", "http://127.0.0.1:3000/health"),
+            ("/tmp/link/port-1.sock", "http://127.0.0.1:3100/"),
+        ]
+        assert [(r.check, r.status, r.detail, r.via) for r in rows] == [
+            ("http://127.0.0.1:3000/health", Status.PASS, "HTTP 200", f"ssh link to {host}"),
+            ("http://127.0.0.1:3100/", Status.FAIL, "HTTP 503", f"ssh link to {host}"),
+        ]
+        assert rows[0].to_json()["via"] == f"ssh link to {host}"
+
+
+def test_when_the_link_cannot_forward(settings: Settings) -> None:
+    """ssh refuses the forward: a loopback-only port is skipped with why and the command to
+    run there; a port on every address is checked directly, as without a link."""
     from tasks.lib.errors import EngineUnavailable
+
+    def refused(host_ip: str, port: int) -> str | None:
+        raise EngineUnavailable("ssh could not add a forward to 127.0.0.1:3000: refused")
 
     fetched: list[str] = []
 
@@ -217,36 +226,40 @@ def test_over_ssh_every_check_is_made_from_the_servers_side(settings: Settings) 
         fetched.append(url)
         return 200, ""
 
-    asked: list[tuple[str, int]] = []
-
-    def reach(host_ip: str, port: int) -> tuple[str, int] | None:
-        asked.append((host_ip, port))
-        return "127.0.0.1", 45000
-
-    containers = [_c("frontend", Port(3100, 3100, "tcp", "0.0.0.0"))]
-    checks = (HttpCheck("web", 3100, "/"),)
-    rows = http_rows(
-        SPEC, containers, settings, "meeshy.me", fetch=fetch, checks=checks, reach=reach
-    )
-    assert asked == [("127.0.0.1", 3100)]
-    assert fetched == ["http://127.0.0.1:45000/"]
-    assert rows[0].check == "http://127.0.0.1:3100/ (on meeshy.me, through the SSH link)"
-    assert rows[0].status == Status.PASS
-
-    def refused(host_ip: str, port: int) -> tuple[str, int] | None:
-        raise EngineUnavailable("ssh could not add a forward")
-
-    fetched.clear()
+    containers = [
+        _c("gateway", Port(3000, 3000, "tcp", "127.0.0.1")),
+        _c("frontend", Port(3100, 3100, "tcp", "0.0.0.0")),
+    ]
+    checks = (HttpCheck("gateway", 3000, "/health"), HttpCheck("web", 3100, "/"))
     rows = http_rows(
         SPEC, containers, settings, "meeshy.me", fetch=fetch, checks=checks, reach=refused
     )
+    assert rows[0].status == Status.SKIPPED
+    assert "(ssh could not add a forward to 127.0.0.1:3000: refused)" in rows[0].detail
+    assert "curl -sf http://127.0.0.1:3000/health" in rows[0].detail
+    assert (rows[1].status, rows[1].via) == (Status.PASS, "")
     assert fetched == ["http://meeshy.me:3100/"]
-    assert rows[0].status == Status.PASS
-    # an engine on this machine (ssh to localhost): checked directly, no forward asked
-    asked.clear()
-    fetched.clear()
-    http_rows(SPEC, containers, settings, "127.0.0.1", fetch=fetch, checks=checks, reach=reach)
-    assert asked == [] and fetched == ["http://127.0.0.1:3100/"]
+
+
+def test_ctrl_c_while_the_link_adds_a_forward_is_not_swallowed(settings: Settings) -> None:
+    import signal
+
+    from tasks.lib.errors import Interrupted
+
+    def interrupted(host_ip: str, port: int) -> str | None:
+        raise Interrupted(signal.SIGINT)
+
+    containers = [_c("gateway", Port(3000, 3000, "tcp", "127.0.0.1"))]
+    with pytest.raises(Interrupted):
+        http_rows(
+            SPEC,
+            containers,
+            settings,
+            "meeshy.me",
+            fetch=_no_direct,
+            checks=(HttpCheck("gateway", 3000, "/health"),),
+            reach=interrupted,
+        )
 
 
 @pytest.mark.parametrize(
