@@ -150,9 +150,10 @@ def seen_from_server(host_ip: str) -> str:
     return host_ip
 
 
-def http_get_unix(socket_path: str, url: str, timeout: float) -> tuple[int | None, str]:
-    """GET ``url`` through the unix socket ``socket_path`` (a port forwarded over SSH), as
-    :func:`http_get` does over TCP."""
+def http_get(url: str, timeout: float, *, unix_socket: str = "") -> tuple[int | None, str]:
+    """GET ``url`` without following redirects (as ``curl -sf``): (status, "") or
+    (None, why it failed). ``unix_socket``: connect there instead of to the URL's host and
+    port (a port forwarded over SSH); the request is the same."""
     import http.client
     import socket
 
@@ -161,14 +162,15 @@ def http_get_unix(socket_path: str, url: str, timeout: float) -> tuple[int | Non
             sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
             sock.settimeout(timeout)
             try:
-                sock.connect(socket_path)
+                sock.connect(unix_socket)
             except OSError:
                 sock.close()
                 raise
             self.sock = sock
 
     parts = urlsplit(url)
-    conn = UnixConnection(parts.hostname or "localhost", parts.port, timeout=timeout)
+    kind = UnixConnection if unix_socket else http.client.HTTPConnection
+    conn = kind(parts.hostname or "localhost", parts.port, timeout=timeout)
     try:
         conn.request("GET", parts.path or "/")
         resp = conn.getresponse()
@@ -180,22 +182,9 @@ def http_get_unix(socket_path: str, url: str, timeout: float) -> tuple[int | Non
         conn.close()
 
 
-def http_get(url: str, timeout: float) -> tuple[int | None, str]:
-    """GET ``url`` without following redirects (as ``curl -sf``): (status, "") or
-    (None, why it failed)."""
-    import http.client
-
-    parts = urlsplit(url)
-    conn = http.client.HTTPConnection(parts.hostname or "", parts.port, timeout=timeout)
-    try:
-        conn.request("GET", parts.path or "/")
-        resp = conn.getresponse()
-        resp.read(65536)
-        return resp.status, ""
-    except (OSError, http.client.HTTPException) as exc:
-        return None, str(exc) or type(exc).__name__
-    finally:
-        conn.close()
+def http_get_unix(socket_path: str, url: str, timeout: float) -> tuple[int | None, str]:
+    """:func:`http_get` through the unix socket ``socket_path``."""
+    return http_get(url, timeout, unix_socket=socket_path)
 
 
 def _not_started(spec: ServiceSpec) -> str:
