@@ -30,6 +30,7 @@ import shutil
 import socket
 import stat
 import subprocess
+import sys
 import tempfile
 import threading
 import time
@@ -339,6 +340,23 @@ def _stale(d: Path) -> bool:
     return True
 
 
+def tied_to_this_process(argv: list[str]) -> list[str]:
+    """``argv`` run so that it gets SIGTERM when this process dies, even by SIGKILL (an OOM
+    kill, ``timeout -s KILL``): Linux's parent-death signal, set by util-linux's ``setpriv``
+    just before it execs ``argv`` (same pid). Only from the main thread: the signal follows
+    the thread that started the process, and a worker thread ends before the task does.
+    Elsewhere (macOS, no setpriv, a worker thread) the next run's :func:`sweep_stale` stops
+    what a killed run left."""
+    setpriv = shutil.which("setpriv")
+    if (
+        setpriv
+        and sys.platform.startswith("linux")
+        and threading.current_thread() is threading.main_thread()
+    ):
+        return [setpriv, "--pdeathsig", "TERM", "--", *argv]
+    return argv
+
+
 def _accepts(path: Path) -> bool:
     with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
         sock.settimeout(2)
@@ -455,7 +473,7 @@ class Forward:
         self._log = self.dir / "ssh.log"
         with self._log.open("ab") as log:
             self.proc = subprocess.Popen(
-                self.argv,
+                tied_to_this_process(self.argv),
                 stdin=subprocess.DEVNULL,
                 stdout=subprocess.DEVNULL,
                 stderr=log,
@@ -481,7 +499,7 @@ class Forward:
         try:
             with (self.dir / "session.log").open("ab") as log:
                 self.session = subprocess.Popen(
-                    session_argv(self.dest, self.options, str(control)),
+                    tied_to_this_process(session_argv(self.dest, self.options, str(control))),
                     stdin=subprocess.DEVNULL,
                     stdout=subprocess.DEVNULL,
                     stderr=log,

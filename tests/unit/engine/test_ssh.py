@@ -515,3 +515,26 @@ def test_a_link_that_cannot_make_its_dir_is_one_line_exit_3(
         assert forward.proc is None
     finally:
         not_a_dir.unlink()
+
+
+def test_ssh_is_tied_to_the_task_only_from_the_main_thread() -> None:
+    """The parent-death signal follows the thread that starts the process: from the main
+    thread ssh runs under `setpriv --pdeathsig TERM` (where it exists); from a worker thread,
+    which ends before the task, as it is."""
+    import shutil
+    import sys
+    import threading
+
+    from tasks.lib.ssh import tied_to_this_process
+
+    argv = ["ssh", "-nNT", "--", "h"]
+    tied = tied_to_this_process(argv)
+    if shutil.which("setpriv") and sys.platform.startswith("linux"):
+        assert tied == [shutil.which("setpriv"), "--pdeathsig", "TERM", "--", *argv]
+    else:
+        assert tied == argv
+    seen: list[list[str]] = []
+    worker = threading.Thread(target=lambda: seen.append(tied_to_this_process(argv)))
+    worker.start()
+    worker.join()
+    assert seen == [argv]
