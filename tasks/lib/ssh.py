@@ -367,18 +367,21 @@ def _accepts(path: Path) -> bool:
     return True
 
 
-def _stop(proc: subprocess.Popen[bytes]) -> None:
-    if proc.poll() is None:
+def _stop(procs: list[subprocess.Popen[bytes]]) -> None:
+    """SIGTERM to every one at once (a session waiting on its master is freed when the master
+    goes), then wait for each; SIGKILL what has not ended after 5 s."""
+    running = [p for p in procs if p.poll() is None]
+    for p in running:
         with suppress(ProcessLookupError):
-            proc.terminate()
+            p.terminate()
+    deadline = time.monotonic() + 5
+    for p in procs:
         try:
-            proc.wait(timeout=5)
+            p.wait(timeout=max(0.0, deadline - time.monotonic()))
         except subprocess.TimeoutExpired:
             with suppress(ProcessLookupError):
-                proc.kill()
-            proc.wait(timeout=5)
-    else:
-        proc.wait()
+                p.kill()
+            p.wait(timeout=5)
 
 
 class Forward:
@@ -611,9 +614,7 @@ class Forward:
         session, self.session = self.session, None
         proc, self.proc = self.proc, None
         try:
-            for p in (session, proc):
-                if p is not None:
-                    _stop(p)
+            _stop([p for p in (session, proc) if p is not None])
         finally:
             if self.dir is not None:
                 self.stderr()
