@@ -113,7 +113,6 @@ def remove_images() -> None:
 
 
 def cold() -> None:
-    SEEN.update(_namespace_ids())
     remove_images()
     subprocess.run(["docker", "builder", "prune", "-af"], capture_output=True, check=False)
 

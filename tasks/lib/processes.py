@@ -4,7 +4,11 @@ them). psutil: a kept library for process trees on Linux and macOS."""
 
 from __future__ import annotations
 
+import subprocess
+import time
+from collections.abc import Sequence
 from contextlib import suppress
+from typing import Any
 
 
 def stop_children(timeout: float = 5.0) -> list[int]:
@@ -28,3 +32,21 @@ def stop_children(timeout: float = 5.0) -> list[int]:
         with suppress(psutil.Error):
             p.kill()
     return [p.pid for p in kids]
+
+
+def stop_processes(procs: Sequence[subprocess.Popen[Any]], timeout: float = 5.0) -> None:
+    """Stop these processes this one started (an SSH link's ssh): SIGTERM to every one at
+    once (one waiting on another, a session on its master, is freed when that one goes),
+    then wait for each and reap it; SIGKILL what has not ended within ``timeout``."""
+    for p in procs:
+        if p.poll() is None:
+            with suppress(ProcessLookupError):
+                p.terminate()
+    deadline = time.monotonic() + timeout
+    for p in procs:
+        try:
+            p.wait(timeout=max(0.0, deadline - time.monotonic()))
+        except subprocess.TimeoutExpired:
+            with suppress(ProcessLookupError):
+                p.kill()
+            p.wait(timeout=timeout)

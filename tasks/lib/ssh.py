@@ -42,6 +42,7 @@ from urllib.parse import urlsplit
 
 from tasks.lib.config import SshOptions
 from tasks.lib.errors import ConfigError, EngineUnavailable
+from tasks.lib.processes import stop_processes
 
 SOCKET_NAME = "docker.sock"
 DIR_PREFIX = "meeshy-ssh-"
@@ -110,28 +111,24 @@ def _destination_args(dest: Destination, options: SshOptions) -> list[str]:
 
 
 def forward_argv(
-    dest: Destination, options: SshOptions, local_socket: str, control: str = ""
+    dest: Destination, options: SshOptions, local_socket: str, control: str
 ) -> list[str]:
     """The exact ``ssh`` command of a forward.
 
     ``-nNT`` no stdin, no remote command, no tty; ``BatchMode`` never prompts (a prompt
     would hang a task: an unknown host key or a key needing a passphrase fails with ssh's
     reason instead); ``ExitOnForwardFailure`` exits when the forward cannot be set up;
-    ``ServerAlive*`` notices a dead link within 45 s. ``control``: the forward is the master
-    of that control socket (``ControlPersist=no``: it ends with this process), for the pty
-    session (:func:`session_argv`); without it ``ControlPath=none``. Either way a
-    ``ControlMaster`` of the user's config can neither adopt the forward (it would outlive the
-    task) nor be used by it. ``--`` ends the options, so no host name is read as one."""
-    if control:
-        mux = ["-o", "ControlMaster=yes", "-o", f"ControlPath={control}", "-o", "ControlPersist=no"]
-    else:
-        mux = ["-o", "ControlPath=none"]
+    ``ServerAlive*`` notices a dead link within 45 s. The forward is the master of the
+    run's own ``control`` socket (``ControlPersist=no``: it ends with this process), for the
+    pty session (:func:`session_argv`) and :meth:`Forward.forward_to`; so a ``ControlMaster``
+    of the user's config can neither adopt the forward (it would outlive the task) nor be
+    used by it. ``--`` ends the options, so no host name is read as one."""
     argv = [
         "ssh", "-nNT",
         "-o", "BatchMode=yes",
         "-o", "ExitOnForwardFailure=yes",
         "-o", f"ConnectTimeout={options.connect_timeout}",
-        *mux,
+        "-o", "ControlMaster=yes", "-o", f"ControlPath={control}", "-o", "ControlPersist=no",
         "-o", "ServerAliveInterval=15",
         "-o", "ServerAliveCountMax=3",
         "-L", f"{local_socket}:{options.socket}",
@@ -367,23 +364,6 @@ def _accepts(path: Path) -> bool:
     return True
 
 
-def _stop(procs: list[subprocess.Popen[bytes]]) -> None:
-    """SIGTERM to every one at once (a session waiting on its master is freed when the master
-    goes), then wait for each; SIGKILL what has not ended after 5 s."""
-    running = [p for p in procs if p.poll() is None]
-    for p in running:
-        with suppress(ProcessLookupError):
-            p.terminate()
-    deadline = time.monotonic() + 5
-    for p in procs:
-        try:
-            p.wait(timeout=max(0.0, deadline - time.monotonic()))
-        except subprocess.TimeoutExpired:
-            with suppress(ProcessLookupError):
-                p.kill()
-            p.wait(timeout=5)
-
-
 class Forward:
     """A running ``ssh -L`` forward: ``with Forward(url, options, where=...) as fw: fw.url``.
 
@@ -415,10 +395,11 @@ class Forward:
         return self.dir / SOCKET_NAME
 
     @property
-    def control_path(self) -> Path | None:
-        """The forward's control socket: the pty session and :meth:`forward_to` go through it
-        (None before start and after close)."""
-        return self.dir / CONTROL_NAME if self.dir is not None else None
+    def control_path(self) -> Path:
+        """The forward's control socket: the pty session and :meth:`forward_to` go through it."""
+        if self.dir is None:
+            raise RuntimeError("the forward is not open")
+        return self.dir / CONTROL_NAME
 
     @property
     def url(self) -> str:
@@ -469,9 +450,8 @@ class Forward:
 
     def _spawn(self) -> None:
         assert self.dir is not None
-        control = self.control_path
         self.argv = forward_argv(
-            self.dest, self.options, str(self.socket_path), str(control) if control else ""
+            self.dest, self.options, str(self.socket_path), str(self.control_path)
         )
         self._log = self.dir / "ssh.log"
         with self._log.open("ab") as log:
@@ -496,9 +476,9 @@ class Forward:
         server refuses it (a key limited to forwarding), only the session ends: the forward
         works on, without the server's TCP_NODELAY. Best effort: if it cannot even start,
         the forward works on without it."""
-        control = self.control_path
-        if control is None or self.dir is None or not self.options.tty:
+        if self.dir is None or not self.options.tty:
             return
+        control = self.control_path
         try:
             with (self.dir / "session.log").open("ab") as log:
                 self.session = subprocess.Popen(
@@ -532,7 +512,7 @@ class Forward:
                 raise self.failure()
             if (
                 path.exists()
-                and (control is None or control.exists())  # made with the forward
+                and control.exists()  # made with the forward
                 and _accepts(path)
             ):
                 return
@@ -548,9 +528,9 @@ class Forward:
         ``remote_host:remote_port`` as seen from the server (its loopback included), added to
         this run's connection through the control socket (``ssh -O forward``: no second
         login); it ends with the link. EngineUnavailable when ssh refuses."""
-        control = self.control_path
-        if control is None or self.dir is None or not self.alive:
+        if self.dir is None or not self.alive:
             raise EngineUnavailable(f"the SSH link to {self.where} is not open")
+        control = self.control_path
         key = (remote_host, remote_port)
         if key in self._tcp:
             return self._tcp[key]
@@ -614,7 +594,7 @@ class Forward:
         session, self.session = self.session, None
         proc, self.proc = self.proc, None
         try:
-            _stop([p for p in (session, proc) if p is not None])
+            stop_processes([p for p in (session, proc) if p is not None])
         finally:
             if self.dir is not None:
                 self.stderr()

@@ -71,18 +71,7 @@ BASE = [
 ALIVE = ["-o", "ServerAliveInterval=15", "-o", "ServerAliveCountMax=3"]
 
 
-def test_forward_argv_for_an_alias_uses_ssh_config() -> None:
-    argv = forward_argv(Destination("meeshy-prod"), SshOptions(), "/tmp/x/docker.sock")
-    assert argv == [
-        *BASE,
-        "-o", "ControlPath=none",
-        *ALIVE,
-        "-L", "/tmp/x/docker.sock:/var/run/docker.sock",
-        "--", "meeshy-prod",
-    ]  # fmt: skip
-
-
-def test_forward_argv_as_the_master_of_its_own_control_socket() -> None:
+def test_forward_argv_for_an_alias_is_the_master_of_its_own_control_socket() -> None:
     argv = forward_argv(
         Destination("meeshy-prod"), SshOptions(), "/tmp/x/docker.sock", "/tmp/x/ctl"
     )
@@ -114,8 +103,14 @@ def test_forward_argv_with_everything() -> None:
         socket="/run/user/1000/docker.sock",
         tty=False,
     )
-    argv = forward_argv(Destination("10.0.0.5", "deploy", 2222), options, "/tmp/x/docker.sock")
+    argv = forward_argv(
+        Destination("10.0.0.5", "deploy", 2222), options, "/tmp/x/docker.sock", "/tmp/x/ctl"
+    )
     assert argv[:8] == [*BASE[:6], "-o", "ConnectTimeout=3"]
+    # tty: false drops only the session: the forward is still the control socket's master
+    assert argv[8:14] == [
+        "-o", "ControlMaster=yes", "-o", "ControlPath=/tmp/x/ctl", "-o", "ControlPersist=no",
+    ]  # fmt: skip
     assert argv[-10:] == [
         "-L", "/tmp/x/docker.sock:/run/user/1000/docker.sock",
         "-F", "/cfg/ssh_config",
