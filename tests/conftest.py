@@ -77,6 +77,16 @@ def _require_engine_in_ci() -> None:
     pytest.fail(f"CI=true but the Docker engine is not usable: {engine_problem()}")
 
 
+@pytest.fixture(scope="session")
+def sdk() -> Iterator[Any]:
+    """A docker SDK client on the real engine, one for the whole session (closed at its end)."""
+    import docker
+
+    client = docker.from_env()
+    yield client
+    client.close()
+
+
 @pytest.fixture
 def example_copy(tmp_path: Path) -> Path:
     """A private copy of the bundled example monorepo (tests may break it)."""

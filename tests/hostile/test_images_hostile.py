@@ -61,15 +61,6 @@ if _spec:
 """
 
 
-@pytest.fixture
-def sdk() -> Iterator[Any]:
-    import docker
-
-    client = docker.from_env()
-    yield client
-    client.close()
-
-
 def refs_under(sdk: Any, prefix: str) -> list[str]:
     found = []
     for entry in sdk.api.images():

@@ -32,17 +32,8 @@ MARKER_FILE = ".meeshy-staging-copy-incomplete"  # the in-volume marker of the o
 
 
 @pytest.fixture
-def client() -> Iterator[docker.DockerClient]:
-    import docker
-
-    c = docker.from_env()
-    yield c
-    c.close()
-
-
-@pytest.fixture
-def vols(client: docker.DockerClient) -> Iterator[Vols]:
-    v = Vols(client)
+def vols(sdk: docker.DockerClient) -> Iterator[Vols]:
+    v = Vols(sdk)
     try:
         yield v
     finally:
@@ -223,7 +214,7 @@ def test_odd_files_are_copied_faithfully_and_verified(vols: Vols) -> None:
 
 
 def test_sigkill_leaves_nothing_and_the_rerun_redoes_it(
-    vols: Vols, client: docker.DockerClient
+    vols: Vols, sdk: docker.DockerClient
 ) -> None:
     src = vols.create("models")
     vols.run(src, ZEROS)
@@ -239,7 +230,7 @@ def test_sigkill_leaves_nothing_and_the_rerun_redoes_it(
                 s.close()
     # the engine closed the dead task's stdin: the helper stopped and removed itself
     assert vols.wait_helpers_gone() == []
-    users = client.containers.list(all=True, filters={"volume": target})
+    users = sdk.containers.list(all=True, filters={"volume": target})
     assert users == []  # `docker volume rm` of the target would work
     code, [report], err = copy_json("--volume", src)
     assert code == 0, err
@@ -248,14 +239,14 @@ def test_sigkill_leaves_nothing_and_the_rerun_redoes_it(
 
 
 def test_a_helper_left_by_a_killed_run_is_found_and_removed(
-    vols: Vols, client: docker.DockerClient
+    vols: Vols, sdk: docker.DockerClient
 ) -> None:
     from docker.types import Mount
 
     src = vols.create("uploads")
     target = vols.twin("uploads")
-    client.volumes.create(target)
-    left = client.containers.create(
+    sdk.volumes.create(target)
+    left = sdk.containers.create(
         IMAGE,
         ["true"],
         name=vols.name("left-behind"),

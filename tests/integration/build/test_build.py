@@ -19,15 +19,6 @@ pytestmark = pytest.mark.engine
 
 
 @pytest.fixture
-def sdk() -> Iterator[object]:
-    import docker
-
-    client = docker.from_env()
-    yield client
-    client.close()
-
-
-@pytest.fixture
 def namespace(sdk: object) -> Iterator[str]:
     """A registry namespace of this test's own; its images are removed afterwards."""
     ns = f"itb{uuid.uuid4().hex[:8]}"

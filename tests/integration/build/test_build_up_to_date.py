@@ -20,15 +20,6 @@ ALL = ("gateway", "translator:cpu", "web")
 
 
 @pytest.fixture
-def sdk() -> Iterator[Any]:
-    import docker
-
-    client = docker.from_env()
-    yield client
-    client.close()
-
-
-@pytest.fixture
 def namespace(sdk: Any) -> Iterator[str]:
     ns = f"t8up{uuid.uuid4().hex[:8]}"
     yield ns

@@ -27,15 +27,6 @@ pytestmark = pytest.mark.engine
 SCHEMA = "packages/shared/prisma/schema.prisma"
 
 
-@pytest.fixture
-def sdk() -> Iterator[Any]:
-    import docker
-
-    client = docker.from_env()
-    yield client
-    client.close()
-
-
 def test_list_json_shows_the_session_images(call: Call, example_images: str) -> None:
     code, out, err = call(image_tasks.list_, json=True, root=str(EXAMPLE), registry=example_images)
     assert code == 0, err

@@ -32,15 +32,6 @@ SERVICES = ("gateway", "translator", "web")
 SCHEMA = "packages/shared/prisma/schema.prisma"
 
 
-@pytest.fixture
-def sdk() -> Iterator[Any]:
-    import docker
-
-    client = docker.from_env()
-    yield client
-    client.close()
-
-
 def image_id(sdk: Any, ref: str) -> str | None:
     import docker
 

@@ -32,15 +32,6 @@ def remove_namespace(ns: str) -> None:
 
 
 @pytest.fixture(scope="module")
-def sdk() -> Iterator[Any]:
-    import docker
-
-    client = docker.from_env()
-    yield client
-    client.close()
-
-
-@pytest.fixture(scope="module")
 def images_ns() -> Iterator[str]:
     """The example's images under a namespace of this module, built on the engine directly."""
     ns = f"tssh{uuid.uuid4().hex[:6]}"

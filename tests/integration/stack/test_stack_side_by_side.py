@@ -23,7 +23,6 @@ from tests.integration.stack.stack_world import (
     STAGING_FILE,
     StackWorld,
     compose_ps,
-    docker_sdk,
 )
 
 pytestmark = pytest.mark.engine
@@ -32,25 +31,19 @@ VOLUMES = ("database-data", "gateway-uploads", "web-uploads")
 
 
 @pytest.fixture(scope="module")
-def client() -> Iterator[Any]:
-    with docker_sdk() as c:
-        yield c
-
-
-@pytest.fixture(scope="module")
-def world(tmp_path_factory: pytest.TempPathFactory, client: Any) -> Iterator[StackWorld]:
+def world(tmp_path_factory: pytest.TempPathFactory, sdk: Any) -> Iterator[StackWorld]:
     root = tmp_path_factory.mktemp("stack") / "meeshy"
     shutil.copytree(EXAMPLE, root, symlinks=True)
     w = StackWorld(root)
     try:
         sha = resolve({"root": str(root)}, env={}, project_dir=root).schema_sha256
         assert sha
-        w.build(client, sha)
+        w.build(sdk, sha)
         w.write_prod()
         yield w
     finally:
-        w.cleanup(client)
-        left = w.leftovers(client)
+        w.cleanup(sdk)
+        left = w.leftovers(sdk)
         assert not left, f"left on the engine: {left}"
 
 
@@ -59,7 +52,7 @@ def _run(w: StackWorld, task: Any, **flags: Any) -> tuple[int, str, str]:
 
 
 @pytest.fixture(scope="module")
-def prod(world: StackWorld, client: Any) -> dict[str, str]:
+def prod(world: StackWorld, sdk: Any) -> dict[str, str]:
     """Prod up through stack.up, its volumes filled with data; returns the volume digests."""
     code, out, err = _run(world, stack_tasks.up, env="prod", timeout=120)
     assert code == 0, out + err
@@ -67,9 +60,9 @@ def prod(world: StackWorld, client: Any) -> dict[str, str]:
     for v in VOLUMES:
         name = f"{world.prefix}-{v}"
         world.fill_volume(
-            client, name, {f"{v}.bin": bytes(range(256)) * 64, "nested/readme.txt": b"prod\n"}
+            sdk, name, {f"{v}.bin": bytes(range(256)) * 64, "nested/readme.txt": b"prod\n"}
         )
-    return {v: world.volume_digest(client, f"{world.prefix}-{v}") for v in VOLUMES}
+    return {v: world.volume_digest(sdk, f"{world.prefix}-{v}") for v in VOLUMES}
 
 
 def _states(project: str) -> dict[str, str]:
@@ -87,12 +80,12 @@ def test_prod_is_up_with_urls(world: StackWorld, prod: dict[str, str]) -> None:
 
 
 def test_staging_beside_prod_then_down_leaves_prod_intact(
-    world: StackWorld, prod: dict[str, str], client: Any
+    world: StackWorld, prod: dict[str, str], sdk: Any
 ) -> None:
     r = run_inv("staging.compose", env=world.env())
     assert r.code == 0, r
     for app in ("gateway", "web", "translator"):
-        world.tag(client, f"{world.ns}/meeshy-{app}:latest", f"{world.ns}/meeshy-{app}:staging")
+        world.tag(sdk, f"{world.ns}/meeshy-{app}:latest", f"{world.ns}/meeshy-{app}:staging")
 
     code, out, err = _run(world, stack_tasks.up, env="staging", timeout=120)
     assert code == 0, out + err
@@ -133,11 +126,11 @@ def test_staging_beside_prod_then_down_leaves_prod_intact(
     code, out, err = _run(world, stack_tasks.down, env="staging", volumes=True)
     assert code == 0, out + err
     assert _states(world.project("staging")) == {}
-    staging_volumes = [v.name for v in client.volumes.list(filters={"name": "staging"})]
+    staging_volumes = [v.name for v in sdk.volumes.list(filters={"name": "staging"})]
     assert not [v for v in staging_volumes if world.uid in v]
     # prod: every container still running, every volume byte-for-byte as it was
     assert set(_states(world.project("prod")).values()) == {"running"}
-    assert {v: world.volume_digest(client, f"{world.prefix}-{v}") for v in VOLUMES} == prod
+    assert {v: world.volume_digest(sdk, f"{world.prefix}-{v}") for v in VOLUMES} == prod
 
 
 def _edited_staging(world: StackWorld, old: str, new: str) -> Path:
@@ -190,14 +183,12 @@ def test_up_staging_refuses_what_it_shares_with_prod(
     assert _states(world.project("staging")) == {}
 
 
-def test_up_staging_refuses_stale_images(
-    world: StackWorld, prod: dict[str, str], client: Any
-) -> None:
+def test_up_staging_refuses_stale_images(world: StackWorld, prod: dict[str, str], sdk: Any) -> None:
     if not (world.root / STAGING_FILE).exists():
         assert run_inv("staging.compose", env=world.env()).code == 0
     for app in ("web", "translator"):
-        world.tag(client, f"{world.ns}/meeshy-{app}:latest", f"{world.ns}/meeshy-{app}:staging")
-    world.build_variant(client, f"{world.ns}/meeshy-gateway:staging", "0" * 64)
+        world.tag(sdk, f"{world.ns}/meeshy-{app}:latest", f"{world.ns}/meeshy-{app}:staging")
+    world.build_variant(sdk, f"{world.ns}/meeshy-gateway:staging", "0" * 64)
     code, out, err = _run(world, stack_tasks.up, env="staging")
     assert code == 4, out + err
     assert "built from another schema" in err
@@ -236,7 +227,7 @@ def test_down_volumes_refuses_a_volume_prod_names(
 
 
 def test_status_logs_and_a_failing_health(
-    world: StackWorld, prod: dict[str, str], client: Any
+    world: StackWorld, prod: dict[str, str], sdk: Any
 ) -> None:
     code, out, err = _run(world, stack_tasks.status, env="prod")
     assert code == 0, err
@@ -245,7 +236,7 @@ def test_status_logs_and_a_failing_health(
     assert code == 0, err
     assert f"database ready {world.uid}" in out
 
-    translator = client.containers.get(f"{world.prefix}-translator")
+    translator = sdk.containers.get(f"{world.prefix}-translator")
     translator.stop(timeout=5)
     try:
         code, out, err = _run(world, stack_tasks.health, env="prod")

@@ -28,17 +28,8 @@ pytestmark = pytest.mark.engine
 
 
 @pytest.fixture
-def client() -> Iterator[docker.DockerClient]:
-    import docker
-
-    c = docker.from_env()
-    yield c
-    c.close()
-
-
-@pytest.fixture
-def vols(client: docker.DockerClient) -> Iterator[Vols]:
-    v = Vols(client)
+def vols(sdk: docker.DockerClient) -> Iterator[Vols]:
+    v = Vols(sdk)
     try:
         yield v
     finally:
@@ -46,25 +37,23 @@ def vols(client: docker.DockerClient) -> Iterator[Vols]:
 
 
 def _copy(
-    client: docker.DockerClient, volumes: list[str], progress: Any = None, **kw: Any
+    sdk: docker.DockerClient, volumes: list[str], progress: Any = None, **kw: Any
 ) -> list[copy.CopyResult]:
-    existing = copy.volume_names(client)
+    existing = copy.volume_names(sdk)
     plan = plan_copy(volumes, helper_image=IMAGE, existing=existing, **kw)
-    with copy.CopySession(client, plan, existing) as session:
+    with copy.CopySession(sdk, plan, existing) as session:
         session.prepare()
         run = session.run(progress or NullProgress())
     return list(run.results)
 
 
 @pytest.mark.parametrize("checksum", [False, True], ids=["metadata", "md5"])
-def test_copy_is_exact_and_verified(
-    vols: Vols, client: docker.DockerClient, checksum: bool
-) -> None:
+def test_copy_is_exact_and_verified(vols: Vols, sdk: docker.DockerClient, checksum: bool) -> None:
     src = vols.create("uploads")
     before = vols.snapshot(src)
     listing = vols.listing(src)
 
-    [result] = _copy(client, [src], checksum=checksum)
+    [result] = _copy(sdk, [src], checksum=checksum)
 
     assert result.status == Status.COPIED
     assert (result.source, result.target) == (src, vols.twin("uploads"))
@@ -74,12 +63,12 @@ def test_copy_is_exact_and_verified(
     assert vols.snapshot(result.target) == before  # type, mode, owner, mtime, link, content
     assert vols.listing(result.target) == listing  # and nanosecond times
     assert vols.snapshot(src) == before
-    assert client.volumes.get(result.target).attrs["Labels"] == {"me.meeshy.staging-copy-of": src}
+    assert sdk.volumes.get(result.target).attrs["Labels"] == {"me.meeshy.staging-copy-of": src}
     assert vols.helpers_left() == []
     assert vols.volumes() == {src, result.target}  # no marker volume left
 
 
-def test_two_volumes_copy_at_once(vols: Vols, client: docker.DockerClient) -> None:
+def test_two_volumes_copy_at_once(vols: Vols, sdk: docker.DockerClient) -> None:
     a, b = vols.create("gw"), vols.create("web")
     seen: list[str] = []
 
@@ -89,7 +78,7 @@ def test_two_volumes_copy_at_once(vols: Vols, client: docker.DockerClient) -> No
             seen.append(key)
             assert all(vols.listing(t) is not None for t in seen)
 
-    results = _copy(client, [a, b], Watch())
+    results = _copy(sdk, [a, b], Watch())
     assert [r.status for r in results] == [Status.COPIED, Status.COPIED]
     assert seen == [vols.twin("gw"), vols.twin("web")]
     for r in results:
@@ -97,7 +86,7 @@ def test_two_volumes_copy_at_once(vols: Vols, client: docker.DockerClient) -> No
 
 
 def test_a_big_tree_is_split_between_workers_and_a_flat_folder_is_not(
-    vols: Vols, client: docker.DockerClient
+    vols: Vols, sdk: docker.DockerClient
 ) -> None:
     """Thousands of files: in subfolders the helper splits them between its workers; in one
     folder (two cp -a creating entries in one directory slow each other) one cp -a."""
@@ -109,9 +98,9 @@ def test_a_big_tree_is_split_between_workers_and_a_flat_folder_is_not(
     both = vols.create("both", make)
     tree = vols.create("tree", make + " && rm -r /v/flat")
     flat = vols.create("flat", make + " && rm -r /v/tree")
-    existing = copy.volume_names(client)
+    existing = copy.volume_names(sdk)
     plan = plan_copy([tree, flat, both], helper_image=IMAGE, existing=existing)
-    with copy.CopySession(client, plan, existing) as session:
+    with copy.CopySession(sdk, plan, existing) as session:
         session.prepare()
         works = [job.work for job in session.jobs]
         cpus = int(session.jobs[0].caps["cpus"])
@@ -127,34 +116,34 @@ def test_a_big_tree_is_split_between_workers_and_a_flat_folder_is_not(
         assert vols.listing(result.target) == vols.listing(src)
 
 
-def test_force_makes_an_exact_copy(vols: Vols, client: docker.DockerClient) -> None:
+def test_force_makes_an_exact_copy(vols: Vols, sdk: docker.DockerClient) -> None:
     src = vols.create("uploads")
     target = vols.twin("uploads")
-    client.volumes.create(target)
+    sdk.volumes.create(target)
     vols.run(target, "echo stale > /v/stale && mkdir -p /v/docs && echo old > /v/docs/readme.txt")
     stale = vols.snapshot(target)
 
     with pytest.raises(ConfigError, match=f"{target}: target is not empty"):
-        _copy(client, [src])
+        _copy(sdk, [src])
     assert vols.snapshot(target) == stale  # refused before anything ran
     assert vols.helpers_left() == []
 
-    [result] = _copy(client, [src], force=True, checksum=True)
+    [result] = _copy(sdk, [src], force=True, checksum=True)
     assert result.before == "populated"
     assert vols.listing(target) == vols.listing(src)
 
 
 def test_force_refuses_a_target_a_running_container_uses(
-    vols: Vols, client: docker.DockerClient
+    vols: Vols, sdk: docker.DockerClient
 ) -> None:
     from docker.types import Mount
 
     src = vols.create("uploads")
     target = vols.twin("uploads")
-    client.volumes.create(target)
+    sdk.volumes.create(target)
     vols.run(target, "echo live > /v/live")
     live = vols.snapshot(target)
-    client.containers.run(
+    sdk.containers.run(
         IMAGE,
         ["sleep", "60"],
         mounts=[Mount("/data", target, type="volume")],
@@ -163,17 +152,17 @@ def test_force_refuses_a_target_a_running_container_uses(
         name=vols.name("user"),
     )
     with pytest.raises(ConfigError, match=f"{target}: in use by running container"):
-        _copy(client, [src], force=True)
+        _copy(sdk, [src], force=True)
     assert vols.snapshot(target) == live  # nothing touched
     assert vols.helpers_left() == []
 
 
-def test_refusals_change_nothing(vols: Vols, client: docker.DockerClient, call: Call) -> None:
+def test_refusals_change_nothing(vols: Vols, sdk: docker.DockerClient, call: Call) -> None:
     src = vols.create("uploads")
     staging = vols.twin("uploads")
-    client.volumes.create(staging)
+    sdk.volumes.create(staging)
     missing = vols.name("missing")
-    names_before = copy.volume_names(client)
+    names_before = copy.volume_names(sdk)
 
     # one missing source among good ones: nothing starts, not even the good pair
     code, _, err = call(staging_tasks.volumes, volume=[src, missing], helper_image=IMAGE)
@@ -185,31 +174,31 @@ def test_refusals_change_nothing(vols: Vols, client: docker.DockerClient, call: 
     assert (code, f"{staging}: is a staging volume" in err) == (2, True)
     code, _, err = call(staging_tasks.volumes, volume=[f"{src}:{src}"])
     assert (code, "source and target are the same volume" in err) == (2, True)
-    assert copy.volume_names(client) == names_before
+    assert copy.volume_names(sdk) == names_before
     assert set(vols.snapshot(staging)) == {"."}  # still empty
     assert vols.helpers_left() == []
 
 
-def test_missing_helper_image_is_refused_first(vols: Vols, client: docker.DockerClient) -> None:
+def test_missing_helper_image_is_refused_first(vols: Vols, sdk: docker.DockerClient) -> None:
     src = vols.create("uploads")
-    existing = copy.volume_names(client)
+    existing = copy.volume_names(sdk)
     plan = plan_copy([src], helper_image="meeshy-t3-no-such-image", existing=existing)
     with (
         pytest.raises(ConfigError, match="helper image 'meeshy-t3-no-such-image'"),
-        copy.CopySession(client, plan, existing) as session,
+        copy.CopySession(sdk, plan, existing) as session,
     ):
         session.prepare()
-    assert vols.twin("uploads") not in copy.volume_names(client)
+    assert vols.twin("uploads") not in copy.volume_names(sdk)
 
 
-def test_source_is_mounted_read_only(vols: Vols, client: docker.DockerClient) -> None:
+def test_source_is_mounted_read_only(vols: Vols, sdk: docker.DockerClient) -> None:
     src = vols.create("uploads")
     before = vols.snapshot(src)
-    existing = copy.volume_names(client)
+    existing = copy.volume_names(sdk)
     plan = plan_copy([src], helper_image=IMAGE, existing=existing)
-    with copy.CopySession(client, plan, existing) as session:
+    with copy.CopySession(sdk, plan, existing) as session:
         session.prepare()  # the helper runs, waiting for "go"
-        helper = client.containers.get(lock_name(vols.twin("uploads")))
+        helper = sdk.containers.get(lock_name(vols.twin("uploads")))
         mounts = {m["Destination"]: m["RW"] for m in helper.attrs["Mounts"]}
         assert mounts == {"/from": False, "/to": True}
         code, out = helper.exec_run(["sh", "-c", "echo x > /from/evil"])
@@ -235,19 +224,19 @@ BIG = "for i in 1 2 3 4 5 6; do head -c 50000000 /dev/zero > /v/big$i; done"
 
 
 def test_interrupted_copy_is_not_done_and_a_rerun_completes_it(
-    vols: Vols, client: docker.DockerClient, call: Call
+    vols: Vols, sdk: docker.DockerClient, call: Call
 ) -> None:
     src = vols.create("models")
     vols.run(src, BIG)
     target = vols.twin("models")
 
     with pytest.raises(Interrupted) as err:
-        _copy(client, [src], _CtrlC())
+        _copy(sdk, [src], _CtrlC())
     assert err.value.exit_code == 130
     assert f"NOT done, marked incomplete (a rerun redoes them): {target}" in err.value.message
     assert "copied and verified: none" in err.value.message
     assert vols.helpers_left() == []  # killed and removed at once
-    assert marker_name(target) in copy.volume_names(client)
+    assert marker_name(target) in copy.volume_names(sdk)
 
     # the rerun needs no --force, redoes the copy and reports it done
     code, out, _ = call(staging_tasks.volumes, volume=[src], helper_image=IMAGE, json=True)
@@ -256,21 +245,21 @@ def test_interrupted_copy_is_not_done_and_a_rerun_completes_it(
     assert report["target_before"] == "incomplete"
     assert report["files"] == FILES + 6
     assert vols.listing(target) == vols.listing(src)
-    assert marker_name(target) not in copy.volume_names(client)
+    assert marker_name(target) not in copy.volume_names(sdk)
 
 
-def test_legacy_in_volume_marker_means_incomplete(vols: Vols, client: docker.DockerClient) -> None:
+def test_legacy_in_volume_marker_means_incomplete(vols: Vols, sdk: docker.DockerClient) -> None:
     src = vols.create("uploads")
-    [first] = _copy(client, [src])
+    [first] = _copy(sdk, [src])
     # what a killed run of the previous version left: its marker file in the target
     vols.run(first.target, "touch /v/.meeshy-staging-copy-incomplete && echo junk > /v/junk")
-    [second] = _copy(client, [src])
+    [second] = _copy(sdk, [src])
     assert second.before == "incomplete"
     assert vols.listing(first.target) == vols.listing(src)
 
 
 def test_a_copy_that_does_not_verify_is_never_reported_done(
-    vols: Vols, client: docker.DockerClient, monkeypatch: pytest.MonkeyPatch
+    vols: Vols, sdk: docker.DockerClient, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """A copy that loses a file (stands for a bad disk, or a source written meanwhile): the
     helper's program gets one more line after its copy workers, before the manifest."""
@@ -282,9 +271,9 @@ def test_a_copy_that_does_not_verify_is_never_reported_done(
     lossy = good.replace("wait_for work\n", "wait_for work\nrm -f /to/docs/readme.txt\n")
     assert lossy != good
     monkeypatch.setattr(script, "render", lambda: lossy)
-    existing = copy.volume_names(client)
+    existing = copy.volume_names(sdk)
     plan = plan_copy([src], helper_image=IMAGE, existing=existing, force=True)
-    with copy.CopySession(client, plan, existing) as session:
+    with copy.CopySession(sdk, plan, existing) as session:
         session.prepare()
         run = session.run(NullProgress())
     monkeypatch.setattr(script, "render", lambda: good)
@@ -295,10 +284,10 @@ def test_a_copy_that_does_not_verify_is_never_reported_done(
     failed = copy.failure(run)
     assert failed is not None
     assert f"{target}: does not match" in failed.line()
-    assert marker_name(target) in copy.volume_names(client)  # still incomplete
+    assert marker_name(target) in copy.volume_names(sdk)  # still incomplete
     assert vols.helpers_left() == []
     # a plain rerun (no --force) with a good helper redoes it and verifies
-    [again] = _copy(client, [src])
+    [again] = _copy(sdk, [src])
     assert again.before == "incomplete"
     assert vols.listing(target) == vols.listing(src)
 
@@ -308,7 +297,7 @@ def test_a_copy_that_does_not_verify_is_never_reported_done(
 )
 def test_checksum_finds_content_that_metadata_cannot(
     vols: Vols,
-    client: docker.DockerClient,
+    sdk: docker.DockerClient,
     monkeypatch: pytest.MonkeyPatch,
     links: bool,
     verified: str,
@@ -328,32 +317,32 @@ def test_checksum_finds_content_that_metadata_cannot(
     monkeypatch.setattr(
         script, "render", lambda: good.replace("wait_for work\n", "wait_for work\n" + flip)
     )
-    [meta_only] = _copy(client, [src])  # metadata alone: looks equal
+    [meta_only] = _copy(sdk, [src])  # metadata alone: looks equal
     assert meta_only.status == Status.COPIED
-    plan = plan_copy([src], helper_image=IMAGE, existing=copy.volume_names(client), force=True,
+    plan = plan_copy([src], helper_image=IMAGE, existing=copy.volume_names(sdk), force=True,
                      checksum=True)  # fmt: skip
-    with copy.CopySession(client, plan, copy.volume_names(client)) as session:
+    with copy.CopySession(sdk, plan, copy.volume_names(sdk)) as session:
         session.prepare()
         [result] = session.run(NullProgress()).results
     assert result.status == Status.FAILED
     expected = "./docs/nested/deep/blob.bin content differs (md5)" if links else "content differs"
     assert expected in result.error
     monkeypatch.setattr(script, "render", lambda: good)
-    [again] = _copy(client, [src], checksum=True)
+    [again] = _copy(sdk, [src], checksum=True)
     assert (again.status, again.verified, again.before) == (Status.COPIED, verified, "incomplete")
 
 
 # --- the CLI, and volumes.size ---------------------------------------------------------------
 
 
-def test_cli_copy_json_and_dry_run(vols: Vols, client: docker.DockerClient, call: Call) -> None:
+def test_cli_copy_json_and_dry_run(vols: Vols, sdk: docker.DockerClient, call: Call) -> None:
     src = vols.create("uploads")
     target = vols.twin("uploads")
 
     code, out, _ = call(staging_tasks.volumes, volume=[src], dry_run=True, helper_image=IMAGE)
     assert code == 0
     assert f"docker volume create --label me.meeshy.staging-copy-of={src} {target}" in out
-    assert target not in copy.volume_names(client)  # the dry run changed nothing
+    assert target not in copy.volume_names(sdk)  # the dry run changed nothing
 
     code, out, _ = call(
         staging_tasks.volumes, volume=[src], checksum=True, json=True, helper_image=IMAGE
@@ -377,13 +366,13 @@ def test_cli_copy_json_and_dry_run(vols: Vols, client: docker.DockerClient, call
 
 
 def test_size_shows_the_volume_and_its_container(
-    vols: Vols, client: docker.DockerClient, call: Call
+    vols: Vols, sdk: docker.DockerClient, call: Call
 ) -> None:
     from docker.types import Mount
 
     src = vols.create("uploads")
     user = vols.name("user")
-    client.containers.create(
+    sdk.containers.create(
         IMAGE,
         ["true"],
         name=user,
@@ -402,9 +391,9 @@ def test_size_shows_the_volume_and_its_container(
     assert any(src in line and user in line for line in out.splitlines())
 
 
-def test_size_all(vols: Vols, client: docker.DockerClient, call: Call) -> None:
+def test_size_all(vols: Vols, sdk: docker.DockerClient, call: Call) -> None:
     other = f"t3-{vols.run_id}-plain"
-    client.volumes.create(other)
+    sdk.volumes.create(other)
     _, out, _ = call(volumes_tasks.size, json=True, all_=True)
     assert other in {r["name"] for r in json.loads(out)}
     _, out, _ = call(volumes_tasks.size, json=True)
