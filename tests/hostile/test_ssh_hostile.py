@@ -10,6 +10,7 @@ import signal
 import subprocess
 import sys
 import time
+from typing import Any
 
 import pytest
 
@@ -36,6 +37,17 @@ def _after_sigkill(sshd: Sshd, *, processes: int) -> None:
         assert len(ssh) == processes, left
 
 
+def _kill_then_rerun(sshd: Sshd, proc: subprocess.Popen[Any], *, processes: int) -> None:
+    """SIGKILL the run, check what it left (:func:`_after_sigkill`), then the next SSH task
+    works and nothing is left after it."""
+    proc.send_signal(signal.SIGKILL)
+    proc.wait(timeout=10)
+    _after_sigkill(sshd, processes=processes)
+    r = inv(sshd, "volumes.size", "--context", ALIAS)
+    assert r.code == 0, r
+    assert sshd.wait_no_leftovers() == []
+
+
 def test_sigkill_then_rerun_removes_the_orphaned_forward(sshd: Sshd) -> None:
     proc = subprocess.Popen(
         [sys.executable, "-m", "invoke", "images.list", "--context", SILENT],
@@ -50,12 +62,7 @@ def test_sigkill_then_rerun_removes_the_orphaned_forward(sshd: Sshd) -> None:
         while not sshd.leftovers() and time.monotonic() < deadline:
             time.sleep(0.05)
         time.sleep(0.3)
-        proc.send_signal(signal.SIGKILL)
-        proc.wait(timeout=10)
-        _after_sigkill(sshd, processes=1)
-        r = inv(sshd, "volumes.size", "--context", ALIAS)
-        assert r.code == 0, r
-        assert sshd.wait_no_leftovers() == []
+        _kill_then_rerun(sshd, proc, processes=1)
     finally:
         if proc.poll() is None:
             proc.kill()
@@ -88,12 +95,7 @@ def test_sigkill_with_the_link_up_then_rerun_removes_forward_and_session(sshd: S
         while len([x for x in sshd.leftovers() if "ssh process" in x]) < 2:
             assert time.monotonic() < deadline, sshd.leftovers()
             time.sleep(0.05)
-        proc.send_signal(signal.SIGKILL)
-        proc.wait(timeout=10)
-        _after_sigkill(sshd, processes=2)
-        r = inv(sshd, "volumes.size", "--context", ALIAS)
-        assert r.code == 0, r
-        assert sshd.wait_no_leftovers() == []
+        _kill_then_rerun(sshd, proc, processes=2)
     finally:
         if proc.poll() is None:
             proc.kill()

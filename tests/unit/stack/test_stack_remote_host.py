@@ -18,7 +18,14 @@ from tasks.lib.progress import Status
 from tasks.lib.ssh import Destination, host_name
 from tasks.lib.stack import compose
 from tasks.lib.stack.containers import ContainerState
-from tasks.lib.stack.health import HttpCheck, beyond_reach, engine_host, http_rows, is_loopback
+from tasks.lib.stack.health import (
+    Fetch,
+    HttpCheck,
+    beyond_reach,
+    engine_host,
+    http_rows,
+    is_loopback,
+)
 from tasks.lib.stack.plan import Stack, up_call
 from tasks.lib.stack.spec import parse_config
 from tasks.lib.stack.urls import stack_urls
@@ -129,18 +136,29 @@ def _c(service: str, port: Port) -> ContainerState:
     )
 
 
-def test_a_remote_engines_loopback_port_is_not_checked_from_here(settings: Settings) -> None:
+# a gateway published on the engine's loopback only, a frontend on every address
+MIXED = (
+    _c("gateway", Port(3000, 3000, "tcp", "127.0.0.1")),
+    _c("frontend", Port(3100, 3100, "tcp", "0.0.0.0")),
+)
+MIXED_CHECKS = (HttpCheck("gateway", 3000, "/health"), HttpCheck("web", 3100, "/"))
+
+
+def recording_fetch() -> tuple[list[str], Fetch]:
+    """A direct HTTP GET that answers 200 and records the URLs asked."""
     fetched: list[str] = []
 
     def fetch(url: str, timeout: float) -> tuple[int | None, str]:
         fetched.append(url)
         return 200, ""
 
-    containers = [
-        _c("gateway", Port(3000, 3000, "tcp", "127.0.0.1")),
-        _c("frontend", Port(3100, 3100, "tcp", "0.0.0.0")),
-    ]
-    checks = (HttpCheck("gateway", 3000, "/health"), HttpCheck("web", 3100, "/"))
+    return fetched, fetch
+
+
+def test_a_remote_engines_loopback_port_is_not_checked_from_here(settings: Settings) -> None:
+    fetched, fetch = recording_fetch()
+
+    containers, checks = list(MIXED), MIXED_CHECKS
     rows = http_rows(SPEC, containers, settings, "meeshy.me", fetch=fetch, checks=checks)
     assert [(r.service, r.check, r.status) for r in rows] == [
         ("gateway", "http://127.0.0.1:3000/health", Status.SKIPPED),
@@ -183,11 +201,7 @@ def test_over_ssh_every_check_is_made_from_the_servers_side(settings: Settings) 
     """Through the link, as `make health` run on the server: a loopback-only port, one on
     every address, and also when ssh's HostName is itself 127.0.0.1 (behind a ProxyJump, a
     VM's forwarded port): this machine's own ports are never what is checked."""
-    containers = [
-        _c("gateway", Port(3000, 3000, "tcp", "127.0.0.1")),
-        _c("frontend", Port(3100, 3100, "tcp", "0.0.0.0")),
-    ]
-    checks = (HttpCheck("gateway", 3000, "/health"), HttpCheck("web", 3100, "/"))
+    containers, checks = list(MIXED), MIXED_CHECKS
     for host in ("meeshy.me", "127.0.0.1"):
         link = Link({"http://127.0.0.1:3100/": 503})
         rows = http_rows(
@@ -220,17 +234,9 @@ def test_when_the_link_cannot_forward(settings: Settings) -> None:
     def refused(host_ip: str, port: int) -> str | None:
         raise EngineUnavailable("ssh could not add a forward to 127.0.0.1:3000: refused")
 
-    fetched: list[str] = []
+    fetched, fetch = recording_fetch()
 
-    def fetch(url: str, timeout: float) -> tuple[int | None, str]:
-        fetched.append(url)
-        return 200, ""
-
-    containers = [
-        _c("gateway", Port(3000, 3000, "tcp", "127.0.0.1")),
-        _c("frontend", Port(3100, 3100, "tcp", "0.0.0.0")),
-    ]
-    checks = (HttpCheck("gateway", 3000, "/health"), HttpCheck("web", 3100, "/"))
+    containers, checks = list(MIXED), MIXED_CHECKS
     rows = http_rows(
         SPEC, containers, settings, "meeshy.me", fetch=fetch, checks=checks, reach=refused
     )
