@@ -341,6 +341,19 @@ def docker_sdk() -> Iterator[Any]:
         client.close()
 
 
+def remove_project(client: Any, project: str, uid: str) -> None:
+    """Remove a test stack: its containers (by compose's project label, with their anonymous
+    volumes), then the networks and volumes whose names carry the test's ``uid``."""
+    for c in client.containers.list(
+        all=True, filters={"label": f"com.docker.compose.project={project}"}
+    ):
+        c.remove(force=True, v=True)
+    for n in client.networks.list(filters={"name": uid}):
+        n.remove()
+    for v in client.volumes.list(filters={"name": uid}):
+        v.remove(force=True)
+
+
 def compose_ps(project: str) -> list[dict[str, Any]]:
     """``docker compose -p PROJECT ps --all --format json`` (a second opinion, from compose)."""
     import json

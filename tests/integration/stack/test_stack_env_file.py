@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from tests.cli import InvResult, run_inv
-from tests.integration.stack.stack_world import compose_ps, docker_sdk
+from tests.integration.stack.stack_world import compose_ps, docker_sdk, remove_project
 
 pytestmark = pytest.mark.engine
 
@@ -80,14 +80,7 @@ def fx(tmp_path: Path) -> Iterator[Fx]:
         yield f
     finally:
         with docker_sdk() as client:
-            for c in client.containers.list(
-                all=True, filters={"label": f"com.docker.compose.project={f.project}"}
-            ):
-                c.remove(force=True, v=True)
-            for n in client.networks.list(filters={"name": f.project}):
-                n.remove()
-            for v in client.volumes.list(filters={"name": f.uid}):
-                v.remove(force=True)
+            remove_project(client, f.project, f.uid)
 
 
 def refusal(fx: Fx, task: str) -> str:

@@ -19,7 +19,7 @@ import pytest
 from tasks import stack as stack_tasks
 from tasks.lib.config import deep_merge, defaults
 from tests.integration.stack.stack_run import run_task
-from tests.integration.stack.stack_world import compose_ps, docker_sdk
+from tests.integration.stack.stack_world import compose_ps, docker_sdk, remove_project
 
 pytestmark = pytest.mark.engine
 
@@ -70,14 +70,7 @@ def fx(tmp_path: Path) -> Iterator[Fx]:
         yield f
     finally:
         with docker_sdk() as client:
-            for c in client.containers.list(
-                all=True, filters={"label": f"com.docker.compose.project={f.project}"}
-            ):
-                c.remove(force=True, v=True)
-            for n in client.networks.list(filters={"name": f.uid}):
-                n.remove()
-            for v in client.volumes.list(filters={"name": f.uid}):
-                v.remove(force=True)
+            remove_project(client, f.project, f.uid)
             left = client.containers.list(all=True, filters={"name": f.uid})
             assert not left
 
