@@ -22,7 +22,7 @@ import uuid
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from pairs import INV, PROJECT, paired, run
+from pairs import INV, PROJECT, NamespaceImages, paired, run
 
 NS = f"bench{uuid.uuid4().hex[:6]}"
 
@@ -83,37 +83,11 @@ def heavier_copy(tmp: Path, seconds: float) -> Path:
     return root
 
 
-SEEN: set[str] = set()
-"""Every image ID this run ever saw under its namespace: a rebuild moves a tag to a new image
-(the Makefile's builds label BUILD_DATE, bake replaces ours), and the old one, untagged, must
-go too."""
-
-
-def _namespace_ids() -> set[str]:
-    return set(
-        subprocess.run(
-            ["docker", "images", "-q", "--no-trunc", "--filter", f"reference={NS}/*"],
-            capture_output=True,
-            text=True,
-            check=False,
-        ).stdout.split()
-    )
-
-
-def tracked(seconds: float) -> float:
-    """After a timed run (not timed itself): remember the images it left under the namespace."""
-    SEEN.update(_namespace_ids())
-    return seconds
-
-
-def remove_images() -> None:
-    ids = _namespace_ids() | SEEN
-    if ids:
-        subprocess.run(["docker", "rmi", "-f", *sorted(ids)], capture_output=True, check=False)
+IMAGES = NamespaceImages(NS)
 
 
 def cold() -> None:
-    remove_images()
+    IMAGES.remove()
     subprocess.run(["docker", "builder", "prune", "-af"], capture_output=True, check=False)
 
 
@@ -128,14 +102,16 @@ def main() -> None:
         if a.only in (None, "cached"):
             root = PROJECT / "example"
             cmds = planned_argv(root)
-            tracked(run(inv_build(root)))  # built once: both sides start from "nothing changed"
+            IMAGES.track(
+                run(inv_build(root))
+            )  # built once: both sides start from "nothing changed"
 
             def make_way() -> float:
-                return tracked(sum(run(c) for c in cmds))
+                return IMAGES.track(sum(run(c) for c in cmds))
 
             paired(
                 "build.all, nothing changed vs the Makefile's three cached buildx builds",
-                lambda: tracked(run(inv_build(root))),
+                lambda: IMAGES.track(run(inv_build(root))),
                 make_way,
                 runs=a.runs,
                 goal=0.8,
@@ -145,8 +121,8 @@ def main() -> None:
             bake = bake_file(planned_argv(root), tmp / "bake.json")
             paired(
                 f"build.all cold, 3 images each with a {a.step_seconds:g} s step vs one bake",
-                lambda: tracked(run(inv_build(root))),
-                lambda: tracked(
+                lambda: IMAGES.track(run(inv_build(root))),
+                lambda: IMAGES.track(
                     run(["docker", "buildx", "bake", "-f", str(bake), "--progress", "quiet"])
                 ),
                 runs=a.runs,
@@ -154,7 +130,7 @@ def main() -> None:
                 goal=1.0,
             )
     finally:
-        remove_images()
+        IMAGES.remove()
         shutil.rmtree(tmp, ignore_errors=True)
 
 

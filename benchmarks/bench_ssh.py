@@ -47,6 +47,8 @@ from pathlib import Path
 PROJECT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(PROJECT))
 
+from pairs import NamespaceImages  # noqa: E402
+
 from tests.integration.registry import LocalRegistry  # noqa: E402
 from tests.integration.ssh.sshd import ALIAS, Sshd  # noqa: E402
 
@@ -54,6 +56,7 @@ NS = "benchssh"
 EXAMPLE = PROJECT / "example"
 SIZE_RE = re.compile(r"transferring context: ([\d.]+)([kMG]?B)")
 UNITS = {"B": 1, "kB": 1000, "MB": 1000**2, "GB": 1000**3}
+IMAGES = NamespaceImages(NS)
 
 
 def sh(argv: list[str], **kw: object) -> subprocess.CompletedProcess[str]:
@@ -90,6 +93,7 @@ class Bench:
         t = time.perf_counter()
         r = sh(argv, cwd=PROJECT, env=self.env())
         dt = time.perf_counter() - t
+        IMAGES.track()  # not timed: a forced build leaves the image it replaced untagged
         if r.returncode != 0:
             sys.exit(f"{' '.join(argv)} failed ({r.returncode}):\n{r.stdout[-2000:]}\n{r.stderr}")
         return dt, r.stdout
@@ -192,6 +196,7 @@ def remove_namespace() -> None:
                         client.images.remove(tag, force=True)
     finally:
         client.close()
+    IMAGES.remove()
 
 
 def main() -> None:

@@ -84,3 +84,40 @@ def paired(
         flush=True,
     )
     return row
+
+
+class NamespaceImages:
+    """Every image ID a benchmark ever saw under its namespace, removed at the end: a rebuild
+    moves a tag to a new image (``--force``, the Makefile's BUILD_DATE, bake), and the old one,
+    untagged, must go too, or each run leaves dangling images on the engine."""
+
+    def __init__(self, namespace: str) -> None:
+        self.namespace = namespace
+        self.seen: set[str] = set()
+
+    def ids(self) -> set[str]:
+        return set(
+            subprocess.run(
+                [
+                    "docker",
+                    "images",
+                    "-q",
+                    "--no-trunc",
+                    "--filter",
+                    f"reference={self.namespace}/*",
+                ],
+                capture_output=True,
+                text=True,
+                check=False,
+            ).stdout.split()
+        )
+
+    def track(self, seconds: float = 0.0) -> float:
+        """After a run (not timed itself): remember the images it left under the namespace."""
+        self.seen.update(self.ids())
+        return seconds
+
+    def remove(self) -> None:
+        ids = self.ids() | self.seen
+        if ids:
+            subprocess.run(["docker", "rmi", "-f", *sorted(ids)], capture_output=True, check=False)
