@@ -182,10 +182,17 @@ TOP_KEYS: dict[str, tuple[Any, str]] = {
     "builder": ("", "a buildx builder; or --builder"),
     "all": ("gateway,translator,web", "what build.all builds (comma-separated or a list)"),
     "ssh": (
-        {"config": "", "connect_timeout": 10, "socket": "/var/run/docker.sock", "tty": True},
+        {
+            "config": "",
+            "connect_timeout": 10,
+            "socket": "/var/run/docker.sock",
+            "tty": True,
+            "nodelay": True,
+        },
         "reaching an ssh:// engine: an ssh_config file (-F; default ~/.ssh/config), ssh's "
         "ConnectTimeout in seconds, the Docker socket on the server, a pty session beside "
-        "the forward (sshd sends at once only then; false for forward-only keys)",
+        "the forward (sshd sends at once only then; false for forward-only keys), a TCP "
+        "connection with Nagle's algorithm off (false: ssh connects itself)",
     ),
 }
 
@@ -262,6 +269,12 @@ class SshOptions:
     sessions, and without it each BuildKit/gRPC exchange can wait on Nagle + delayed ACK (a
     cached build: 0.8 s instead of 0.4 s). A server that refuses it (``no-pty``) ends only the
     session; off: no session (the forward and its control socket stay)."""
+    nodelay: bool = True
+    """Make the TCP connection with Nagle's algorithm off (``tasks/lib/ssh_dial.py`` as ssh's
+    ``ProxyCommand`` with ``ProxyUseFdpass``): ssh's own connect leaves it on until a pty
+    session, and each login then waits once on the server's delayed ACK (~40 ms). Never used
+    where the host's ssh_config has a ProxyCommand or ProxyJump (theirs apply), binds a local
+    address, canonicalizes names or retries; off: ssh connects itself."""
 
     @property
     def start_deadline(self) -> float:
@@ -564,7 +577,8 @@ def resolve(
 
 
 def ssh_options(raw: Any) -> SshOptions:
-    """``meeshy.ssh`` (config file, connect timeout, server socket, tty session) validated."""
+    """``meeshy.ssh`` (config file, connect timeout, server socket, tty session, dialer)
+    validated."""
     data = _mapping(raw, "meeshy.ssh")
     _check_keys(data, [f.name for f in fields(SshOptions)], "meeshy.ssh")
     merged = {**TOP_KEYS["ssh"][0], **data}
@@ -587,6 +601,7 @@ def ssh_options(raw: Any) -> SshOptions:
         connect_timeout=timeout,
         socket=sock,
         tty=_bool(merged["tty"], "meeshy.ssh.tty"),
+        nodelay=_bool(merged["nodelay"], "meeshy.ssh.nodelay"),
     )
 
 

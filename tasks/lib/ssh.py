@@ -27,7 +27,6 @@ import os
 import re
 import shlex
 import shutil
-import socket
 import stat
 import subprocess
 import sys
@@ -111,7 +110,12 @@ def _destination_args(dest: Destination, options: SshOptions) -> list[str]:
 
 
 def forward_argv(
-    dest: Destination, options: SshOptions, local_socket: str, control: str
+    dest: Destination,
+    options: SshOptions,
+    local_socket: str,
+    control: str,
+    *,
+    dial: bool = False,
 ) -> list[str]:
     """The exact ``ssh`` command of a forward.
 
@@ -122,7 +126,9 @@ def forward_argv(
     run's own ``control`` socket (``ControlPersist=no``: it ends with this process), for the
     pty session (:func:`session_argv`) and :meth:`Forward.forward_to`; so a ``ControlMaster``
     of the user's config can neither adopt the forward (it would outlive the task) nor be
-    used by it. ``--`` ends the options, so no host name is read as one."""
+    used by it. ``dial``: the TCP connection is made by :mod:`tasks.lib.ssh_dial` (Nagle's
+    algorithm off; :func:`dial_for` says when). ``--`` ends the options, so no host name is
+    read as one."""
     argv = [
         "ssh", "-nNT",
         "-o", "BatchMode=yes",
@@ -133,6 +139,8 @@ def forward_argv(
         "-o", "ServerAliveCountMax=3",
         "-L", f"{local_socket}:{options.socket}",
     ]  # fmt: skip
+    if dial:
+        argv += dial_options()
     return [*argv, *_destination_args(dest, options)]
 
 
@@ -150,24 +158,67 @@ def session_argv(dest: Destination, options: SshOptions, control: str) -> list[s
     return [*argv, *_destination_args(dest, options), KEEPER]
 
 
-def host_name(dest: Destination, options: SshOptions, ssh: str = "ssh") -> str:
-    """The host ``ssh`` connects to for ``dest``: an ssh_config alias's ``HostName`` (as
-    ``ssh -G`` prints it, with the same ``-F``, user and port as the forward), so what the
-    engine publishes is looked for on that machine, not on a name only ssh knows. Makes no
-    connection; ``dest.host`` when ssh cannot tell."""
+def ssh_config(dest: Destination, options: SshOptions, ssh: str = "ssh") -> dict[str, str]:
+    """What ``ssh`` would use for ``dest`` (``ssh -G``, with the same ``-F``, user and port as
+    the forward: keys in lower case, the first value of each). Makes no connection; {} when
+    ssh cannot tell (no ssh, a broken config: the real ssh then says why)."""
     argv = [ssh, "-G", *_destination_args(dest, options)]
     try:
         done = subprocess.run(
             argv, stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=10, check=False
         )
     except (OSError, subprocess.SubprocessError):
-        return dest.host
-    if done.returncode == 0:
-        for line in done.stdout.splitlines():
-            key, _, value = line.partition(" ")
-            if key == "hostname" and value.strip():
-                return value.strip()
-    return dest.host
+        return {}
+    if done.returncode != 0:
+        return {}
+    found: dict[str, str] = {}
+    for line in done.stdout.splitlines():
+        key, _, value = line.partition(" ")
+        found.setdefault(key.lower(), value.strip())
+    return found
+
+
+def host_name(dest: Destination, options: SshOptions, ssh: str = "ssh") -> str:
+    """The host ``ssh`` connects to for ``dest``: an ssh_config alias's ``HostName`` (as
+    ``ssh -G`` prints it), so what the engine publishes is looked for on that machine, not on
+    a name only ssh knows. ``dest.host`` when ssh cannot tell."""
+    return ssh_config(dest, options, ssh).get("hostname") or dest.host
+
+
+DIALER = Path(__file__).with_name("ssh_dial.py")
+
+
+def dial_options() -> list[str]:
+    """ssh's options to get its connection from :mod:`tasks.lib.ssh_dial`: this interpreter
+    without site or environment (``-S -I``), the dialer's path; nothing from the user is in
+    the command (the destination goes in :func:`dial_env`). ``%`` is ssh's token sign."""
+    command = shlex.join([sys.executable, "-S", "-I", str(DIALER)]).replace("%", "%%")
+    return ["-o", "ProxyUseFdpass=yes", "-o", f"ProxyCommand={command}"]
+
+
+def dial_for(resolved: dict[str, str]) -> dict[str, str] | None:
+    """The dialer's environment for a destination whose ``ssh -G`` is ``resolved``, or None
+    where ssh must connect itself: its config has a ProxyCommand or ProxyJump (the user's
+    route wins), binds a local address or interface, canonicalizes host names or makes more
+    than one attempt (ssh's own connect does those), or ssh -G said nothing."""
+    host, port = resolved.get("hostname", ""), resolved.get("port", "")
+    if not host or not port.isdigit() or not sys.executable:
+        return None
+    for key in ("proxycommand", "proxyjump", "bindaddress", "bindinterface"):
+        if resolved.get(key, "none") != "none":
+            return None
+    if resolved.get("canonicalizehostname", "false") != "false":
+        return None
+    if resolved.get("connectionattempts", "1") != "1":
+        return None
+    from tasks.lib import ssh_dial
+
+    return {
+        ssh_dial.HOST: host,
+        ssh_dial.PORT: port,
+        ssh_dial.FAMILY: resolved.get("addressfamily", "any"),
+        ssh_dial.KEEPALIVE: resolved.get("tcpkeepalive", "yes"),
+    }
 
 
 # -- ssh's stderr -> one reason and what to do ----------------------------------------------------
@@ -354,16 +405,6 @@ def tied_to_this_process(argv: list[str]) -> list[str]:
     return argv
 
 
-def _accepts(path: Path) -> bool:
-    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
-        sock.settimeout(2)
-        try:
-            sock.connect(str(path))
-        except OSError:
-            return False
-    return True
-
-
 class Forward:
     """A running ``ssh -L`` forward: ``with Forward(url, options, where=...) as fw: fw.url``.
 
@@ -450,8 +491,20 @@ class Forward:
 
     def _spawn(self) -> None:
         assert self.dir is not None
+        dial = dial_for(ssh_config(self.dest, self.options)) if self.options.nodelay else None
+        env = None
+        if dial is not None:
+            from tasks.lib import ssh_dial
+
+            # ssh runs its ProxyCommand with $SHELL -c: a POSIX shell for the quoting
+            dial[ssh_dial.TIMEOUT] = str(self.options.connect_timeout)
+            env = {**os.environ, **dial, "SHELL": "/bin/sh"}
         self.argv = forward_argv(
-            self.dest, self.options, str(self.socket_path), str(self.control_path)
+            self.dest,
+            self.options,
+            str(self.socket_path),
+            str(self.control_path),
+            dial=dial is not None,
         )
         self._log = self.dir / "ssh.log"
         with self._log.open("ab") as log:
@@ -460,6 +513,7 @@ class Forward:
                 stdin=subprocess.DEVNULL,
                 stdout=subprocess.DEVNULL,
                 stderr=log,
+                env=env,
                 # Not in the terminal's process group: Ctrl-C reaches the task, which closes
                 # the forward after what runs through it has stopped.
                 start_new_session=True,
@@ -510,11 +564,11 @@ class Forward:
         while True:
             if self.proc.poll() is not None:
                 raise self.failure()
-            if (
-                path.exists()
-                and control.exists()  # made with the forward
-                and _accepts(path)
-            ):
+            # ssh sets up the -L listener (bind + listen) before it starts listening for
+            # control clients, and its control socket appears (renamed from a temporary
+            # name) only once that listens: so both names there means the forward accepts.
+            # No test connection: that would open a channel and a connection to the engine.
+            if control.exists() and path.exists():
                 return
             if time.monotonic() >= deadline:
                 raise self.failure(

@@ -93,6 +93,23 @@ def test_link_failures_are_ssh_s_reason_in_one_line(
     assert want in line, line
 
 
+@pytest.mark.parametrize("nodelay", ["1", "0"], ids=["dialer", "ssh-connects"])
+def test_the_dialer_fails_in_ssh_s_own_words(sshd: Sshd, nodelay: str) -> None:
+    """The same one line whether tasks/lib/ssh_dial.py or ssh itself made the connection."""
+    r = inv(sshd, "images.list", "--context", DEAD, INVOKE_MEESHY_SSH_NODELAY=nodelay)
+    assert r.code == 3, r
+    assert f"connection refused by 127.0.0.1:{sshd.dead_port}: nothing listens" in one_line(r.err)
+    r = inv(
+        sshd,
+        "images.list",
+        DOCKER_HOST="ssh://root@no-such-host.invalid",
+        INVOKE_MEESHY_SSH_NODELAY=nodelay,
+    )
+    assert r.code == 3, r
+    line = one_line(r.err)
+    assert "over SSH: could not resolve host name 'no-such-host.invalid': check the name" in line
+
+
 def test_silent_host_times_out_after_the_configured_connect_timeout(sshd: Sshd) -> None:
     r = inv(sshd, "images.list", "--context", SILENT, INVOKE_MEESHY_SSH_CONNECT_TIMEOUT="2")
     assert r.code == 3, r

@@ -91,6 +91,30 @@ def test_ensure_through_docker_host_and_proxyjump(sshd: Sshd) -> None:
     assert f"answers at ssh://{JUMP}" in r.out
 
 
+def test_the_link_connects_with_nagle_off_unless_the_host_has_a_route_of_its_own(
+    sshd: Sshd,
+) -> None:
+    """A plain host: ssh gets its TCP connection from tasks/lib/ssh_dial.py (ProxyUseFdpass)
+    and the task works through it; a ProxyJump host: ssh connects itself (the user's route
+    wins); meeshy.ssh.nodelay false: ssh connects itself. The dialer leaves no process."""
+
+    def ssh_argv(*args: str, sessions: int = 1, **env: str) -> list[str]:
+        r = run_once(sshd, "docker.ensure", *args, "--json", sessions=sessions, **env)
+        report = json.loads(r.out)
+        assert report["answers"], r
+        return list(report["ssh"])
+
+    argv = ssh_argv("--context", ALIAS)
+    assert "ProxyUseFdpass=yes" in argv
+    command = argv[argv.index("ProxyUseFdpass=yes") + 2]
+    assert command.startswith("ProxyCommand=") and command.endswith("ssh_dial.py")
+    assert "ProxyUseFdpass=yes" in ssh_argv(DOCKER_HOST=sshd.docker_host())
+    jump = ssh_argv("--context", JUMP, sessions=2)
+    assert not any(a.startswith(("ProxyCommand", "ProxyUseFdpass")) for a in jump)
+    off = ssh_argv("--context", ALIAS, INVOKE_MEESHY_SSH_NODELAY="0")
+    assert not any(a.startswith(("ProxyCommand", "ProxyUseFdpass")) for a in off)
+
+
 def test_volumes_size(sshd: Sshd, sdk: Any) -> None:
     name = f"meeshy-tssh-{uuid.uuid4().hex[:6]}"
     sdk.volumes.create(name)

@@ -332,6 +332,7 @@ def test_ssh_defaults() -> None:
         "connect_timeout": 10,
         "socket": "/var/run/docker.sock",
         "tty": True,
+        "nodelay": True,
     }
     assert ssh_options({}) == SshOptions()
 
