@@ -49,6 +49,14 @@ import pytest
 DOCKERD = "dockerd"
 
 
+def _host_links() -> set[str]:
+    """The names of this host's network interfaces."""
+    try:
+        return {p.name for p in Path("/sys/class/net").iterdir()}
+    except OSError:
+        return set()
+
+
 class SecondEngine:
     """A private ``dockerd`` in ``/tmp/d2-XXXX``; a context manager with ``stop()``."""
 
@@ -67,6 +75,7 @@ class SecondEngine:
         self.log = self.workdir / "dockerd.log"
         self.bridge = f"d2br{uuid.uuid4().hex[:6]}"
         self._bridge_created = False
+        self._links_before: set[str] | None = None  # host interfaces before it started
         self._proc: subprocess.Popen[bytes] | None = None
         self._context_created = False
 
@@ -98,6 +107,7 @@ class SecondEngine:
         if shutil.which(DOCKERD) is None:
             raise RuntimeError("dockerd is not installed (sudo bash .ci/install-engine.sh)")
         (self.workdir / "daemon.json").write_text("{}\n", encoding="utf-8")
+        self._links_before = _host_links()
         self._create_bridge()
         with self.log.open("ab") as log:
             self._proc = subprocess.Popen(
@@ -171,7 +181,30 @@ class SecondEngine:
                 shutil.rmtree(self.workdir, ignore_errors=True)
             finally:
                 self._delete_bridge()
+                self._delete_network_bridges()
                 self.remove_context()
+
+    def _delete_network_bridges(self) -> None:
+        """The host interfaces of the networks it created (compose's ``br-<id>``): a stopped
+        dockerd keeps its networks, and with its data-root gone nothing would ever remove
+        them; left behind, they use up the main engine's address pools ("could not find an
+        available, non-overlapping IPv4 address pool"). Only ``br-*`` interfaces that appeared
+        while it ran and that are no network of the main engine."""
+        if self._links_before is None:
+            return
+        new = {n for n in _host_links() - self._links_before if n.startswith("br-")}
+        if not new:
+            return
+        main = subprocess.run(
+            ["docker", "network", "ls", "-q", "--no-trunc"],
+            capture_output=True,
+            text=True,
+            check=False,
+            env={k: v for k, v in os.environ.items() if k not in ("DOCKER_HOST", "DOCKER_CONTEXT")},
+        ).stdout.split()
+        for name in sorted(new):
+            if not any(net.startswith(name[len("br-") :]) for net in main):
+                subprocess.run(["ip", "link", "del", name], capture_output=True, check=False)
 
     def _create_bridge(self) -> None:
         used = subprocess.run(
