@@ -18,6 +18,7 @@ from config ``meeshy.ssh`` through :func:`use_ssh_options`.
 from __future__ import annotations
 
 import atexit
+import itertools
 import json
 import os
 import sys
@@ -25,6 +26,7 @@ import threading
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -73,10 +75,10 @@ class EngineTarget:
         ctx = self.effective_context if self.context else ""
         return ["docker", "--context", ctx] if ctx else ["docker"]
 
-    @property
+    @cached_property
     def host(self) -> str:
         """The endpoint as configured (``ssh://…``, ``tcp://…``, ``unix://…``); ConfigError
-        for a context that does not exist."""
+        for a context that does not exist. Read once per target (it is asked often)."""
         ctx = self.effective_context
         if ctx and ctx != "default":
             return context_host(ctx, self.env)
@@ -148,9 +150,14 @@ def context_host(name: str, env: Mapping[str, str]) -> str:
     """The Docker endpoint of context ``name``; ConfigError if there is no such context."""
     if name == "default":
         return env.get("DOCKER_HOST") or "unix:///var/run/docker.sock"
+    import hashlib
+
     meta_root = _docker_config_dir(env) / "contexts" / "meta"
     if meta_root.is_dir():
-        for meta in meta_root.glob("*/meta.json"):
+        # where the docker CLI keeps it (meta/<sha256 of the name>/), then any other
+        own = meta_root / hashlib.sha256(name.encode()).hexdigest() / "meta.json"
+        others = (m for m in meta_root.glob("*/meta.json") if m != own)
+        for meta in itertools.chain([own], others):  # lazily: the others only if needed
             try:
                 data = json.loads(meta.read_text(encoding="utf-8"))
             except (OSError, ValueError):

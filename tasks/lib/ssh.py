@@ -575,7 +575,7 @@ class Forward:
                     f"no answer from {self.dest.host} within {self.options.start_deadline:g}s "
                     "(timed out)"
                 )
-            time.sleep(0.002)
+            time.sleep(0.001)
 
     def forward_to(self, remote_host: str, remote_port: int) -> str:
         """A unix socket in the link's private (0700) dir that reaches

@@ -87,6 +87,7 @@ class Sshd:
         self.ssh_config = self.dir / "ssh_config"
         self.docker_config = self.dir / "docker"
         self.tmp = self.dir / "tmp"
+        self.home = self.dir / "home"  # HOME of the sessions: not the real user's
         self.log = self.dir / "sshd.log"
         self._proc: subprocess.Popen[bytes] | None = None
         self._silent: socket.socket | None = None
@@ -124,7 +125,15 @@ class Sshd:
             "AllowStreamLocalForwarding yes\n"
             "MaxStartups 100\n"
             "LogLevel INFO\n"
+            # The sessions (the task's pty session) run the login user's shell, and bash run
+            # by sshd reads ~/.bashrc: never the real user's (a pyenv init there spawned
+            # hundreds of processes per session, and killing a session mid-rehash left a
+            # lock that made every later login spin 60 s). An empty home of the fixture's
+            # own instead, and no ~/.ssh/rc.
+            f"SetEnv HOME={self.home}\n"
+            "PermitUserRC no\n"
         )
+        self.home.mkdir()
 
         def host(alias: str, port: int, known: str = "known_hosts", key: str = "id") -> str:
             return (

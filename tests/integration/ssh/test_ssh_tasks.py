@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import subprocess
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -113,6 +114,21 @@ def test_the_link_connects_with_nagle_off_unless_the_host_has_a_route_of_its_own
     assert not any(a.startswith(("ProxyCommand", "ProxyUseFdpass")) for a in jump)
     off = ssh_argv("--context", ALIAS, INVOKE_MEESHY_SSH_NODELAY="0")
     assert not any(a.startswith(("ProxyCommand", "ProxyUseFdpass")) for a in off)
+
+
+def test_the_test_server_never_runs_the_real_users_shell_files(sshd: Sshd) -> None:
+    """Sessions of the fixture's sshd (the task's pty session) run with the fixture's own
+    empty HOME: the real user's ~/.bashrc is never read (it is the user's, and a heavy one
+    skews every timing; a pyenv init there left a lock that made each login spin 60 s)."""
+    r = subprocess.run(
+        ["ssh", "-F", str(sshd.ssh_config), "-n", "-o", "BatchMode=yes", ALIAS, "echo $HOME"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
+    assert r.stdout.strip() == str(sshd.home)
+    assert not any(sshd.home.iterdir())  # and nothing was written there
 
 
 def test_volumes_size(sshd: Sshd, sdk: Any) -> None:
