@@ -25,7 +25,7 @@ if not os.environ.get("PYTHONDONTWRITEBYTECODE"):
 
 from invoke import Collection
 
-from tasks.invoke_adapter import excepthook, interrupt_on_signals
+from tasks.invoke_adapter import excepthook, interrupt_on_signals, prestart_link
 
 sys.excepthook = excepthook  # first: Ctrl-C or a bad config while the rest loads is one line
 interrupt_on_signals()
@@ -38,3 +38,4 @@ for module in (build, schema, staging, images, volumes, docker, stack):
     ns.add_collection(module.ns)
 ns.add_task(release.release)
 ns.configure({"meeshy": defaults()})
+prestart_link(ns)  # an SSH task's link starts now, while Invoke parses

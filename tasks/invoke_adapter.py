@@ -19,7 +19,7 @@ import inspect
 import os
 import signal
 import sys
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager, suppress
 from pathlib import Path
 from types import FrameType
@@ -255,6 +255,7 @@ def cli_task(
             auto_shortflags=False,
             klass=FlagTask,
         )(body)
+        made.flags_cls = flags_cls  # type: ignore[attr-defined]  # for prestart_link
         return made
 
     return decorate
@@ -272,6 +273,91 @@ def _start_link_early(c: Context, context: str) -> None:
         raise  # Ctrl-C while the link starts is Ctrl-C
     except TaskError:
         pass
+
+
+def first_engine_run(ns: Any, argv: Sequence[str]) -> tuple[bool, str] | None:
+    """``(True, --context value)`` when ``argv`` (without the program name) starts with an
+    engine task that will really talk to its engine; None when it may not, or when unsure:
+    a core flag first (``-f``, ``--list``...), an unknown task, a flags class that is not
+    :class:`EngineFlags`, ``--dry-run``, ``--help``. Only the first task counts."""
+    if not argv or argv[0].startswith("-"):
+        return None
+    names = set(ns.task_names)
+    for aliases in ns.task_names.values():
+        names.update(aliases)
+    if argv[0] not in names:
+        return None
+    flags_cls = getattr(ns[argv[0]], "flags_cls", None)
+    if not (isinstance(flags_cls, type) and issubclass(flags_cls, EngineFlags)):
+        return None
+    own: list[str] = []
+    for token in argv[1:]:
+        if token in names:
+            break
+        own.append(token)
+    context = ""
+    for i, token in enumerate(own):
+        if token in ("--help", "-h", "--dry-run") or token.startswith("--dry-run="):
+            return None
+        if token == "--context":
+            if i + 1 >= len(own):
+                return None
+            context = own[i + 1]
+        elif token.startswith("--context="):
+            context = token.partition("=")[2]
+    return True, context
+
+
+def prestart_link(ns: Any, argv: Sequence[str] | None = None) -> None:
+    """Start the SSH link of this run as ``tasks.py`` loads, before Invoke parses the command
+    line and loads its config (~10 ms sooner than the task itself could): ssh's handshake is
+    most of what an SSH task waits for. Only for a run whose first task will talk to its
+    engine (:func:`first_engine_run`) on an ``ssh://`` engine; the target is resolved from
+    Invoke's own config files and environment, as the task will resolve it, so the task finds
+    this link open (same endpoint and options) and uses it. Anything unexpected: nothing is
+    started here and the task starts its link itself, reporting any problem then."""
+    found = first_engine_run(ns, list(sys.argv[1:] if argv is None else argv))
+    if found is None or os.environ.get("INVOKE_RUNTIME_CONFIG"):
+        return
+    _, context = found
+    if not context and not _may_be_remote():
+        return
+    from invoke import Config
+
+    from tasks.lib.engine import start_link
+
+    try:
+        config = Config(project_location=PROJECT_DIR, lazy=False)
+        config.load_collection(ns.configuration())
+        config.load_project()
+        config.load_shell_env()
+        start_link(engine_target(Context(config=config), context))
+    except Interrupted:
+        raise
+    except Exception:  # the task resolves its own target and says what is wrong
+        return
+
+
+def _may_be_remote() -> bool:
+    """Cheap: could this run's engine be anything but the local default, with no
+    ``--context``? (DOCKER_HOST=ssh://, DOCKER_CONTEXT, a current context of the docker CLI,
+    or a ``docker_context`` setting in Invoke's environment or config files.)"""
+    env = os.environ
+    if env.get("DOCKER_HOST"):
+        return env["DOCKER_HOST"].startswith("ssh://")
+    if env.get("DOCKER_CONTEXT") or env.get("INVOKE_MEESHY_DOCKER_CONTEXT"):
+        return True
+    from tasks.lib.engine import current_context
+
+    if current_context(env) not in ("", "default"):
+        return True
+    homes = [Path("/etc/invoke"), Path.home() / ".invoke", PROJECT_DIR / "invoke"]
+    for base in homes:
+        for ext in (".yaml", ".yml", ".json", ".py"):
+            with suppress(OSError):
+                if "docker_context" in base.with_suffix(ext).read_text(encoding="utf-8"):
+                    return True
+    return False
 
 
 # -- config -------------------------------------------------------------------------------------

@@ -131,6 +131,21 @@ def test_the_test_server_never_runs_the_real_users_shell_files(sshd: Sshd) -> No
     assert not any(sshd.home.iterdir())  # and nothing was written there
 
 
+def test_the_link_starts_as_tasks_py_loads_and_the_task_uses_that_one(sshd: Sshd) -> None:
+    """prestart_link: the engine named by --context, by Invoke's env config or by DOCKER_HOST
+    is reached with ONE login (the task finds the link already open: same endpoint and
+    options); a help screen opens none."""
+    run_once(sshd, "images.list", "--context", ALIAS, "--json")
+    run_once(sshd, "images.list", "--json", INVOKE_MEESHY_DOCKER_CONTEXT=ALIAS)
+    run_once(sshd, "volumes.size", "--json", DOCKER_HOST=sshd.docker_host())
+    run_once(sshd, "docker.ensure", "--context", ALIAS, INVOKE_MEESHY_SSH_TTY="0")
+    run_once(sshd, "images.list", "--context", ALIAS, "--help", sessions=0)
+    # a flag Invoke rejects after the link started: Invoke's error, and the link is gone
+    # (the no_leftovers fixture checks: no ssh, no socket dir)
+    r = inv(sshd, "images.list", "--context", ALIAS, "--no-such-flag")
+    assert r.code != 0 and "--no-such-flag" in r.err + r.out, r
+
+
 def test_volumes_size(sshd: Sshd, sdk: Any) -> None:
     name = f"meeshy-tssh-{uuid.uuid4().hex[:6]}"
     sdk.volumes.create(name)
