@@ -349,7 +349,9 @@ def _one_connection_pool(client: docker.DockerClient) -> None:
         def get_connection(self, url: str | bytes, proxies: Any = None) -> Any:
             return super().get_connection(POOL_URL, proxies)
 
-    old = client.api.get_adapter(POOL_URL)
+    # the mounted adapter itself (requests' Session.adapters): get_adapter() raises for a
+    # tcp:// client, and the SDK's fallback then fails on an attribute it never set
+    old = client.api.adapters.get(POOL_PREFIX)
     if type(old) is not UnixHTTPAdapter:
         return
     shared = OnePool(f"http+unix://{old.socket_path}", old.timeout, max_pool_size=old.max_pool_size)

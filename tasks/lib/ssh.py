@@ -165,7 +165,13 @@ def ssh_config(dest: Destination, options: SshOptions, ssh: str = "ssh") -> dict
     argv = [ssh, "-G", *_destination_args(dest, options)]
     try:
         done = subprocess.run(
-            argv, stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=10, check=False
+            argv,
+            stdin=subprocess.DEVNULL,
+            capture_output=True,
+            text=True,
+            errors="replace",
+            timeout=10,
+            check=False,
         )
     except (OSError, subprocess.SubprocessError):
         return {}
@@ -200,7 +206,9 @@ def dial_for(resolved: dict[str, str]) -> dict[str, str] | None:
     """The dialer's environment for a destination whose ``ssh -G`` is ``resolved``, or None
     where ssh must connect itself: its config has a ProxyCommand or ProxyJump (the user's
     route wins), binds a local address or interface, canonicalizes host names or makes more
-    than one attempt (ssh's own connect does those), or ssh -G said nothing."""
+    than one attempt (ssh's own connect does those), wants a host key check that needs ssh's
+    own connect (``CheckHostIP``, ``NoHostAuthenticationForLocalhost``: ssh knows no peer
+    address behind a ProxyCommand), or ssh -G said nothing."""
     host, port = resolved.get("hostname", ""), resolved.get("port", "")
     if not host or not port.isdigit() or not sys.executable:
         return None
@@ -211,6 +219,9 @@ def dial_for(resolved: dict[str, str]) -> dict[str, str] | None:
         return None
     if resolved.get("connectionattempts", "1") != "1":
         return None
+    for key in ("checkhostip", "nohostauthenticationforlocalhost"):
+        if resolved.get(key, "no") not in ("no", "false"):
+            return None
     from tasks.lib import ssh_dial
 
     return {
@@ -317,6 +328,12 @@ def recognise(stderr: str, dest: Destination, options: SshOptions) -> tuple[str,
             "the server ended the SSH session",
             "if this key may only forward (no-pty, command= in authorized_keys, ForceCommand), "
             "set meeshy.ssh.tty to false",
+        )
+    if "proxy dialer did not pass back a connection" in text:
+        return (
+            f"the connection to {where} could not be made ({_last_line(text)})",
+            "set meeshy.ssh.nodelay to false to let ssh connect itself, and tell us what "
+            f"`ssh {_config_flag(options)}{dest.target()} true` says",
         )
     if "Bad configuration option" in text or "Can't open user config file" in text:
         return (_last_line(text), "fix the ssh_config file (meeshy.ssh.config, or ~/.ssh/config)")
@@ -496,9 +513,10 @@ class Forward:
         if dial is not None:
             from tasks.lib import ssh_dial
 
-            # ssh runs its ProxyCommand with $SHELL -c: a POSIX shell for the quoting
+            # ssh runs the ProxyCommand with the user's $SHELL, as any ProxyCommand (and its
+            # Match exec, evaluated by ssh -G the same way): two quoted paths and flags
             dial[ssh_dial.TIMEOUT] = str(self.options.connect_timeout)
-            env = {**os.environ, **dial, "SHELL": "/bin/sh"}
+            env = {**os.environ, **dial}
         self.argv = forward_argv(
             self.dest,
             self.options,

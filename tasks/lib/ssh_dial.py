@@ -55,10 +55,18 @@ def connect(environ: Mapping[str, str]) -> tuple[_socket.socket | None, str]:
         return None, f"ssh: Could not resolve hostname {host}: {why}"
     why = "failure"
     for fam, kind, proto, _, address in addresses:
-        sock = _socket.socket(fam, kind, proto)
-        sock.settimeout(seconds)
+        try:  # an address family this machine lacks (IPv6 off) fails here: the next one
+            sock = _socket.socket(fam, kind, proto)
+        except OSError as exc:
+            why = exc.strerror or str(exc)
+            continue
         try:
+            sock.settimeout(seconds)
             sock.connect(address)
+            sock.setblocking(True)
+            sock.setsockopt(_socket.IPPROTO_TCP, _socket.TCP_NODELAY, 1)
+            if environ.get(KEEPALIVE, "yes") == "yes":
+                sock.setsockopt(_socket.SOL_SOCKET, _socket.SO_KEEPALIVE, 1)
         except TimeoutError:
             why = "Connection timed out"
             sock.close()
@@ -67,10 +75,6 @@ def connect(environ: Mapping[str, str]) -> tuple[_socket.socket | None, str]:
             why = exc.strerror or str(exc)
             sock.close()
             continue
-        sock.setblocking(True)
-        sock.setsockopt(_socket.IPPROTO_TCP, _socket.TCP_NODELAY, 1)
-        if environ.get(KEEPALIVE, "yes") == "yes":
-            sock.setsockopt(_socket.SOL_SOCKET, _socket.SO_KEEPALIVE, 1)
         return sock, ""
     return None, f"ssh: connect to host {host} port {port}: {why}"
 

@@ -173,38 +173,80 @@ class SecondEngine:
 
     def close(self) -> None:
         """Stop everything and remove every trace, whatever state it is in."""
+        own: set[str] | None = None
         try:
-            self.stop()
+            own = self._own_network_bridges()
         finally:
             try:
-                self._unmount_leftovers()
-                shutil.rmtree(self.workdir, ignore_errors=True)
+                self.stop()
             finally:
-                self._delete_bridge()
-                self._delete_network_bridges()
-                self.remove_context()
+                try:
+                    self._unmount_leftovers()
+                    shutil.rmtree(self.workdir, ignore_errors=True)
+                finally:
+                    self._delete_bridge()
+                    self._delete_network_bridges(own)
+                    self.remove_context()
 
-    def _delete_network_bridges(self) -> None:
-        """The host interfaces of the networks it created (compose's ``br-<id>``): a stopped
-        dockerd keeps its networks, and with its data-root gone nothing would ever remove
-        them; left behind, they use up the main engine's address pools ("could not find an
-        available, non-overlapping IPv4 address pool"). Only ``br-*`` interfaces that appeared
-        while it ran and that are no network of the main engine."""
+    def _own_network_bridges(self) -> set[str] | None:
+        """The host interfaces of this engine's bridge networks (``br-<id>``, or the name a
+        network set), asked while it still runs; None when it cannot say (dead, no answer)."""
+        if not self.running:
+            return None
+        cli = ["docker", "--host", self.host, "network"]
+        listed = subprocess.run(
+            [*cli, "ls", "-q", "--no-trunc", "--filter", "driver=bridge"],
+            capture_output=True, text=True, check=False, timeout=30,
+        )  # fmt: skip
+        if listed.returncode != 0:
+            return None
+        ids = listed.stdout.split()
+        if not ids:
+            return set()
+        shown = subprocess.run(
+            [*cli, "inspect", "--format",
+             '{{.Id}} {{index .Options "com.docker.network.bridge.name"}}', *ids],
+            capture_output=True, text=True, check=False, timeout=30,
+        )  # fmt: skip
+        if shown.returncode != 0:
+            return None
+        names = set()
+        for line in shown.stdout.splitlines():
+            net_id, _, name = line.strip().partition(" ")
+            name = name.strip()
+            # a missing option prints as Go's "<no value>": the default name then
+            names.add(name if name and name != "<no value>" else f"br-{net_id[:12]}")
+        return names - {self.bridge}
+
+    def _delete_network_bridges(self, own: set[str] | None) -> None:
+        """Delete the host interfaces of the networks it created (compose's ``br-<id>``): a
+        stopped dockerd keeps its networks, and with its data-root gone nothing would ever
+        remove them; left behind, they use up the main engine's address pools ("could not
+        find an available, non-overlapping IPv4 address pool"). ``own``: what the engine
+        said it has. When it could not say (it died): the ``br-*`` interfaces that appeared
+        while it ran and that the main engine says are none of its networks; nothing when the
+        main engine does not answer."""
+        if own is None:
+            own = self._new_bridges_not_of_the_main_engine()
+        for name in sorted(own):
+            if Path(f"/sys/class/net/{name}").exists():
+                subprocess.run(["ip", "link", "del", name], capture_output=True, check=False)
+
+    def _new_bridges_not_of_the_main_engine(self) -> set[str]:
         if self._links_before is None:
-            return
+            return set()
         new = {n for n in _host_links() - self._links_before if n.startswith("br-")}
         if not new:
-            return
+            return set()
         main = subprocess.run(
-            ["docker", "network", "ls", "-q", "--no-trunc"],
-            capture_output=True,
-            text=True,
-            check=False,
-            env={k: v for k, v in os.environ.items() if k not in ("DOCKER_HOST", "DOCKER_CONTEXT")},
-        ).stdout.split()
-        for name in sorted(new):
-            if not any(net.startswith(name[len("br-") :]) for net in main):
-                subprocess.run(["ip", "link", "del", name], capture_output=True, check=False)
+            ["docker", "--host", "unix:///var/run/docker.sock", "network", "ls", "-q",
+             "--no-trunc"],
+            capture_output=True, text=True, check=False, timeout=30,
+        )  # fmt: skip
+        if main.returncode != 0:
+            return set()
+        ids = main.stdout.split()
+        return {n for n in new if not any(i.startswith(n[len("br-") :]) for i in ids)}
 
     def _create_bridge(self) -> None:
         used = subprocess.run(

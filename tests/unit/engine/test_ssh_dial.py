@@ -186,6 +186,8 @@ def test_a_plain_host_is_dialled_with_ssh_s_own_view_of_it() -> None:
         pytest.param("connectionattempts", "3", id="attempts"),
         pytest.param("port", "", id="no-port"),
         pytest.param("hostname", "", id="no-hostname"),
+        pytest.param("checkhostip", "yes", id="checkhostip"),
+        pytest.param("nohostauthenticationforlocalhost", "yes", id="no-host-auth-localhost"),
     ],
 )
 def test_ssh_connects_itself_where_the_user_s_config_says_how(key: str, value: str) -> None:
@@ -244,3 +246,17 @@ def test_nodelay_must_be_a_switch() -> None:
 def test_the_dialer_is_shipped_beside_the_link() -> None:
     assert DIALER.is_file()
     assert Path(ssh_dial.__file__) == DIALER
+
+
+def test_a_dialer_that_passed_nothing_is_one_line_with_a_way_out() -> None:
+    """ssh's own words when its ProxyCommand gave it no connection (a crash of the dialer)."""
+    from tasks.lib.ssh import explain
+
+    why, hint = explain(
+        "Traceback (most recent call last):\n  ...\nOSError: [Errno 97] Address family not "
+        "supported by protocol\nproxy dialer did not pass back a connection\n",
+        Destination("meeshy-prod"),
+        SshOptions(),
+    )
+    assert why.startswith("the connection to meeshy-prod could not be made")
+    assert "meeshy.ssh.nodelay" in hint
