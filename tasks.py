@@ -25,17 +25,19 @@ if not os.environ.get("PYTHONDONTWRITEBYTECODE"):
 
 from invoke import Collection
 
-from tasks.invoke_adapter import excepthook, interrupt_on_signals, prestart_link
+from tasks.invoke_adapter import excepthook, interrupt_on_signals, prestart_link, runs_a_task
 
 sys.excepthook = excepthook  # first: Ctrl-C or a bad config while the rest loads is one line
 interrupt_on_signals()
 
 from tasks import build, docker, images, release, schema, stack, staging, volumes  # noqa: E402
-from tasks.lib.config import defaults  # noqa: E402
 
 ns = Collection()
 for module in (build, schema, staging, images, volumes, docker, stack):
     ns.add_collection(module.ns)
 ns.add_task(release.release)
-ns.configure({"meeshy": defaults()})
-prestart_link(ns)  # an SSH task's link starts now, while Invoke parses
+if runs_a_task(sys.argv[1:]):  # --list, --complete, --help need no config (nor its import)
+    from tasks.lib.config import defaults
+
+    ns.configure({"meeshy": defaults()})
+    prestart_link(ns)  # an SSH task's link starts now, while Invoke parses

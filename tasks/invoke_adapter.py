@@ -275,6 +275,22 @@ def _start_link_early(c: Context, context: str) -> None:
         pass
 
 
+NO_TASK_FLAGS = frozenset(
+    {"--list", "-l", "--complete", "--help", "-h", "--version", "-V", "--print-completion-script"}
+)
+
+
+def runs_a_task(argv: Sequence[str]) -> bool:
+    """False when ``argv`` (without the program name) only lists, completes, shows help or the
+    version: Invoke runs no task then, so nothing needs the config defaults (their import is
+    most of what ``inv --list`` and each shell completion cost beyond Invoke itself). When
+    unsure, True: a flag value that looks like one of these flags is an error in Invoke."""
+    for token in argv:
+        if token in NO_TASK_FLAGS or token.partition("=")[0] in NO_TASK_FLAGS:
+            return False
+    return True
+
+
 def first_engine_run(ns: Any, argv: Sequence[str]) -> tuple[bool, str] | None:
     """``(True, --context value)`` when ``argv`` (without the program name) starts with an
     engine task that will really talk to its engine; None when it may not, or when unsure:

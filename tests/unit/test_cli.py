@@ -122,6 +122,35 @@ def test_listing_imports_no_heavy_library() -> None:
     assert r.stdout.strip() == ""
 
 
+def test_listing_and_completion_do_not_load_the_config_module() -> None:
+    """tasks.lib.config (its five dataclasses) is most of what `inv --list` and each shell
+    completion cost beyond Invoke: loaded only when a task may run, and then with the
+    defaults Invoke's INVOKE_MEESHY_* overrides need."""
+    import subprocess
+    import sys
+
+    def loaded(*argv: str) -> tuple[bool, bool]:
+        code = (
+            f"import sys; sys.argv = ['inv', *{list(argv)!r}]; import tasks; "
+            "print('tasks.lib.config' in sys.modules, "
+            "'meeshy' in tasks.ns.configuration())"
+        )
+        r = subprocess.run(
+            [sys.executable, "-c", code],
+            capture_output=True,
+            text=True,
+            cwd=Path(__file__).resolve().parents[2],
+            check=True,
+        )
+        config, defaults = r.stdout.split()
+        return config == "True", defaults == "True"
+
+    assert loaded("--list") == (False, False)
+    assert loaded("--complete", "--", "inv", "build.") == (False, False)
+    assert loaded("build.all", "--help") == (False, False)
+    assert loaded("build.all", "--dry-run") == (True, True)
+
+
 def test_docker_library_errors_become_one_line(capsys: object) -> None:
     """The engine boundary keeps the library's message and picks the kind's exit code."""
     import pytest

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from tasks import invoke_adapter
-from tasks.invoke_adapter import first_engine_run
+from tasks.invoke_adapter import first_engine_run, runs_a_task
 
 
 @pytest.fixture(scope="module")
@@ -106,3 +106,24 @@ def test_a_context_that_does_not_exist_starts_nothing_and_says_nothing(
 
     assert _LINKS.open == {}
     assert capsys.readouterr() == ("", "")
+
+
+@pytest.mark.parametrize(
+    ("argv", "runs"),
+    [
+        pytest.param(["--list"], False, id="list"),
+        pytest.param(["-l", "build"], False, id="list-namespace"),
+        pytest.param(["--complete", "--", "inv", "build."], False, id="completion"),
+        pytest.param(["build.all", "--help"], False, id="task-help"),
+        pytest.param(["-h"], False, id="help"),
+        pytest.param(["--version"], False, id="version"),
+        pytest.param(["--list=build"], False, id="list-equals"),
+        pytest.param(["build.all"], True, id="task"),
+        pytest.param(["images.list", "--json", "--context", "prod"], True, id="task-flags"),
+        pytest.param([], True, id="nothing"),  # Invoke's default task / its own message
+    ],
+)
+def test_only_a_run_that_may_run_a_task_loads_the_config_defaults(
+    argv: list[str], runs: bool
+) -> None:
+    assert runs_a_task(argv) is runs
