@@ -105,13 +105,18 @@ def test_env_overrides_config(example_copy: Path) -> None:
 def test_listing_imports_no_heavy_library() -> None:
     """`inv --list` imports every task module: they must not pull in docker, rich or
     python-on-whales (those load inside the tasks that use them)."""
-    import subprocess
-    import sys
-
     code = (
         "import sys, tasks; heavy = [m for m in ('docker', 'python_on_whales', 'rich', "
         "'pydantic') if m in sys.modules]; print(','.join(heavy))"
     )
+    assert _python_in_project(code) == ""
+
+
+def _python_in_project(code: str) -> str:
+    """What ``python -c code`` prints, run from the project root (a fresh interpreter)."""
+    import subprocess
+    import sys
+
     r = subprocess.run(
         [sys.executable, "-c", code],
         capture_output=True,
@@ -119,30 +124,19 @@ def test_listing_imports_no_heavy_library() -> None:
         cwd=Path(__file__).resolve().parents[2],
         check=True,
     )
-    assert r.stdout.strip() == ""
+    return r.stdout.strip()
 
 
 def test_listing_and_completion_do_not_load_the_config_module() -> None:
     """tasks.lib.config (its five dataclasses) is most of what `inv --list` and each shell
     completion cost beyond Invoke: loaded only when a task may run, and then with the
     defaults Invoke's INVOKE_MEESHY_* overrides need."""
-    import subprocess
-    import sys
 
     def loaded(*argv: str) -> tuple[bool, bool]:
-        code = (
+        config, defaults = _python_in_project(
             f"import sys; sys.argv = ['inv', *{list(argv)!r}]; import tasks; "
-            "print('tasks.lib.config' in sys.modules, "
-            "'meeshy' in tasks.ns.configuration())"
-        )
-        r = subprocess.run(
-            [sys.executable, "-c", code],
-            capture_output=True,
-            text=True,
-            cwd=Path(__file__).resolve().parents[2],
-            check=True,
-        )
-        config, defaults = r.stdout.split()
+            "print('tasks.lib.config' in sys.modules, 'meeshy' in tasks.ns.configuration())"
+        ).split()
         return config == "True", defaults == "True"
 
     assert loaded("--list") == (False, False)
