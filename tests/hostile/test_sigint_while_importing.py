@@ -17,7 +17,11 @@ AID = Path(__file__).resolve().parent / "sigint_on_import"
 @pytest.mark.parametrize(
     ("module", "argv"),
     [
-        pytest.param("tasks.lib.config", ["--list"], id="loading-the-task-modules"),
+        # staging.py imports tasks.images by name while tasks.py loads the task modules
+        pytest.param("tasks.images", ["--list"], id="loading-the-task-modules"),
+        pytest.param(
+            "tasks.lib.config", ["build.all", "--dry-run"], id="loading-the-config-defaults"
+        ),
         pytest.param("docker", ["images.list"], id="a-task-importing-the-docker-sdk"),
         pytest.param("rich", ["staging.compose", "--dry-run"], id="a-task-importing-rich"),
     ],
