@@ -291,11 +291,11 @@ def runs_a_task(argv: Sequence[str]) -> bool:
     return True
 
 
-def first_engine_run(ns: Any, argv: Sequence[str]) -> tuple[bool, str] | None:
-    """``(True, --context value)`` when ``argv`` (without the program name) starts with an
-    engine task that will really talk to its engine; None when it may not, or when unsure:
-    a core flag first (``-f``, ``--list``...), an unknown task, a flags class that is not
-    :class:`EngineFlags`, ``--dry-run``, ``--help``. Only the first task counts."""
+def first_engine_context(ns: Any, argv: Sequence[str]) -> str | None:
+    """The ``--context`` of the first task in ``argv`` (without the program name; "" when it
+    has none) when that task will really talk to its engine; None when it may not, or when
+    unsure: a core flag first (``-f``, ``--list``...), an unknown task, a flags class that is
+    not :class:`EngineFlags`, ``--dry-run``, ``--help``. Only the first task counts."""
     if not argv or argv[0].startswith("-"):
         return None
     names = set(ns.task_names)
@@ -321,21 +321,20 @@ def first_engine_run(ns: Any, argv: Sequence[str]) -> tuple[bool, str] | None:
             context = own[i + 1]
         elif token.startswith("--context="):
             context = token.partition("=")[2]
-    return True, context
+    return context
 
 
 def prestart_link(ns: Any, argv: Sequence[str] | None = None) -> None:
     """Start the SSH link of this run as ``tasks.py`` loads, before Invoke parses the command
-    line and loads its config (~10 ms sooner than the task itself could): ssh's handshake is
-    most of what an SSH task waits for. Only for a run whose first task will talk to its
-    engine (:func:`first_engine_run`) on an ``ssh://`` engine; the target is resolved from
-    Invoke's own config files and environment, as the task will resolve it, so the task finds
-    this link open (same endpoint and options) and uses it. Anything unexpected: nothing is
-    started here and the task starts its link itself, reporting any problem then."""
-    found = first_engine_run(ns, list(sys.argv[1:] if argv is None else argv))
-    if found is None or os.environ.get("INVOKE_RUNTIME_CONFIG"):
+    line and loads its config: ssh's handshake is most of what an SSH task waits for. Only
+    for a run whose first task will talk to its engine (:func:`first_engine_context`) on an
+    ``ssh://`` engine; the target is resolved from Invoke's own config files and environment,
+    as the task will resolve it, so the task finds this link open (same endpoint and options)
+    and uses it. Anything unexpected: nothing is started here and the task starts its link
+    itself, reporting any problem then."""
+    context = first_engine_context(ns, list(sys.argv[1:] if argv is None else argv))
+    if context is None or os.environ.get("INVOKE_RUNTIME_CONFIG"):
         return
-    _, context = found
     if not context and not _may_be_remote():
         return
     from invoke import Config
@@ -355,17 +354,11 @@ def prestart_link(ns: Any, argv: Sequence[str] | None = None) -> None:
 
 
 def _may_be_remote() -> bool:
-    """Cheap: could this run's engine be anything but the local default, with no
-    ``--context``? (DOCKER_HOST=ssh://, DOCKER_CONTEXT, a current context of the docker CLI,
-    or a ``docker_context`` setting in Invoke's environment or config files.)"""
-    env = os.environ
-    if env.get("DOCKER_HOST"):
-        return env["DOCKER_HOST"].startswith("ssh://")
-    if env.get("DOCKER_CONTEXT") or env.get("INVOKE_MEESHY_DOCKER_CONTEXT"):
-        return True
-    from tasks.lib.engine import current_context
-
-    if current_context(env) not in ("", "default"):
+    """Cheap: could this run's engine, with no ``--context``, be an ``ssh://`` one? Yes when
+    Invoke's environment or one of its config files sets ``docker_context`` (resolved only by
+    loading Invoke's config), else what the environment names (DOCKER_HOST, DOCKER_CONTEXT,
+    the docker CLI's current context), read as every task reads it."""
+    if os.environ.get("INVOKE_MEESHY_DOCKER_CONTEXT"):
         return True
     homes = [Path("/etc/invoke"), Path.home() / ".invoke", PROJECT_DIR / "invoke"]
     for base in homes:
@@ -373,7 +366,12 @@ def _may_be_remote() -> bool:
             with suppress(OSError):
                 if "docker_context" in base.with_suffix(ext).read_text(encoding="utf-8"):
                     return True
-    return False
+    from tasks.lib.engine import EngineTarget
+
+    try:
+        return EngineTarget().is_ssh
+    except TaskError:  # an unknown context: the task says so
+        return False
 
 
 # -- config -------------------------------------------------------------------------------------

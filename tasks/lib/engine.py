@@ -268,6 +268,17 @@ def server_port(target: EngineTarget, host_ip: str, port: int) -> str | None:
     return forward.forward_to(host_ip, port)
 
 
+def server_host_name(target: EngineTarget) -> str:
+    """The machine an ``ssh://`` engine's ssh connects to (an ssh_config alias's HostName):
+    from the run's open link when there is one (its ``ssh -G``, asked once), else asked now."""
+    found = _LINKS.find(target)
+    if found is not None:
+        return found.host_name()
+    from tasks.lib.ssh import Destination, host_name
+
+    return host_name(Destination.parse(target.host), target.ssh_options)
+
+
 def start_link(target: EngineTarget) -> Forward | None:
     """Start the SSH link to ``target`` without waiting (None for other engines): callers
     import the docker libraries while ssh does its handshake, then call :func:`link`."""

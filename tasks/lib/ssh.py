@@ -162,17 +162,8 @@ def ssh_config(dest: Destination, options: SshOptions, ssh: str = "ssh") -> dict
     """What ``ssh`` would use for ``dest`` (``ssh -G``, with the same ``-F``, user and port as
     the forward: keys in lower case, the first value of each). Makes no connection; {} when
     ssh cannot tell (no ssh, a broken config: the real ssh then says why)."""
-    argv = [ssh, "-G", *_destination_args(dest, options)]
     try:
-        done = subprocess.run(
-            argv,
-            stdin=subprocess.DEVNULL,
-            capture_output=True,
-            text=True,
-            errors="replace",
-            timeout=10,
-            check=False,
-        )
+        done = _quick_ssh([ssh, "-G", *_destination_args(dest, options)])
     except (OSError, subprocess.SubprocessError):
         return {}
     if done.returncode != 0:
@@ -182,6 +173,20 @@ def ssh_config(dest: Destination, options: SshOptions, ssh: str = "ssh") -> dict
         key, _, value = line.partition(" ")
         found.setdefault(key.lower(), value.strip())
     return found
+
+
+def _quick_ssh(argv: list[str]) -> subprocess.CompletedProcess[str]:
+    """An ``ssh`` command that logs in nowhere (``-G``, ``-O`` on the run's control socket):
+    output captured and decoded with replacement, 10 s at most."""
+    return subprocess.run(
+        argv,
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        errors="replace",
+        timeout=10,
+        check=False,
+    )
 
 
 def host_name(dest: Destination, options: SshOptions, ssh: str = "ssh") -> str:
@@ -197,12 +202,13 @@ DIALER = Path(__file__).with_name("ssh_dial.py")
 def dial_options() -> list[str]:
     """ssh's options to get its connection from :mod:`tasks.lib.ssh_dial`: this interpreter
     without site or environment (``-S -I``), the dialer's path; nothing from the user is in
-    the command (the destination goes in :func:`dial_env`). ``%`` is ssh's token sign."""
+    the command (the destination goes in its environment: :func:`dial_for`). ``%`` is ssh's
+    token sign."""
     command = shlex.join([sys.executable, "-S", "-I", str(DIALER)]).replace("%", "%%")
     return ["-o", "ProxyUseFdpass=yes", "-o", f"ProxyCommand={command}"]
 
 
-def dial_for(resolved: dict[str, str]) -> dict[str, str] | None:
+def dial_for(resolved: dict[str, str], connect_timeout: int) -> dict[str, str] | None:
     """The dialer's environment for a destination whose ``ssh -G`` is ``resolved``, or None
     where ssh must connect itself: its config has a ProxyCommand or ProxyJump (the user's
     route wins), binds a local address or interface, canonicalizes host names or makes more
@@ -229,6 +235,7 @@ def dial_for(resolved: dict[str, str]) -> dict[str, str] | None:
         ssh_dial.PORT: port,
         ssh_dial.FAMILY: resolved.get("addressfamily", "any"),
         ssh_dial.KEEPALIVE: resolved.get("tcpkeepalive", "yes"),
+        ssh_dial.TIMEOUT: str(connect_timeout),
     }
 
 
@@ -445,6 +452,17 @@ class Forward:
         self._lock = threading.Lock()
         self._log: Path | None = None
         self._tcp: dict[tuple[str, int], str] = {}  # forward_to's sockets, one per endpoint
+        self._resolved: dict[str, str] | None = None  # ssh -G of the destination, once
+
+    def resolved(self) -> dict[str, str]:
+        """What ssh uses for this destination (:func:`ssh_config`), asked once per link."""
+        if self._resolved is None:
+            self._resolved = ssh_config(self.dest, self.options)
+        return self._resolved
+
+    def host_name(self) -> str:
+        """The machine ssh connects to (:func:`host_name`), from the link's own ``ssh -G``."""
+        return self.resolved().get("hostname") or self.dest.host
 
     @property
     def socket_path(self) -> Path:
@@ -508,15 +526,12 @@ class Forward:
 
     def _spawn(self) -> None:
         assert self.dir is not None
-        dial = dial_for(ssh_config(self.dest, self.options)) if self.options.nodelay else None
-        env = None
-        if dial is not None:
-            from tasks.lib import ssh_dial
-
-            # ssh runs the ProxyCommand with the user's $SHELL, as any ProxyCommand (and its
-            # Match exec, evaluated by ssh -G the same way): two quoted paths and flags
-            dial[ssh_dial.TIMEOUT] = str(self.options.connect_timeout)
-            env = {**os.environ, **dial}
+        dial = None
+        if self.options.nodelay:
+            dial = dial_for(self.resolved(), self.options.connect_timeout)
+        # ssh runs the ProxyCommand with the user's $SHELL, as any ProxyCommand (and its
+        # Match exec, evaluated by ssh -G the same way): two quoted paths and flags
+        env = {**os.environ, **dial} if dial is not None else None
         self.argv = forward_argv(
             self.dest,
             self.options,
@@ -614,14 +629,7 @@ class Forward:
             *_destination_args(self.dest, self.options),
         ]  # fmt: skip
         try:
-            done = subprocess.run(
-                argv,
-                stdin=subprocess.DEVNULL,
-                capture_output=True,
-                text=True,
-                timeout=10,
-                check=False,
-            )
+            done = _quick_ssh(argv)
         except (OSError, subprocess.SubprocessError) as exc:
             raise EngineUnavailable(
                 f"ssh could not add a forward to {remote_host}:{remote_port}: {exc}"

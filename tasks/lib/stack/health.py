@@ -113,9 +113,9 @@ def engine_host(target: EngineTarget) -> str:
     url = target.host
     parts = urlsplit(url)
     if parts.scheme == "ssh":
-        from tasks.lib.ssh import Destination, host_name
+        from tasks.lib.engine import server_host_name
 
-        return host_name(Destination.parse(url), target.ssh_options)
+        return server_host_name(target)
     if parts.scheme in ("tcp", "http", "https") and parts.hostname:
         return parts.hostname
     return "localhost"

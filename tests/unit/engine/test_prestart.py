@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from tasks import invoke_adapter
-from tasks.invoke_adapter import first_engine_run, runs_a_task
+from tasks.invoke_adapter import first_engine_context, runs_a_task
 
 
 @pytest.fixture(scope="module")
@@ -22,11 +22,11 @@ def ns() -> Any:
 @pytest.mark.parametrize(
     ("argv", "expected"),
     [
-        pytest.param(["images.list"], (True, ""), id="engine-task"),
-        pytest.param(["images.list", "--context", "prod"], (True, "prod"), id="context"),
-        pytest.param(["images.list", "--context=prod"], (True, "prod"), id="context-equals"),
-        pytest.param(["volumes.size", "--json", "--context", "p"], (True, "p"), id="after-flag"),
-        pytest.param(["build.all", "staging.tag", "--context", "p"], (True, ""), id="next-task"),
+        pytest.param(["images.list"], "", id="engine-task"),
+        pytest.param(["images.list", "--context", "prod"], "prod", id="context"),
+        pytest.param(["images.list", "--context=prod"], "prod", id="context-equals"),
+        pytest.param(["volumes.size", "--json", "--context", "p"], "p", id="after-flag"),
+        pytest.param(["build.all", "staging.tag", "--context", "p"], "", id="next-task"),
         pytest.param(["staging.tag", "--dry-run", "--context", "p"], None, id="dry-run"),
         pytest.param(["images.list", "--help"], None, id="help"),
         pytest.param(["images.list", "-h"], None, id="short-help"),
@@ -38,8 +38,8 @@ def ns() -> Any:
         pytest.param([], None, id="nothing"),
     ],
 )
-def test_first_engine_run(ns: Any, argv: list[str], expected: tuple[bool, str] | None) -> None:
-    assert first_engine_run(ns, argv) == expected
+def test_first_engine_context(ns: Any, argv: list[str], expected: str | None) -> None:
+    assert first_engine_context(ns, argv) == expected
 
 
 def _clean_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Path:
@@ -55,10 +55,28 @@ def _clean_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Path:
     return tmp_path
 
 
+def _context(base: Path, name: str, host: str) -> None:
+    """A Docker context as the docker CLI stores it (meta/<sha256 of the name>/meta.json)."""
+    import hashlib
+    import json
+
+    meta = base / "docker" / "contexts" / "meta" / hashlib.sha256(name.encode()).hexdigest()
+    meta.mkdir(parents=True)
+    (meta / "meta.json").write_text(
+        json.dumps({"Name": name, "Endpoints": {"docker": {"Host": host}}})
+    )
+
+
 def test_a_local_engine_is_not_remote(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    _clean_env(monkeypatch, tmp_path)
+    base = _clean_env(monkeypatch, tmp_path)
     assert invoke_adapter._may_be_remote() is False
     monkeypatch.setenv("DOCKER_HOST", "unix:///var/run/docker.sock")
+    assert invoke_adapter._may_be_remote() is False
+    monkeypatch.delenv("DOCKER_HOST")
+    _context(base, "local-tcp", "tcp://127.0.0.1:2375")
+    monkeypatch.setenv("DOCKER_CONTEXT", "local-tcp")
+    assert invoke_adapter._may_be_remote() is False
+    monkeypatch.setenv("DOCKER_CONTEXT", "no-such-context")  # the task will say so
     assert invoke_adapter._may_be_remote() is False
 
 
@@ -76,6 +94,7 @@ def test_what_may_name_a_remote_engine(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path, how: str, value: str
 ) -> None:
     base = _clean_env(monkeypatch, tmp_path)
+    _context(base, "meeshy-prod", "ssh://root@meeshy.me")
     if how == "config.json":
         (base / "docker" / "config.json").write_text(value)
     elif how == "invoke.yaml":

@@ -167,11 +167,12 @@ def test_the_dialer_imports_nothing_beyond_the_interpreter_s_start(
 
 
 def test_a_plain_host_is_dialled_with_ssh_s_own_view_of_it() -> None:
-    assert dial_for(RESOLVED) == {
+    assert dial_for(RESOLVED, 7) == {
         ssh_dial.HOST: "203.0.113.7",
         ssh_dial.PORT: "2222",
         ssh_dial.FAMILY: "any",
         ssh_dial.KEEPALIVE: "yes",
+        ssh_dial.TIMEOUT: "7",
     }
 
 
@@ -191,15 +192,15 @@ def test_a_plain_host_is_dialled_with_ssh_s_own_view_of_it() -> None:
     ],
 )
 def test_ssh_connects_itself_where_the_user_s_config_says_how(key: str, value: str) -> None:
-    assert dial_for({**RESOLVED, key: value}) is None
+    assert dial_for({**RESOLVED, key: value}, 10) is None
 
 
 def test_explicit_none_routes_are_no_route() -> None:
-    assert dial_for({**RESOLVED, "proxycommand": "none", "proxyjump": "none"}) is not None
+    assert dial_for({**RESOLVED, "proxycommand": "none", "proxyjump": "none"}, 10) is not None
 
 
 def test_nothing_from_ssh_g_means_no_dialer() -> None:
-    assert dial_for({}) is None
+    assert dial_for({}, 10) is None
 
 
 def test_the_proxy_command_names_this_interpreter_and_the_dialer_only() -> None:
