@@ -305,6 +305,32 @@ def inv(sshd: Sshd, *args: str, **env: str) -> Result:
     return Result(proc.returncode, proc.stdout, proc.stderr, time.monotonic() - started)
 
 
+def popen(sshd: Sshd, *args: str, **env: str) -> subprocess.Popen[str]:
+    """The real CLI in the background, through ``sshd``'s config, in a session of its own: a
+    signal sent to it reaches the task alone, as CI and ``timeout`` send it."""
+    return subprocess.Popen(
+        [sys.executable, "-m", "invoke", *args],
+        cwd=PROJECT,
+        env=sshd.env(**env),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    )
+
+
+@contextlib.contextmanager
+def reaped(proc: subprocess.Popen[str]) -> Iterator[subprocess.Popen[str]]:
+    """``with reaped(popen(...)) as proc:``: killed and reaped if the block ends first (a
+    check failed), so no task outlives its test."""
+    try:
+        yield proc
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
+
+
 def sshd_problem() -> str | None:
     if not Path(SSHD).is_file():
         return "openssh-server is not installed (bash .ci/install-engine.sh)"

@@ -8,8 +8,6 @@ import contextlib
 import os
 import shutil
 import signal
-import subprocess
-import sys
 import time
 import uuid
 from collections.abc import Iterator
@@ -22,11 +20,12 @@ from tests.integration.ssh.sshd import (
     CHANGED,
     DEAD,
     DENIED,
-    PROJECT,
     SILENT,
     UNKNOWN,
     Sshd,
     inv,
+    popen,
+    reaped,
     sshd,
 )
 
@@ -173,18 +172,6 @@ def test_bad_ssh_settings_are_config_errors(sshd: Sshd) -> None:
 # -- SIGINT ----------------------------------------------------------------------------------------
 
 
-def _popen(sshd: Sshd, *args: str, **env: str) -> subprocess.Popen[str]:
-    return subprocess.Popen(
-        [sys.executable, "-m", "invoke", *args],
-        cwd=PROJECT,
-        env=sshd.env(**env),
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        start_new_session=True,  # not our terminal's group; the signal goes to the task alone
-    )
-
-
 def _wait_for(predicate: object, timeout: float) -> bool:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -209,32 +196,30 @@ def test_sigint_during_a_build_stops_everything(sshd: Sshd, example_copy: Path) 
         )
     )
     ns = f"tssh{marker[:6]}"
-    proc = _popen(
+    proc = popen(
         sshd, "build.gateway", "--context", ALIAS, "--root", str(example_copy), "--registry", ns
     )
     try:
-        task = psutil.Process(proc.pid)
+        with reaped(proc):
+            task = psutil.Process(proc.pid)
 
-        def building() -> bool:
-            kids = task.children(recursive=True)
-            for kid in kids:
-                # short-lived children (ssh's dialer) may end or be a zombie meanwhile
-                with contextlib.suppress(psutil.Error):
-                    if "buildx" in " ".join(kid.cmdline()):
-                        return True
-            return False
+            def building() -> bool:
+                kids = task.children(recursive=True)
+                for kid in kids:
+                    # short-lived children (ssh's dialer) may end or be a zombie meanwhile
+                    with contextlib.suppress(psutil.Error):
+                        if "buildx" in " ".join(kid.cmdline()):
+                            return True
+                return False
 
-        assert _wait_for(building, 60), "the build did not start"
-        assert sshd.leftovers(), "no SSH forward while building"
-        time.sleep(1.0)
-        started = time.monotonic()
-        os.kill(proc.pid, signal.SIGINT)
-        out, err = proc.communicate(timeout=90)
-        assert time.monotonic() - started < 15, "Ctrl-C waited for the build to end"
+            assert _wait_for(building, 60), "the build did not start"
+            assert sshd.leftovers(), "no SSH forward while building"
+            time.sleep(1.0)
+            started = time.monotonic()
+            os.kill(proc.pid, signal.SIGINT)
+            out, err = proc.communicate(timeout=90)
+            assert time.monotonic() - started < 15, "Ctrl-C waited for the build to end"
     finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
         from tests.integration.registry import remove_namespace
 
         remove_namespace(ns)
@@ -248,17 +233,13 @@ def test_sigint_during_a_build_stops_everything(sshd: Sshd, example_copy: Path) 
 
 def test_sigint_while_ssh_connects(sshd: Sshd) -> None:
     """Ctrl-C while ssh waits for a silent host: 130 at once, nothing left."""
-    proc = _popen(sshd, "images.list", "--context", SILENT, INVOKE_MEESHY_SSH_CONNECT_TIMEOUT="30")
-    try:
+    timeout = {"INVOKE_MEESHY_SSH_CONNECT_TIMEOUT": "30"}
+    with reaped(popen(sshd, "images.list", "--context", SILENT, **timeout)) as proc:
         assert _wait_for(lambda: bool(sshd.leftovers()), 30), "ssh did not start"
         time.sleep(0.5)
         started = time.monotonic()
         os.kill(proc.pid, signal.SIGINT)
         _, err = proc.communicate(timeout=30)
         assert time.monotonic() - started < 10
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
     assert proc.returncode == 130, err
     assert one_line(err) == "ERROR: interrupted by SIGINT"

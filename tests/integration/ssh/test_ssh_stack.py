@@ -22,7 +22,7 @@ import pytest
 
 from tasks.lib.config import resolve
 from tests.conftest import EXAMPLE
-from tests.integration.ssh.sshd import ALIAS, Result, Sshd, inv, sshd
+from tests.integration.ssh.sshd import ALIAS, Result, Sshd, inv, popen, reaped, sshd
 from tests.integration.stack.stack_world import StackWorld, compose_ps, docker_sdk, free_ports
 
 __all__ = ["sshd"]  # the fixture, imported explicitly
@@ -253,18 +253,13 @@ def test_stack_tasks_over_ssh(
 
 
 def _popen(sshd: Sshd, stack: SshStack, *args: str) -> subprocess.Popen[str]:
-    import sys
-
-    from tests.integration.ssh.sshd import PROJECT
-
-    return subprocess.Popen(
-        [sys.executable, "-m", "invoke", *args, "--context", ALIAS],
-        cwd=PROJECT,
-        env=sshd.env(**stack.env(), DOCKER_HOST="unix:///nonexistent/meeshy-test.sock"),
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        start_new_session=True,  # the signal goes to the task alone, as CI and `timeout` send it
+    return popen(
+        sshd,
+        *args,
+        "--context",
+        ALIAS,
+        **stack.env(),
+        DOCKER_HOST="unix:///nonexistent/meeshy-test.sock",
     )
 
 
@@ -284,24 +279,18 @@ def test_ctrl_c_over_ssh_stops_waiting_and_following_and_closes_the_link(
     import time
 
     project = stack.project
-    proc = _popen(sshd, stack, "stack.up", "--timeout", "120")
-    try:
+    with reaped(_popen(sshd, stack, "stack.up", "--timeout", "120")) as proc:
         deadline = time.monotonic() + 60
         while not _states(project) and time.monotonic() < deadline:  # compose has started
             time.sleep(0.1)
         assert _states(project), "stack.up started nothing"
         code, _out, err = _interrupt(proc)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.communicate()
     assert code == 130, err
     assert "stopped waiting for" in err and "stays up" in err, err
     assert sshd.wait_no_leftovers() == []
     assert _states(project), "what started should stay up"
 
-    proc = _popen(sshd, stack, "stack.logs", "--follow", "--service", "database")
-    try:
+    with reaped(_popen(sshd, stack, "stack.logs", "--follow", "--service", "database")) as proc:
         assert proc.stdout is not None
         deadline = time.monotonic() + 60
         seen = ""
@@ -309,10 +298,6 @@ def test_ctrl_c_over_ssh_stops_waiting_and_following_and_closes_the_link(
             seen += proc.stdout.readline()
         assert "database ready" in seen, seen
         code, _out, err = _interrupt(proc)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.communicate()
     assert code == 130, err
     assert sshd.wait_no_leftovers() == []
 

@@ -371,3 +371,43 @@ def compose_ps(project: str) -> list[dict[str, Any]]:
     if text.startswith("["):
         return list(json.loads(text))
     return [json.loads(line) for line in text.splitlines() if line.strip()]
+
+
+@dataclass
+class FixtureStack:
+    """One small stack of one test: its own compose file (``fx.yml`` in ``root``), project
+    and stack name ``fx``, no env file; the staging stack renamed into the test's own."""
+
+    root: Path
+    uid: str
+
+    @property
+    def project(self) -> str:
+        return f"stacktest-{self.uid}-fx"
+
+    @property
+    def file(self) -> Path:
+        return self.root / "fx.yml"
+
+    def write(self, services: str) -> None:
+        self.file.write_text(f"services:\n{services}", encoding="utf-8")
+
+    def config(self) -> dict[str, Any]:
+        return deep_merge(
+            defaults(),
+            {
+                "root": str(self.root),
+                "stacks": {
+                    "fx": {"file": str(self.file), "project": self.project, "env_file": ""},
+                    "staging": {"project": f"stacktest-{self.uid}-staging"},
+                },
+            },
+        )
+
+    def run(self, task: Any, **flags: Any) -> tuple[int, str, str]:
+        from tests.integration.stack.stack_run import run_task
+
+        return run_task(self.config(), task, **flags)
+
+    def states(self) -> dict[str, str]:
+        return {r["Service"]: r["State"] for r in compose_ps(self.project)}

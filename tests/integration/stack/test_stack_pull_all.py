@@ -21,10 +21,8 @@ from typing import Any
 import pytest
 
 from tasks import stack as stack_tasks
-from tasks.lib.config import deep_merge, defaults
 from tests.integration.registry import LocalRegistry, registry, remove_namespace
-from tests.integration.stack.stack_run import run_task
-from tests.integration.stack.stack_world import docker_sdk
+from tests.integration.stack.stack_world import FixtureStack, docker_sdk
 
 __all__ = ["registry"]  # the fixture, imported explicitly
 
@@ -34,9 +32,7 @@ LABEL = "me.meeshy.stacktest.pull"
 
 
 @dataclass
-class World:
-    root: Path
-    uid: str
+class World(FixtureStack):
     registry: LocalRegistry
     ids: dict[str, str]  # "v1"/"v2" -> image id
 
@@ -49,25 +45,8 @@ class World:
         """Where the stack's images live: ``127.0.0.1:PORT/stacktest<uid>``."""
         return f"{self.registry.host}/{self.ns}"
 
-    @property
-    def project(self) -> str:
-        return f"stacktest-{self.uid}-fx"
-
-    @property
-    def file(self) -> Path:
-        return self.root / "fx.yml"
-
-    def config(self) -> dict[str, Any]:
-        return deep_merge(
-            defaults(),
-            {
-                "root": str(self.root),
-                "stacks": {"fx": {"file": str(self.file), "project": self.project}},
-            },
-        )
-
     def pull(self, **flags: Any) -> tuple[int, str, str]:
-        return run_task(self.config(), stack_tasks.pull, env="fx", **flags)
+        return self.run(stack_tasks.pull, env="fx", **flags)
 
     def local_id(self, client: Any, ref: str) -> str | None:
         import docker

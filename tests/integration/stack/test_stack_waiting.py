@@ -10,55 +10,22 @@ import subprocess
 import time
 import uuid
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import pytest
 
 from tasks import stack as stack_tasks
-from tasks.lib.config import deep_merge, defaults
 from tests.integration.stack.stack_run import run_task
-from tests.integration.stack.stack_world import compose_ps, docker_sdk, remove_project
+from tests.integration.stack.stack_world import (
+    FixtureStack,
+    docker_sdk,
+    remove_project,
+)
 
 pytestmark = pytest.mark.engine
 
 
-@dataclass
-class Fx:
-    """One small stack of one test: its own compose file and project."""
-
-    root: Path
-    uid: str
-
-    @property
-    def project(self) -> str:
-        return f"stacktest-{self.uid}-fx"
-
-    @property
-    def file(self) -> Path:
-        return self.root / "fx.yml"
-
-    def write(self, services: str) -> None:
-        self.file.write_text(f"services:\n{services}", encoding="utf-8")
-
-    def config(self) -> dict[str, Any]:
-        return deep_merge(
-            defaults(),
-            {
-                "root": str(self.root),
-                "stacks": {
-                    "fx": {"file": str(self.file), "project": self.project, "env_file": ""},
-                    "staging": {"project": f"stacktest-{self.uid}-staging"},
-                },
-            },
-        )
-
-    def run(self, task: Any, **flags: Any) -> tuple[int, str, str]:
-        return run_task(self.config(), task, **flags)
-
-    def states(self) -> dict[str, str]:
-        return {r["Service"]: r["State"] for r in compose_ps(self.project)}
+Fx = FixtureStack
 
 
 @pytest.fixture
