@@ -188,7 +188,10 @@ class _TypedArgument(Argument):
 
 
 class FlagTask(Task[Any]):
-    """The Task :func:`cli_task` makes: its flags are :class:`_TypedArgument`."""
+    """The Task :func:`cli_task` makes: its flags are :class:`_TypedArgument`, declared by
+    ``flags_cls`` (read by :func:`first_engine_context` before Invoke parses)."""
+
+    flags_cls: type[Flags] | None = None
 
     def __deepcopy__(self, memo: dict[int, Any]) -> FlagTask:
         # Invoke deep-copies every task when it loads the namespace (Collection.from_module);
@@ -248,14 +251,14 @@ def cli_task(
         body.__doc__ = fn.__doc__
         body.__module__ = fn.__module__
         body.__signature__ = inspect.Signature(params)  # type: ignore[attr-defined]
-        made: Task[Any] = task(
+        made: FlagTask = task(
             name=name or fn.__name__.rstrip("_").replace("_", "-"),
             help=helps,
             iterable=iterable,
             auto_shortflags=False,
             klass=FlagTask,
         )(body)
-        made.flags_cls = flags_cls  # type: ignore[attr-defined]  # for prestart_link
+        made.flags_cls = flags_cls
         return made
 
     return decorate

@@ -26,7 +26,7 @@ import threading
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from functools import cached_property
+from functools import cache, cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -347,6 +347,19 @@ POOL_URL = "http+docker://localhost"  # the docker SDK's base URL for every unix
 POOL_PREFIX = "http+docker://"
 
 
+@cache
+def _one_pool_adapter() -> type[Any]:
+    """The docker SDK's unix-socket adapter with one pool per socket (made once, when the SDK
+    is first used: the SDK is not imported before)."""
+    from docker.transport import UnixHTTPAdapter
+
+    class OnePool(UnixHTTPAdapter):
+        def get_connection(self, url: str | bytes, proxies: Any = None) -> Any:
+            return super().get_connection(POOL_URL, proxies)
+
+    return OnePool
+
+
 def _one_connection_pool(client: docker.DockerClient) -> None:
     """Reuse one connection for the requests of a unix-socket engine. The docker SDK's unix
     socket adapter (docker 7.x) keys its connection pools by the whole request URL, path and
@@ -356,16 +369,14 @@ def _one_connection_pool(client: docker.DockerClient) -> None:
     Other engines (tcp://) already pool by host: unchanged."""
     from docker.transport import UnixHTTPAdapter
 
-    class OnePool(UnixHTTPAdapter):
-        def get_connection(self, url: str | bytes, proxies: Any = None) -> Any:
-            return super().get_connection(POOL_URL, proxies)
-
     # the mounted adapter itself (requests' Session.adapters): get_adapter() raises for a
     # tcp:// client, and the SDK's fallback then fails on an attribute it never set
     old = client.api.adapters.get(POOL_PREFIX)
     if type(old) is not UnixHTTPAdapter:
         return
-    shared = OnePool(f"http+unix://{old.socket_path}", old.timeout, max_pool_size=old.max_pool_size)
+    shared = _one_pool_adapter()(
+        f"http+unix://{old.socket_path}", old.timeout, max_pool_size=old.max_pool_size
+    )
     client.api.mount(POOL_PREFIX, shared)
     old.close()
 
