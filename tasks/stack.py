@@ -218,8 +218,9 @@ def logs(c: Context, flags: LogsFlags) -> None:
 
 @cli_task(PullFlags, name="pull")
 def pull(c: Context, flags: PullFlags) -> None:
-    """Pull the images a stack lacks (--all: every image, as compose pull); say which are
-    local builds and how to build them."""
+    """Pull the images a stack lacks (--all: every image, as compose pull; make docker-pull).
+
+    Names the images that are local builds, and how to build them."""
     from tasks.lib.engine import connect
     from tasks.lib.stack import pull as core
     from tasks.lib.stack import view

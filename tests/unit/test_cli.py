@@ -17,6 +17,20 @@ def test_list_shows_every_build_task() -> None:
         assert name in r.out
 
 
+def test_every_task_says_in_one_whole_line_what_it_does() -> None:
+    """`inv --list` shows a docstring's first line only: a sentence that runs on to the
+    next line would be cut off there."""
+    code = (
+        "import tasks; c = tasks.ns; "
+        "print('\\n'.join(f'{n}\\t{(c[n].__doc__ or \"\").splitlines()[0]}' "
+        "for n in c.task_names))"
+    )
+    lines = _python_in_project(code).splitlines()
+    assert len(lines) >= 22
+    cut = [ln for ln in lines if not ln.rstrip().endswith((".", ")"))]
+    assert not cut, cut
+
+
 def test_dry_run_needs_no_engine_and_prints_one_command_per_image() -> None:
     r = run_inv("build.all", "--dry-run", env=NO_ENGINE)
     assert r.code == 0, r
