@@ -611,7 +611,9 @@ def file_sha256(path: Path) -> str:
     import hashlib
 
     digest = hashlib.sha256()
-    with path.open("rb") as fh:
+    from tasks.lib.fsread import open_file
+
+    with open_file(path) as fh:
         for chunk in iter(lambda: fh.read(65536), b""):
             digest.update(chunk)
     return digest.hexdigest()
@@ -621,9 +623,11 @@ def read_version(root: Path, version_file: str) -> str:
     """The service version from its VERSION file; 1.0.0 when missing (as the Makefile)."""
     if not version_file:
         return DEFAULT_VERSION
+    from tasks.lib.fsread import read_text
+
     path = root / version_file
     try:
-        text = path.read_text(encoding="utf-8").strip()
+        text = read_text(path).strip()
     except FileNotFoundError:
         return DEFAULT_VERSION
     except UnicodeDecodeError as exc:

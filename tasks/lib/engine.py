@@ -411,7 +411,11 @@ def connect(target: EngineTarget, *, timeout: int = 60) -> Iterator[docker.Docke
 
 
 def _is_connection_error(exc: BaseException) -> bool:
-    """The engine (or the link to it) is not there: refused, reset, timed out, no socket."""
+    """The engine (or the link to it) is not there: refused, reset, timed out, no socket.
+    Never an error about a named file (a socket's errors name none): a checkout's file that
+    cannot be read is not the engine going away."""
+    if isinstance(exc, OSError) and exc.filename is not None:
+        return False
     if isinstance(exc, ConnectionError | TimeoutError | FileNotFoundError):
         return True
     requests = sys.modules.get("requests")

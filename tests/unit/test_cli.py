@@ -212,3 +212,30 @@ def test_schema_check_json_and_exit_code(example_copy: Path) -> None:
     r = run_inv("schema.check", "--json", "--root", str(example_copy))
     assert r.code == 4, r
     assert all(x["verdict"] == "fail" for x in json.loads(r.out) if x["policy"] != "none")
+
+
+def test_a_fifo_where_a_file_is_read_is_one_line_not_a_hang(example_copy: Path) -> None:
+    """A FIFO blocks whoever opens it for reading until a writer comes: forever, in a
+    checkout. Each file the tasks read is refused at once, saying what it is."""
+    import os
+
+    cases = {
+        "services/gateway/VERSION": (2, "services/gateway/VERSION: cannot read (a named pipe"),
+        "packages/shared/prisma/schema.prisma": (4, "a named pipe (FIFO), not the schema file"),
+        ".dockerignore": (4, ".dockerignore: cannot read the ignore file (a named pipe"),
+        "services/gateway/Dockerfile": (2, "services/gateway/Dockerfile is a named pipe (FIFO)"),
+    }
+    for rel, (code, words) in cases.items():
+        path = example_copy / rel
+        saved = path.read_bytes()
+        path.unlink()
+        os.mkfifo(path)
+        try:
+            args = ("build.gateway", "--root", str(example_copy), "--dry-run")
+            r = run_inv(*args, env=NO_ENGINE, timeout=60)
+            assert r.code == code, (rel, r)
+            assert words in r.err, (rel, r)
+            assert "Traceback" not in r.err
+        finally:
+            path.unlink()
+            path.write_bytes(saved)

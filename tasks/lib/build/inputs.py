@@ -8,7 +8,8 @@ The key is a sha256 over everything that decides what BuildKit produces for an i
   ``RUN --mount=type=bind`` sources, as the schema gate resolves them), after
   ``.dockerignore`` with Docker's own rules (``<Dockerfile>.dockerignore`` beside the
   Dockerfile wins over the context's; ``!`` re-includes; ``**``), each by path, mode and
-  content (a symlink by its target);
+  content (a symlink by its target; a folder, empty or not, by its mode; a FIFO, socket or
+  device by its kind, never opened);
 * the build args except ``BUILD_DATE`` and ``VCS_REF`` (they change every run);
 * variant, target and platforms;
 * the local image ID of every external image the final image depends on (``FROM`` images that
@@ -28,6 +29,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from tasks.lib import fsread
 from tasks.lib.build.plan import INPUTS_LABEL, INPUTS_PARTS_LABEL, ImageBuild
 from tasks.lib.gate import ContextSource, context_files
 
@@ -70,7 +72,7 @@ def files_of(image: ImageBuild, sources: Sources) -> list[str]:
 
 def _file_digest(path: Path) -> str:
     h = hashlib.sha256()
-    with path.open("rb") as fh:
+    with fsread.open_file(path) as fh:
         while chunk := fh.read(_CHUNK):
             h.update(chunk)
     return h.hexdigest()
@@ -112,14 +114,19 @@ def compute(
     dockerfile = Path(image.dockerfile)
     chosen = list(files) if files is not None else files_of(image, sources)
     part = {name: _Part() for name in PARTS}
-    part["dockerfile"].put(hashlib.sha256(dockerfile.read_bytes()).hexdigest())
+    part["dockerfile"].put(hashlib.sha256(fsread.read_bytes(dockerfile)).hexdigest())
     for rel in chosen:
         full = context / rel
         st = os.lstat(full)
+        mode = oct(stat.S_IMODE(st.st_mode))
         if stat.S_ISLNK(st.st_mode):
             part["files"].put("link", rel, os.readlink(full))
-        else:
-            part["files"].put("file", rel, oct(stat.S_IMODE(st.st_mode)), _file_digest(full))
+        elif stat.S_ISDIR(st.st_mode):
+            part["files"].put("dir", rel, mode)
+        elif stat.S_ISREG(st.st_mode):
+            part["files"].put("file", rel, mode, _file_digest(full))
+        else:  # a FIFO, socket or device: its kind and mode (and device number), never read
+            part["files"].put("special", rel, oct(st.st_mode), str(st.st_rdev))
     for k, v in sorted(image.build_args):
         if k not in VOLATILE_ARGS:
             part["args"].put(k, v)

@@ -20,6 +20,7 @@ from tasks.lib.config import (
 )
 from tasks.lib.engine import EngineTarget
 from tasks.lib.errors import ConfigError
+from tasks.lib.fsread import kind_of
 from tasks.lib.gate import GateInput
 from tasks.lib.images.refs import format_tags
 
@@ -185,8 +186,13 @@ def plan_image(
     repo = settings.repository(service)
     dockerfile = settings.root / service.dockerfile
     if not dockerfile.is_file():
+        found = (
+            f"is {kind_of(dockerfile.stat().st_mode)}, not a file,"
+            if dockerfile.exists()
+            else "not found"
+        )
         raise ConfigError(
-            f"Dockerfile {service.dockerfile} not found under {settings.root}",
+            f"Dockerfile {service.dockerfile} {found} under {settings.root}",
             hint=f"fix meeshy.services.{service.name}.dockerfile or pass --root",
         )
     context = (settings.root / settings.context).resolve()

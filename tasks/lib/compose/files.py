@@ -23,6 +23,7 @@ from contextlib import suppress
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from tasks.lib import fsread
 from tasks.lib.errors import CommandFailed, ConfigError, EngineUnavailable, TaskError
 
 if TYPE_CHECKING:
@@ -182,7 +183,7 @@ def compose_config_text(
 def read_existing(path: Path) -> str | None:
     """The text of the file about to be replaced; None when there is none."""
     try:
-        raw = path.read_bytes()
+        raw = fsread.read_bytes(path)
     except FileNotFoundError:
         return None
     except IsADirectoryError:

@@ -30,6 +30,7 @@ from typing import Any
 import yaml
 from yaml.nodes import MappingNode, Node, ScalarNode
 
+from tasks.lib import fsread
 from tasks.lib.errors import ConfigError
 
 NULL = "tag:yaml.org,2002:null"
@@ -255,7 +256,7 @@ def load_compose(text: str, source: str) -> dict[str, Any]:
 def read_text(path: Path, what: str = "compose file") -> str:
     """A file's UTF-8 text; ConfigError (one line) when it cannot be read or is not text."""
     try:
-        raw = path.read_bytes()
+        raw = fsread.read_bytes(path)
     except IsADirectoryError:
         raise ConfigError(f"{what} {path} is a directory, not a file") from None
     except OSError as exc:

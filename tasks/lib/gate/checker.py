@@ -7,6 +7,7 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from tasks.lib import fsread
 from tasks.lib.errors import ConfigError, DockerfileError
 from tasks.lib.gate.context import BuildContext
 from tasks.lib.gate.dockerfile import parse
@@ -142,7 +143,7 @@ def _check(inp: GateInput, out: _Collector) -> None:
             "fix the service's dockerfile path"
         )
         return
-    df = parse(df_path.read_text(encoding="utf-8"), inp.dockerfile)
+    df = parse(fsread.read_text(df_path), inp.dockerfile)
     model = map_dockerfile(df, inp.build_args, context, inp.target)
     for stage, message in model.warnings:
         if stage in model.graph.required_set:

@@ -20,6 +20,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Literal
 
+from tasks.lib import fsread
 from tasks.lib.gate.dockerignore import IgnorePattern, IgnoreRules, clean
 
 Kind = Literal["file", "dir", "link"]
@@ -168,7 +169,7 @@ class BuildContext:
         """The text of context file ``rel`` (``None`` when it cannot be read as UTF-8)."""
         if rel not in self._texts:
             try:
-                self._texts[rel] = (self.root / rel).read_text(encoding="utf-8")
+                self._texts[rel] = fsread.read_text(self.root / rel)
             except (OSError, UnicodeDecodeError):
                 self._texts[rel] = None
         return self._texts[rel]
@@ -226,8 +227,10 @@ class BuildContext:
         return found
 
     def walk(self, rel: str, excludes: IgnoreRules | None = None) -> Iterator[str]:
-        """Files and symlinks the context sends under ``rel`` (``rel`` itself if it is one),
-        without those ``excludes`` (matched relative to ``rel``) leaves out; sorted."""
+        """Entries the context sends under ``rel`` (``rel`` itself if it is not a folder):
+        files, symlinks, special files and folders (an empty one too: BuildKit copies it),
+        without those ``excludes`` (matched relative to ``rel``) leaves out; sorted. A folder
+        that is left out but holds something re-included is sent, as its parent."""
         kind = self.kind(rel)
         if kind is None:
             return
@@ -248,9 +251,11 @@ class BuildContext:
             if excludes is not None and excludes.excluded(sub):
                 if kind != "dir" or not excludes.may_keep_below(sub):
                     continue
-                yield from self._walk_dir(base, sub, excludes)
+                below = list(self._walk_dir(base, sub, excludes))
+                if below:
+                    yield rel
+                    yield from below
                 continue
+            yield rel
             if kind == "dir":
                 yield from self._walk_dir(base, sub, excludes)
-            else:
-                yield rel

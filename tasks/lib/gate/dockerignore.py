@@ -28,6 +28,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from tasks.lib import fsread
 from tasks.lib.errors import ConfigError
 
 _ESCAPED = frozenset(".+()|{}$")
@@ -146,7 +147,15 @@ class IgnoreRules:
         """Rules from the file at ``path`` (no rules when ``path`` is ``None``)."""
         if path is None:
             return cls()
-        return cls.parse(path.read_text(encoding="utf-8"), shown or str(path))
+        try:
+            text = fsread.read_text(path)
+        except (OSError, UnicodeDecodeError) as exc:
+            why = exc.strerror if isinstance(exc, OSError) else f"not UTF-8 at byte {exc.start}"
+            raise ConfigError(
+                f"{shown or path}: cannot read the ignore file ({why})",
+                hint="Docker cannot either: make it a text file or remove it",
+            ) from None
+        return cls.parse(text, shown or str(path))
 
     @classmethod
     def of(cls, patterns: Sequence[str], source: str | None = None) -> IgnoreRules:
@@ -201,7 +210,7 @@ class IgnoreRules:
 def ignore_file(context_dir: Path, dockerfile: Path) -> Path | None:
     """The ignore file Docker reads for this build (``<Dockerfile>.dockerignore`` wins)."""
     specific = dockerfile.parent / f"{dockerfile.name}.dockerignore"
-    if specific.is_file():
+    if specific.exists():  # not only a file: Docker reads whatever is there (and fails)
         return specific
     root_file = context_dir / ".dockerignore"
-    return root_file if root_file.is_file() else None
+    return root_file if root_file.exists() else None

@@ -16,6 +16,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from tasks.lib import fsread
 from tasks.lib.errors import ConfigError, DockerfileError
 from tasks.lib.gate.context import BuildContext, context_rel, has_glob
 from tasks.lib.gate.dockerfile import Dockerfile, Instruction, mount_options, parse
@@ -82,7 +83,7 @@ def _expand(df: Dockerfile, word: str, scope: Scope, line: int) -> str:
 
 def build_inputs(inp: GateInput) -> BuildInputs:
     """The build inputs of ``inp``'s image (raises DockerfileError on a bad Dockerfile)."""
-    df = parse((inp.root / inp.dockerfile).read_text(encoding="utf-8"), inp.dockerfile)
+    df = parse(fsread.read_text(inp.root / inp.dockerfile), inp.dockerfile)
     graph = StageGraph(df, inp.build_args, inp.target)
     sources: list[ContextSource] = []
     images: list[str] = []
@@ -165,9 +166,10 @@ def context_files(
     *,
     apply_excludes: bool = True,
 ) -> list[str]:
-    """The context files (and symlinks) the build reads for ``sources``, sorted, relative to
-    ``context_root``: what Docker sends after the ignore file (``<Dockerfile>.dockerignore``
-    beside ``dockerfile`` wins over ``<context_root>/.dockerignore``), each wildcard matched,
+    """The context entries (files, symlinks, folders, special files) the build reads for
+    ``sources``, sorted, relative to ``context_root``: what Docker sends after the ignore
+    file (``<Dockerfile>.dockerignore`` beside ``dockerfile`` wins over
+    ``<context_root>/.dockerignore``), each wildcard matched,
     a source that is a symlink followed (the symlink listed too), and, with
     ``apply_excludes``, without what a source's ``--exclude`` patterns keep out of the image
     (Docker still sends those files; the image never sees them)."""

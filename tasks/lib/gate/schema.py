@@ -6,6 +6,7 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
+from tasks.lib import fsread
 from tasks.lib.config import file_sha256
 
 _BLOCK_RE = re.compile(r"(?ms)^\s*generator\s+(\w+)\s*\{(.*?)^\s*\}")
@@ -29,11 +30,14 @@ def schema_problems(path: Path, shown: str) -> list[str]:
                 f"{shown}: a directory, not the schema file; put schema.prisma there or fix "
                 "the schema path (meeshy.schema)"
             ]
+        if path.exists():
+            kind = fsread.kind_of(path.stat().st_mode)
+            return [f"{shown}: {kind}, not the schema file; put the schema file there"]
         if path.is_symlink():
             return [f"{shown}: a symlink whose target does not exist; point it at the schema"]
         return [f"{shown}: schema file not found; restore it or fix the service's schema path"]
     try:
-        text = _strip_comments(path.read_text(encoding="utf-8"))
+        text = _strip_comments(fsread.read_text(path))
     except (OSError, UnicodeDecodeError) as exc:
         return [f"{shown}: cannot read the schema ({exc})"]
     out: list[str] = []
