@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, TypeVar, dataclass_transform
 from invoke import Context, Exit, Task, task
 from invoke.parser.argument import Argument
 
-from tasks.lib.errors import ConfigError, Interrupted, TaskError
+from tasks.lib.errors import ConfigError, Interrupted, OutputClosed, TaskError
 
 if TYPE_CHECKING:  # imported where used: `inv --list` only needs the flags and cli_task
     from tasks.lib.config import Settings
@@ -511,7 +511,8 @@ def running(out: Output | None = None) -> Iterator[Output]:
     except TaskError as exc:
         _safe_error(out, exc.line())
         raise Exit(code=exc.exit_code) from None
-    except BrokenPipeError:
+    except (OutputClosed, BrokenPipeError):
+        stop_children()  # `stack.logs --follow | head`: compose must not outlive the task
         _quiet_stdout()
         raise Exit(code=141) from None
 
@@ -531,7 +532,7 @@ def excepthook(kind: type[BaseException], exc: BaseException, tb: Any) -> None:
     code = 70
     if isinstance(exc, KeyboardInterrupt):
         line, code = "interrupted", 130
-    elif isinstance(exc, BrokenPipeError):
+    elif isinstance(exc, OutputClosed | BrokenPipeError):
         _quiet_stdout()
         os._exit(141)
     elif isinstance(exc, TaskError):

@@ -22,6 +22,13 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 
+class OutputClosed(Exception):
+    """Standard output was closed early (``| head``): the task stops and exits 141, quietly.
+
+    Not a ``BrokenPipeError``: that is also what a dropped socket to the engine raises, and
+    a closed pipe of ours must never read as "the engine went away"."""
+
+
 class TaskError(Exception):
     """Base of every error a task turns into ``invoke.Exit``."""
 

@@ -19,6 +19,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from contextlib import AbstractContextManager
 from typing import IO, TYPE_CHECKING, Any
 
+from tasks.lib.errors import OutputClosed
 from tasks.lib.progress import LiveProgress, NullProgress, PlainProgress, Progress, Status
 
 if TYPE_CHECKING:
@@ -80,7 +81,7 @@ class Output:
         class _Console(Console):
             def on_broken_pipe(self) -> None:
                 # rich's own handler exits 1; the task adapter turns this into a quiet 141
-                raise BrokenPipeError
+                raise OutputClosed
 
         return _Console(
             stderr=stderr,
@@ -135,15 +136,14 @@ class Output:
 
     def command(self, argv: Sequence[str]) -> None:
         """Print a command as a shell would take it (dry runs)."""
-        print(shlex.join(argv), flush=True)
+        _write(shlex.join(argv) + "\n")
 
     def text(self, text: str) -> None:
         """Raw text on stdout (a generated file, a diff), exactly as given."""
-        sys.stdout.write(text)
-        sys.stdout.flush()
+        _write(text)
 
     def json(self, data: Any) -> None:
-        print(json.dumps(data, indent=2, sort_keys=False, default=str), flush=True)
+        _write(json.dumps(data, indent=2, sort_keys=False, default=str) + "\n")
 
     def style_of(self, status: Status | str) -> str | None:
         try:
@@ -201,5 +201,13 @@ class Output:
                         (x[k] if k < len(x) else "").ljust(widths[i]) for i, x in enumerate(split)
                     )
                 )
-        sys.stdout.write("".join(line.rstrip() + "\n" for line in lines))
+        _write("".join(line.rstrip() + "\n" for line in lines))
+
+
+def _write(text: str) -> None:
+    """Text on stdout, flushed; a reader that went away is :class:`OutputClosed`."""
+    try:
+        sys.stdout.write(text)
         sys.stdout.flush()
+    except BrokenPipeError:
+        raise OutputClosed from None

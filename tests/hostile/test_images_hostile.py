@@ -198,3 +198,26 @@ def test_sigint_after_every_tag_says_the_tagging_is_complete(
     assert "after every tag was written" in err
     assert "the tagging is complete" in err
     assert all(exists(sdk, r) for r in refs)
+
+
+# ------------------------------------------------------------------ output closed early
+
+
+@pytest.mark.parametrize("dry_run", [False, True])
+def test_staging_tag_with_its_output_closed_exits_141_and_never_blames_the_engine(
+    example_images: str, targets: tuple[str, list[str]], sdk: Any, dry_run: bool
+) -> None:
+    """`inv staging.tag | head -0`: a closed stdout raises BrokenPipeError, which is also what
+    a dropped engine socket raises; it must read as output closed (141, nothing on stderr),
+    and the tagging stays all or nothing."""
+    to, refs = targets
+    args = ["staging.tag", "--to", to, "--root", str(EXAMPLE), "--registry", example_images]
+    proc = start(*args, *(["--dry-run"] if dry_run else []), env={})
+    assert proc.stdout is not None and proc.stderr is not None
+    proc.stdout.close()
+    err = proc.stderr.read()
+    proc.stderr.close()
+    assert proc.wait(timeout=120) == 141, err
+    assert err == ""
+    made = [exists(sdk, r) for r in refs]
+    assert made in ([False] * 3, [not dry_run] * 3)

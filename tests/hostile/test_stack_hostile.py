@@ -131,16 +131,19 @@ def test_output_closed_early_is_quiet() -> None:
     assert "Traceback" not in err and "BrokenPipe" not in err
 
 
-@pytest.mark.engine
-def test_logs_follow_stops_on_sigint(slow_stack: dict[str, str], tmp_path: Path) -> None:
-    (tmp_path / DEV_FILE).write_text(
-        SLOW.replace('"exec sleep 600"', '"while :; do echo tick; sleep 0.2; done"'),
-        encoding="utf-8",
-    )
-    up = _inv("stack.up", "--no-wait", env=slow_stack)
+def _follow_logs(stack: dict[str, str], root: Path, script: str) -> subprocess.Popen[str]:
+    """The slow stack up with ``script`` as its service's command; `stack.logs --follow`
+    started on it."""
+    (root / DEV_FILE).write_text(SLOW.replace('"exec sleep 600"', f'"{script}"'))
+    up = _inv("stack.up", "--no-wait", env=stack)
     out, err = up.communicate(timeout=120)
     assert up.returncode == 0, (out, err)
-    proc = _inv("stack.logs", "--follow", "--tail", "1", env=slow_stack)
+    return _inv("stack.logs", "--follow", "--tail", "1", env=stack)
+
+
+@pytest.mark.engine
+def test_logs_follow_stops_on_sigint(slow_stack: dict[str, str], tmp_path: Path) -> None:
+    proc = _follow_logs(slow_stack, tmp_path, "while :; do echo tick; sleep 0.2; done")
     try:
         assert proc.stdout is not None
         first = proc.stdout.readline()
@@ -154,3 +157,34 @@ def test_logs_follow_stops_on_sigint(slow_stack: dict[str, str], tmp_path: Path)
     assert proc.returncode == 130, err
     assert err.strip().splitlines()[-1] == "ERROR: interrupted by SIGINT"
     assert "Traceback" not in err
+
+
+@pytest.mark.engine
+def test_logs_follow_with_its_output_closed_leaves_no_compose_behind(
+    slow_stack: dict[str, str], tmp_path: Path
+) -> None:
+    """`inv stack.logs --follow | head -1`: the task exits 141 at the next line, and the
+    `docker compose logs --follow` it started goes with it (it would otherwise wait, under
+    init, for a log line to meet the closed pipe: forever on a quiet stack)."""
+    import psutil
+
+    # one line, a second one later (the task meets the closed pipe there), then silence
+    proc = _follow_logs(slow_stack, tmp_path, "echo tick; sleep 4; echo tock; exec sleep 600")
+    try:
+        assert proc.stdout is not None
+        assert "tick" in proc.stdout.readline()
+        proc.stdout.close()
+        _, err = proc.communicate(timeout=30)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+    assert proc.returncode == 141, err
+    assert err == ""
+    time.sleep(0.5)
+    left = [
+        p.info["cmdline"]
+        for p in psutil.process_iter(["cmdline"])
+        if slow_stack["PROJECT"] in " ".join(p.info["cmdline"] or [])
+    ]
+    assert left == []
