@@ -7,7 +7,12 @@
    step), vs one ``docker buildx bake`` of the same targets (a bake file written from the
    same argv). Cold: the build cache pruned and the images removed before every run.
 
+With ``--front-end``, the cold row is followed by the same three ``docker buildx build``
+started at once with no Python in front, against the same bake: how much of the cold ratio
+is BuildKit's work and how much this project's start-up before the first buildx.
+
     python benchmarks/bench_build.py [--runs 5] [--only cached|cold] [--step-seconds 2]
+                                     [--front-end]
 """
 
 from __future__ import annotations
@@ -18,6 +23,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import time
 import uuid
 from pathlib import Path
 
@@ -86,6 +92,18 @@ def heavier_copy(tmp: Path, seconds: float) -> Path:
 IMAGES = NamespaceImages(NS)
 
 
+def all_at_once(cmds: list[list[str]]) -> float:
+    """Wall seconds of the planned buildx commands started together, as a shell's ``&``."""
+    quiet = [[*c[:3], "--progress", "quiet", *c[5:]] if c[3] == "--progress" else c for c in cmds]
+    t = time.perf_counter()
+    procs = [subprocess.Popen(c, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE) for c in quiet]
+    failed = [p.args for p in procs if p.wait() != 0]
+    dt = time.perf_counter() - t
+    if failed:
+        sys.exit(f"failed: {failed[0]}")
+    return dt
+
+
 def cold() -> None:
     IMAGES.remove()
     subprocess.run(["docker", "builder", "prune", "-af"], capture_output=True, check=False)
@@ -96,6 +114,9 @@ def main() -> None:
     p.add_argument("--runs", type=int, default=5)
     p.add_argument("--only", choices=["cached", "cold"])
     p.add_argument("--step-seconds", type=float, default=2.0)
+    p.add_argument(
+        "--front-end", action="store_true", help="cold: also the three buildx with no Python"
+    )
     a = p.parse_args()
     tmp = Path(tempfile.mkdtemp(prefix="meeshy-bench-"))
     try:
@@ -118,17 +139,30 @@ def main() -> None:
             )
         if a.only in (None, "cold"):
             root = heavier_copy(tmp, a.step_seconds)
-            bake = bake_file(planned_argv(root), tmp / "bake.json")
+            cmds = planned_argv(root)
+            bake = bake_file(cmds, tmp / "bake.json")
+
+            def one_bake() -> float:
+                return IMAGES.track(
+                    run(["docker", "buildx", "bake", "-f", str(bake), "--progress", "quiet"])
+                )
+
             paired(
                 f"build.all cold, 3 images each with a {a.step_seconds:g} s step vs one bake",
                 lambda: IMAGES.track(run(inv_build(root))),
-                lambda: IMAGES.track(
-                    run(["docker", "buildx", "bake", "-f", str(bake), "--progress", "quiet"])
-                ),
+                one_bake,
                 runs=a.runs,
                 before_each=cold,
                 goal=1.0,
             )
+            if a.front_end:
+                paired(
+                    "the same three buildx builds at once, no Python in front, vs one bake",
+                    lambda: IMAGES.track(all_at_once(cmds)),
+                    one_bake,
+                    runs=a.runs,
+                    before_each=cold,
+                )
     finally:
         IMAGES.remove()
         shutil.rmtree(tmp, ignore_errors=True)
