@@ -27,7 +27,7 @@ from tasks.lib.compose.ports import (
     busy_ports,
     published_host_ports,
 )
-from tasks.lib.compose.separation import separation_problems
+from tasks.lib.compose.separation import clashes
 from tasks.lib.compose.traefik import traefik_urls
 from tasks.lib.compose.yaml import read_compose
 from tasks.lib.errors import ConfigError
@@ -147,6 +147,16 @@ class ComposeRun:
         return data
 
 
+_SHARED_HINTS = {
+    "host path": "staging would write into prod's files there: in the prod file, mount it "
+    "read-only (:ro) or use a named volume (staging gets its own copy: inv staging.volumes)",
+    "host network": "on the host's network staging reaches prod's loopback-only ports: "
+    "publish ports instead of network_mode: host",
+    "": "a variable set in the environment or .env may give prod that value (change it, "
+    "or choose with --port PROD:STAGING)",
+}
+
+
 def run(job: ComposeJob, *, force: bool = False, dry_run: bool = False) -> ComposeRun:
     """Generate, check, and (unless ``dry_run``) write the staging file."""
     staging = generate(read_compose(job.prod), job.options, source=str(job.prod))
@@ -159,13 +169,12 @@ def run(job: ComposeJob, *, force: bool = False, dry_run: bool = False) -> Compo
         what="the generated staging file",
         hint="nothing was written; report this with the prod file",
     )
-    problems = separation_problems(prod_config, staging_config)
-    if problems:
-        more = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""
+    found = clashes(prod_config, staging_config)
+    if found:
+        more = f" (and {len(found) - 1} more)" if len(found) > 1 else ""
         raise ConfigError(
-            f"the staging file would share with prod: {problems[0]}{more}",
-            hint="nothing was written; a variable set in the environment or .env may give "
-            "prod that value (change it, or choose with --port PROD:STAGING)",
+            f"the staging file would share with prod: {found[0].describe()}{more}",
+            hint="nothing was written; " + _SHARED_HINTS.get(found[0].kind, _SHARED_HINTS[""]),
         )
     existing = read_existing(job.out)
     state = "new" if existing is None else ("unchanged" if existing == text else "changed")

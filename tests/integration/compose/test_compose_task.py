@@ -192,3 +192,29 @@ def test_separation_refusal_when_an_env_variable_gives_prod_staging_port(
         "both (prod service 'gateway', staging service 'gateway')"
     )
     assert not (example_copy / OUT).exists()
+
+
+def test_a_host_folder_of_prod_writable_by_staging_is_refused(
+    example_copy: Path, tmp_path: Path
+) -> None:
+    """A hostile review wrote prod's data from staging: a named volume bound to a host
+    folder (driver_opts device) kept its folder in the staging file, which passed as
+    "shares nothing with prod". Such a file is now refused, and nothing is written."""
+    prod = example_copy / PROD
+    data = tmp_path / "prod-data"
+    prod.write_text(
+        "name: meeshy\n"
+        "services:\n"
+        "  writer:\n"
+        "    image: busybox\n"
+        "    volumes: [data:/d]\n"
+        "volumes:\n"
+        "  data:\n"
+        "    driver: local\n"
+        f"    driver_opts: {{type: none, o: bind, device: {data}}}\n"
+    )
+    r = run_inv("staging.compose", "--root", str(example_copy))
+    assert r.code == 2, r
+    assert f"host path '{data}' is mounted by prod (volume 'data')" in r.err
+    assert "mount it read-only (:ro) or use a named volume" in r.err
+    assert not (example_copy / OUT).exists()

@@ -297,3 +297,57 @@ def test_shared_volumes() -> None:
     # external volumes are never removed by down -v; "legacy" is mounted by a prod container
     assert shared_volumes(stack, prod, ["legacy"]) == ["legacy", "meeshy-gateway-uploads"]
     assert shared_volumes(stack, None) == []
+
+
+def _mounting(*mounts: Any, volumes: Any = None, **svc: Any) -> dict[str, Any]:
+    config: dict[str, Any] = {"name": "x", "services": {"app": {"volumes": list(mounts), **svc}}}
+    if volumes is not None:
+        config["volumes"] = volumes
+    return config
+
+
+BOUND = {
+    "data": {"driver": "local", "driver_opts": {"type": "none", "o": "bind", "device": "/srv/prod"}}
+}
+
+
+@pytest.mark.parametrize(
+    ("prod", "staging", "found"),
+    [
+        # a named volume bound to a host folder, kept by staging: prod's data, writable
+        (_mounting("data:/d", volumes=BOUND), _mounting("data:/d", volumes=BOUND), ["/srv/prod"]),
+        # a bind mount into that folder, short and long syntax
+        (_mounting("data:/d", volumes=BOUND), _mounting("/srv/prod/up:/u"), ["/srv/prod/up"]),
+        (
+            _mounting("/srv/prod/up:/u:ro"),
+            _mounting({"type": "bind", "source": "/srv", "target": "/s"}),
+            ["/srv"],
+        ),
+        # read-only in staging writes nothing (Traefik's Docker socket, a secrets file)
+        (
+            _mounting("/var/run/docker.sock:/var/run/docker.sock:ro"),
+            _mounting(
+                "/var/run/docker.sock:/var/run/docker.sock:ro",
+                {"type": "bind", "source": "/srv/prod", "target": "/p", "read_only": True},
+            ),
+            [],
+        ),
+        # neighbours are not the same folder; named volumes are the volume check's business
+        (_mounting("/srv/prod:/p"), _mounting("/srv/prod-staging:/p", "data:/d"), []),
+    ],
+)
+def test_a_host_folder_prod_mounts_is_never_writable_by_staging(
+    prod: dict[str, Any], staging: dict[str, Any], found: list[str]
+) -> None:
+    staging["name"] = "y"
+    got = [c for c in clashes(prod, staging) if c.kind == "host path"]
+    assert [c.value for c in got] == found
+    for c in got:
+        assert "and writable by staging (" in c.describe()
+
+
+def test_staging_on_the_host_network_is_refused() -> None:
+    staging = {"name": "y", "services": {"app": {"network_mode": "host"}}}
+    assert separation_problems({"name": "x", "services": {}}, staging) == [
+        "staging service 'app' uses the host's network (network_mode: host)"
+    ]
