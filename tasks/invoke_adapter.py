@@ -389,8 +389,14 @@ def _plain(value: Any) -> Any:
 
 
 def meeshy_config(c: Context) -> Any:
-    """Invoke's merged ``meeshy`` config as plain data (dicts, lists, scalars)."""
-    return _plain(c.config.get("meeshy", {}))
+    """Invoke's merged ``meeshy`` config as plain data (dicts, lists, scalars), after the
+    ``INVOKE_MEESHY_*`` variables Invoke would misread are refused."""
+    from tasks.lib.config import check_env_vars
+
+    data = _plain(c.config.get("meeshy", {}))
+    if isinstance(data, Mapping):
+        check_env_vars(data, os.environ)
+    return data
 
 
 def settings(
@@ -539,6 +545,8 @@ def excepthook(kind: type[BaseException], exc: BaseException, tb: Any) -> None:
         line, code = exc.line(), exc.exit_code
     elif _is_config_load_error(exc):
         line, code = _config_error_line(exc), 2
+    elif (var := _uncastable_env_var(tb)) is not None:
+        line, code = var, 2
     else:
         line = (
             f"internal error, please report it: {kind.__name__}: {exc} "
@@ -553,6 +561,22 @@ def excepthook(kind: type[BaseException], exc: BaseException, tb: Any) -> None:
         sys.stderr.flush()
     finally:
         os._exit(code)
+
+
+def _uncastable_env_var(tb: Any) -> str | None:
+    """The line for an ``INVOKE_*`` variable Invoke could not turn into its setting's type
+    (``int('abc')`` in its env loader), from the loader's own frame; None otherwise."""
+    while tb is not None:
+        frame = tb.tb_frame
+        if frame.f_code.co_name == "_path_set" and frame.f_code.co_filename.endswith(
+            os.path.join("invoke", "env.py")
+        ):
+            path = frame.f_locals.get("key_path") or []
+            value = frame.f_locals.get("value")
+            var = "INVOKE_" + "_".join(str(k) for k in path).upper()
+            return f"{var}={value!r} is not a whole number: set it to one (e.g. 10)"
+        tb = tb.tb_next
+    return None
 
 
 def _is_config_load_error(exc: BaseException) -> bool:

@@ -219,6 +219,42 @@ def defaults() -> dict[str, Any]:
     return data
 
 
+ENV_PREFIX = "INVOKE_MEESHY_"
+
+
+def check_env_vars(config: Mapping[str, Any], environ: Mapping[str, str]) -> None:
+    """Refuse the ``INVOKE_MEESHY_*`` variables Invoke would silently misread: one that names
+    no setting of the merged config (Invoke ignores it: a typo changes nothing), and one for
+    a yes/no setting holding anything but 1, 0 or nothing (Invoke takes ``false`` as true)."""
+    known: dict[str, Any] = {}
+
+    def walk(data: Mapping[str, Any], path: tuple[str, ...]) -> None:
+        for key, value in data.items():
+            here = (*path, str(key))
+            known[ENV_PREFIX + "_".join(here).upper()] = value
+            if isinstance(value, Mapping):
+                walk(value, here)
+
+    walk(config, ())
+    for var in sorted(v for v in environ if v.startswith(ENV_PREFIX)):
+        if var not in known:
+            import difflib
+
+            leaves = [n[len(ENV_PREFIX) :] for n, v in known.items() if not isinstance(v, Mapping)]
+            close = difflib.get_close_matches(var[len(ENV_PREFIX) :], leaves, n=1, cutoff=0.7)
+            raise ConfigError(
+                f"{var} names no meeshy setting (Invoke would ignore it)",
+                hint=f"did you mean {ENV_PREFIX}{close[0]}?"
+                if close
+                else "unset it (README: Configuration)",
+            )
+        if isinstance(known[var], bool) and environ[var].strip() not in ("", "0", "1"):
+            raise ConfigError(
+                f"{var}={environ[var]!r}: Invoke reads anything but 0 or nothing as true",
+                hint="set it to 1 or 0",
+            )
+
+
 def check_tag(tag: str, where: str) -> str:
     """``tag`` if Docker accepts it as a tag, else one line naming ``where`` it came from."""
     if not re.match(TAG_RE, tag):
@@ -536,7 +572,13 @@ def resolve(
         root_path = cwd / env["MEESHY_ROOT"]
     else:
         root_path = project_dir / str(merged["root"])
-    root_path = root_path.resolve()
+    try:
+        root_path = root_path.resolve()
+    except (OSError, RuntimeError) as exc:  # RuntimeError: a symlink loop (Python < 3.13)
+        raise ConfigError(
+            f"monorepo root {root_path} cannot be resolved ({exc})",
+            hint="pass --root PATH or set MEESHY_ROOT",
+        ) from None
     if not root_path.is_dir():
         raise ConfigError(
             f"monorepo root {root_path} is not a directory",

@@ -239,3 +239,45 @@ def test_a_fifo_where_a_file_is_read_is_one_line_not_a_hang(example_copy: Path) 
         finally:
             path.unlink()
             path.write_bytes(saved)
+
+
+def test_env_vars_invoke_would_misread_are_one_line() -> None:
+    """Invoke ignores an INVOKE_MEESHY_* variable that names no setting, reads `false` as
+    true for a yes/no setting, and raises ValueError for a number it cannot cast: each is
+    one line naming the variable, exit 2, for build and engine-only tasks alike."""
+    cases = {
+        "INVOKE_MEESHY_REGISTRI": ("x", "names no meeshy setting", "INVOKE_MEESHY_REGISTRY?"),
+        "INVOKE_MEESHY_NOPE": ("x", "names no meeshy setting", "unset it"),
+        "INVOKE_MEESHY_SSH_TTY": ("false", "reads anything but 0 or nothing as true", "1 or 0"),
+        "INVOKE_MEESHY_SSH_CONNECT_TIMEOUT": ("abc", "='abc' is not a whole number", "e.g. 10"),
+    }
+    for var, (value, what, hint) in cases.items():
+        for task in ("build.all", "volumes.size"):
+            r = run_inv(
+                task,
+                "--dry-run" if task == "build.all" else "--json",
+                env={**NO_ENGINE, var: value},
+            )
+            assert r.code == 2, (var, task, r)
+            assert r.err.startswith(f"ERROR: {var}") and what in r.err and hint in r.err, r
+            assert len(r.err.strip().splitlines()) == 1, r
+    r = run_inv("build.all", "--dry-run", env={**NO_ENGINE, "INVOKE_MEESHY_SSH_TTY": "0"})
+    assert r.code == 0, r
+
+
+def test_a_root_in_a_symlink_loop_and_a_service_without_tags_are_one_line(
+    tmp_path: Path,
+) -> None:
+    loop = tmp_path / "loop"
+    loop.symlink_to(loop)
+    r = run_inv("build.all", "--root", str(loop), "--dry-run", env=NO_ENGINE)
+    assert r.code == 2, r
+    assert "cannot be resolved (Symlink loop" in r.err and "Traceback" not in r.err
+    # no tag: the image would be built under no name and judged "up to date" ever after
+    config = tmp_path / "c.yaml"
+    config.write_text("meeshy:\n  services:\n    gateway: {tags: []}\n")
+    r = run_inv("-f", str(config), "build.gateway", "--dry-run", env=NO_ENGINE)
+    assert r.code == 2, r
+    assert r.err.strip() == (
+        "ERROR: meeshy.services.gateway.tags is empty: give the image at least one tag"
+    )

@@ -210,6 +210,8 @@ def plan_image(
     key = f"meeshy.services.{service.name}" + (f".variants.{variant.name}" if variant else "")
     patterns = variant.tags if variant else service.tags
     tags = format_tags(patterns, service.name, version, key=f"{key}.tags")
+    if not tags:  # an image with no tag is never found again (and "up to date" for nothing)
+        raise ConfigError(f"{key}.tags is empty", hint="give the image at least one tag")
     # An image built without the gate gets no schema label: the label is a claim the gate
     # proved, so staging.tag and images.validate then treat the image as unproven.
     sha = None if skip_schema_check else settings.schema_sha256
