@@ -17,7 +17,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from tasks.lib.config import Service, Settings, check_tag
+from tasks.lib.config import SCHEMA_LABEL, Service, Settings, check_tag
 from tasks.lib.errors import (
     CommandFailed,
     ConfigError,
@@ -114,15 +114,21 @@ def plan_staging_tags(
         why = ", ".join(v.state for v in failing)
         if failing:
             bad.append(f"{src} ({why})")
-            expected = expected or failing[0].expected
+            if not expected:  # what the first stale image fails: the schema, or its inputs
+                first = failing[0]
+                expected = (
+                    f"not built from the current schema ({first.expected})"
+                    if first.check == SCHEMA_LABEL
+                    else f"not what the checkout would build now (input key {first.expected})"
+                )
         before = found.get(dst)
         actions.append(
             TagAction(svc, src, dst, img.id, before.id if before else None, not failing, why)
         )
     if bad and not allow_stale:
         raise StaleImageError(
-            f"not built from the current schema ({expected}): {', '.join(bad)}; no tag was changed",
-            hint="`inv build.all` rebuilds them from it, or pass --allow-stale",
+            f"{expected}: {', '.join(bad)}; no tag was changed",
+            hint="`inv build.all` rebuilds them from the checkout, or pass --allow-stale",
         )
     return TagPlan(actions=tuple(actions))
 

@@ -136,6 +136,9 @@ def test_a_freshness_rule_plugs_in(s: Settings) -> None:
     line = info.value.line()
     assert "t4unit/meeshy-gateway:latest (inputs ?)" in line
     assert web not in line  # its key matches
+    # the schema did not change: the line must not say it did (a hostile review saw it)
+    assert line.startswith("not what the checkout would build now (input key k1): ")
+    assert "schema" not in line
 
 
 def _engine(s: Settings) -> tuple[FakeClient, tags.TagPlan]:
