@@ -5,15 +5,21 @@ them). psutil: a kept library for process trees on Linux and macOS."""
 from __future__ import annotations
 
 import subprocess
+import threading
 import time
 from collections.abc import Sequence
 from contextlib import suppress
 from typing import Any
 
+# Set once this process stops its children on purpose (a signal): a worker thread whose
+# docker CLI dies then knows it was stopped, not failed. Who waits on children clears it.
+stopping = threading.Event()
+
 
 def stop_children(timeout: float = 5.0) -> list[int]:
     """Terminate the processes this one started (docker CLI, ssh) and reap them; what a
     signal to this process alone would otherwise leave running. Returns their pids."""
+    stopping.set()
     try:
         import psutil
     except ImportError:  # pragma: no cover - a dependency; keep stopping safe without it

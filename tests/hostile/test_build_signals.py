@@ -137,6 +137,8 @@ def test_a_signal_stops_the_builds_at_once(
     assert f"interrupted by {sig.name}" in line
     assert "not built (stopped, tags unchanged): web" in line, line
     assert "built: gateway, translator:cpu" in line, line
+    # the stopped build is cancelled, never first reported FAILED (its buildx was killed)
+    assert "FAILED" not in out + err, out + err
     assert not _buildx_of(namespace), "docker buildx processes left running"
     tags = _tags(namespace)
     assert f"{namespace}/meeshy-gateway:latest" in tags

@@ -15,6 +15,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, cast
 
+from tasks.lib import processes
 from tasks.lib.build.plan import ImageBuild
 from tasks.lib.engine import EngineTarget
 from tasks.lib.progress import Progress, Status
@@ -124,6 +125,8 @@ def build_one(image: ImageBuild, stream: LogStream, progress: Progress) -> Build
             tail.extend(str(stderr).splitlines()[-TAIL_LINES:])
     result.seconds = time.monotonic() - started
     result.tail = list(tail)
+    if processes.stopping.is_set() and not result.ok:
+        return result  # stopped by a signal, not failed: run_builds says "cancelled"
     progress.finish(image.name, result.status, text=result.error or "")
     return result
 
@@ -144,11 +147,13 @@ def run_builds(
     if not images:
         return []
     pool = ThreadPoolExecutor(max_workers=len(images), thread_name_prefix="build")
+    processes.stopping.clear()
     futures = [pool.submit(build_one, img, stream, progress) for img in images]
     try:
         results = [f.result() for f in futures]
     except BaseException as exc:
         finished_before = {i for i, f in enumerate(futures) if f.done()}
+        processes.stopping.set()
         if stop is not None:
             stop()
         pool.shutdown(wait=True, cancel_futures=True)
