@@ -85,6 +85,7 @@ def _open(
 ) -> tuple[Settings, Stack, EngineTarget]:
     """Config, the stack and its engine (see :func:`~tasks.lib.stack.plan.open_stack`)."""
     from tasks.lib.engine import EngineTarget
+    from tasks.lib.ssh import Destination
     from tasks.lib.stack.plan import open_stack
 
     s = settings(c, flags)
@@ -94,7 +95,11 @@ def _open(
     )
     if warning:
         out.warn(warning)
-    return s, stack, EngineTarget(context=s.docker_context)
+    target = EngineTarget(context=s.docker_context)
+    # an unknown context or a bad ssh:// address is one line (exit 2), not compose's error
+    if target.is_ssh:
+        Destination.parse(target.host)
+    return s, stack, target
 
 
 # -- tasks -----------------------------------------------------------------------------------

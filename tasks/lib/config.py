@@ -595,7 +595,14 @@ def resolve(
         raise ConfigError("meeshy.services must be a non-empty mapping")
     services = tuple(_service(str(n), s) for n, s in services_raw.items())
     names = [s.name for s in services]
-    all_ = _names(merged["all"], "meeshy.all")
+    all_ = _names(merged["all"] if merged["all"] is not None else [], "meeshy.all")
+    if not all_:
+        raise ConfigError(
+            "meeshy.all is empty", hint="name what build.all builds, e.g. gateway,web"
+        )
+    if len(set(all_)) != len(all_):
+        twice = next(n for n in all_ if all_.count(n) > 1)
+        raise ConfigError(f"meeshy.all names {twice!r} twice", hint="name each service once")
     for n in all_:
         if n not in names:
             raise ConfigError(

@@ -21,6 +21,7 @@ import atexit
 import itertools
 import json
 import os
+import re
 import sys
 import threading
 from collections.abc import Iterator, Mapping
@@ -315,6 +316,8 @@ def unreachable(
             f"the SSH link is up but not the engine behind it: check it with `{check}` "
             "(docker.ensure does not start a remote engine)"
         )
+    elif target.host.startswith("tcp://"):
+        hint = "check the engine on that machine (docker.ensure starts only a local engine)"
     else:
         hint = START_HINT
     return EngineUnavailable(f"{head}: {_library_message(exc)}", hint=hint)
@@ -440,6 +443,10 @@ def _library_message(exc: BaseException) -> str:
     for marker in ("Caused by ", "Failed to establish a new connection: "):
         if marker in line:
             line = line.split(marker, 1)[1]
+    # requests' "('Connection aborted.', FileNotFoundError(2, 'No such file or directory'))"
+    inner = re.search(r"\w+Error\(\d+, '([^']+)'\)", line)
+    if inner:
+        return inner.group(1)
     return line.rstrip(")'\"")[:300]
 
 

@@ -72,9 +72,16 @@ def test_no_engine_is_one_line_naming_the_host() -> None:
     errors = [ln for ln in r.err.splitlines() if ln.strip()]
     assert len(errors) == 1, r
     assert errors[0].startswith(
-        "ERROR: Cannot reach the Docker engine at unix:///tmp/meeshy-no-engine.sock"
+        "ERROR: Cannot reach the Docker engine at unix:///tmp/meeshy-no-engine.sock: "
+        "No such file or directory: start it with `inv docker.ensure`"
     )
-    assert "inv docker.ensure" in errors[0]
+    # another machine's engine: docker.ensure would refuse to start it, so it is not advised
+    r = run_inv("volumes.size", env={"DOCKER_HOST": "tcp://127.0.0.1:9"})
+    assert r.code == 3, r
+    assert r.err.strip() == (
+        "ERROR: Cannot reach the Docker engine at tcp://127.0.0.1:9: [Errno 111] Connection "
+        "refused: check the engine on that machine (docker.ensure starts only a local engine)"
+    )
 
 
 def test_unknown_variant_is_one_line() -> None:
@@ -281,3 +288,27 @@ def test_a_root_in_a_symlink_loop_and_a_service_without_tags_are_one_line(
     assert r.err.strip() == (
         "ERROR: meeshy.services.gateway.tags is empty: give the image at least one tag"
     )
+
+
+def test_an_empty_or_repeating_build_all_list_is_one_line() -> None:
+    """`all: []` planned nothing and said "every image is up to date"; a name given twice
+    ran two builds of the same tags at once."""
+    for value, line in (
+        ("", "ERROR: meeshy.all is empty: name what build.all builds, e.g. gateway,web"),
+        ("gateway,web,gateway", "ERROR: meeshy.all names 'gateway' twice: name each service once"),
+    ):
+        r = run_inv("build.all", "--dry-run", env={**NO_ENGINE, "INVOKE_MEESHY_ALL": value})
+        assert r.code == 2, r
+        assert r.err.strip() == line
+
+
+def test_stack_tasks_name_an_unknown_context_or_a_bad_ssh_address() -> None:
+    """They read the engine's address before compose does: one line, exit 2, not compose's
+    "the compose file does not pass" with exit 1."""
+    for task in ("stack.status", "stack.urls", "stack.up"):
+        r = run_inv(task, "--context", "meeshy-no-such-context")
+        assert r.code == 2, r
+        assert r.err.startswith("ERROR: Docker context 'meeshy-no-such-context' does not exist")
+    r = run_inv("stack.status", env={"DOCKER_HOST": "ssh://-oProxyCommand=touch /tmp/x"})
+    assert r.code == 2, r
+    assert r.err.startswith("ERROR: bad ssh:// Docker endpoint"), r
