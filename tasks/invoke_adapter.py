@@ -516,6 +516,9 @@ def running(out: Output | None = None) -> Iterator[Output]:
         raise Exit(code=130) from None
     except TaskError as exc:
         _safe_error(out, exc.line())
+        if out.json_mode and not out.json_written:  # refused before any result: say so there
+            with suppress(OutputClosed, OSError):
+                out.json({"error": exc.message, "hint": exc.hint, "exit_code": exc.exit_code})
         raise Exit(code=exc.exit_code) from None
     except (OutputClosed, BrokenPipeError):
         stop_children()  # `stack.logs --follow | head`: compose must not outlive the task

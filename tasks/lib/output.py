@@ -74,6 +74,7 @@ class Output:
         self.progress_mode = progress
         self._out: Console | None = None
         self._err: Console | None = None
+        self.json_written = False  # a script reading --json gets one document, never two
 
     def _console(self, *, stderr: bool) -> Console:
         from rich.console import Console
@@ -143,6 +144,7 @@ class Output:
         _write(text)
 
     def json(self, data: Any) -> None:
+        self.json_written = True
         _write(json.dumps(data, indent=2, sort_keys=False, default=str) + "\n")
 
     def style_of(self, status: Status | str) -> str | None:

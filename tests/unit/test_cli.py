@@ -312,3 +312,15 @@ def test_stack_tasks_name_an_unknown_context_or_a_bad_ssh_address() -> None:
     r = run_inv("stack.status", env={"DOCKER_HOST": "ssh://-oProxyCommand=touch /tmp/x"})
     assert r.code == 2, r
     assert r.err.startswith("ERROR: bad ssh:// Docker endpoint"), r
+
+
+def test_json_refusal_is_one_json_document_too() -> None:
+    """A script reading --json got an empty stdout when a task was refused before its
+    result; it now gets the refusal as JSON (the line stays on stderr)."""
+    import json
+
+    r = run_inv("build.all", "--json", "--root", "/nonexistent/meeshy", env=NO_ENGINE)
+    assert r.code == 2, r
+    doc = json.loads(r.out)
+    assert doc["exit_code"] == 2 and "is not a directory" in doc["error"], doc
+    assert r.err.startswith("ERROR: monorepo root /nonexistent/meeshy is not a directory")
