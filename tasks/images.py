@@ -135,7 +135,7 @@ def run_push(
 
     engine = EngineTarget(context=s.docker_context)
     where = engine.describe()
-    journal = Journal.for_engine(where, os.environ)
+    journal = Journal.for_engine(engine.identity, os.environ)
     if dry_run:
         leftovers = journal.read()
         missing: list[str] | None = []

@@ -100,6 +100,15 @@ class EngineTarget:
     def ssh_options(self) -> SshOptions:
         return self.ssh or _LINKS.options
 
+    @property
+    def identity(self) -> str:
+        """One name per engine, however it is reached from here: the endpoint (a context's
+        too), a unix socket by its real path (``/var/run`` is a symlink to ``/run``)."""
+        host = self.host
+        if host.startswith("unix://"):
+            return "unix://" + os.path.realpath(host.removeprefix("unix://"))
+        return host
+
     def describe(self) -> str:
         """The host that will be tried, for error messages."""
         ctx = self.effective_context

@@ -321,3 +321,23 @@ def test_a_push_without_registry_url_also_cleans_what_a_killed_run_left(
     assert [e.ref for e in result.cleaned] == [f"{URL}/t4/meeshy-web:staging"]
     assert fake.api.refs == {**before, "t4/meeshy-web@sha256:7eea5e23": "sha256:web"}
     assert not journal.path.exists()
+
+
+def test_one_engine_has_one_push_journal_however_it_is_spelled(tmp_path: Path) -> None:
+    """A killed push's temporary tags are recorded per engine; the rerun must find them when
+    it reaches the same engine another way (a hostile review: /var/run is /run here)."""
+    from tasks.lib.engine import EngineTarget
+    from tasks.lib.images.journal import Journal
+
+    real = tmp_path / "run"
+    real.mkdir()
+    (tmp_path / "var-run").symlink_to(real)
+    spellings = [f"unix://{real}/docker.sock", f"unix://{tmp_path}/var-run/docker.sock"]
+    env = {"XDG_STATE_HOME": str(tmp_path / "state")}
+    paths = {
+        Journal.for_engine(EngineTarget(env={"DOCKER_HOST": host}).identity, env).path
+        for host in spellings
+    }
+    assert len(paths) == 1
+    other = EngineTarget(env={"DOCKER_HOST": "tcp://127.0.0.1:2375"}).identity
+    assert Journal.for_engine(other, env).path not in paths
