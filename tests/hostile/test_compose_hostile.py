@@ -305,13 +305,19 @@ def test_markup_in_paths_prints_as_written(example_copy: Path) -> None:
     text = prod.read_text().replace(
         "      - ./secrets/firebase-admin.json:/app/secrets/firebase-admin.json:ro\n",
         "      - ./secrets/firebase-admin.json:/app/secrets/firebase-admin.json:ro\n"
-        "      - type: bind\n        source: './[bold red]conf:x:'\n        target: /etc/[red]x\n",
+        "      - type: bind\n        source: './[bold red]conf:x:'\n        target: /etc/[red]x\n"
+        "        read_only: true\n",
     )
     prod.write_text(text)
     r = run_inv("staging.compose", "--root", str(example_copy))
     assert r.code == 0, r
     assert "./[bold red]conf:x:" in r.out
     assert "/etc/[red]x" in r.out
+    # writable, the same folder is refused (staging would write prod's files): still literal
+    prod.write_text(text.replace("        read_only: true\n", ""))
+    r = run_inv("staging.compose", "--root", str(example_copy))
+    assert r.code == 2, r
+    assert "[bold red]conf:x:' is mounted by prod" in r.err
 
 
 # --- two runs at once ----------------------------------------------------------------------------

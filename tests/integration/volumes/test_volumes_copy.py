@@ -310,8 +310,11 @@ def test_checksum_finds_content_that_metadata_cannot(
     src = vols.create("uploads", populate)
     good = script.render()
     blob = "/to/./docs/nested/deep/blob.bin"
+    # a byte that differs from the random one there (X, or Y when it was X: 1 run in 256
+    # flipped nothing and failed)
     flip = (
-        f"printf X | dd of={blob} bs=1 seek=10 conv=notrunc 2>/dev/null && "
+        f'c=X; [ "$(dd if={blob} bs=1 skip=10 count=1 2>/dev/null)" = X ] && c=Y; '
+        f"printf $c | dd of={blob} bs=1 seek=10 conv=notrunc 2>/dev/null && "
         f"touch -r /from/./docs/nested/deep/blob.bin {blob}\n"
     )
     monkeypatch.setattr(
