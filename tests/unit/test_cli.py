@@ -324,3 +324,15 @@ def test_json_refusal_is_one_json_document_too() -> None:
     doc = json.loads(r.out)
     assert doc["exit_code"] == 2 and "is not a directory" in doc["error"], doc
     assert r.err.startswith("ERROR: monorepo root /nonexistent/meeshy is not a directory")
+
+
+def test_builds_refuse_an_image_name_docker_would_refuse() -> None:
+    """Found by a hostile review: the image tasks refused it, but build.* planned
+    `--tag isopen/UP:...` and left Docker to fail after the build (exit 1)."""
+    env = {**NO_ENGINE, "INVOKE_MEESHY_SERVICES_GATEWAY_IMAGE": "UP"}
+    r = run_inv("build.all", "--dry-run", env=env)
+    assert r.code == 2, r
+    assert r.err.startswith("ERROR: meeshy.services.gateway.image 'UP' makes 'isopen/UP'")
+    r = run_inv("build.web", "--dry-run", "--registry", "a" * 250, env=NO_ENGINE)
+    assert r.code == 2, r  # over Docker's 255 characters with the image name
+    assert "which is not a valid image name" in r.err

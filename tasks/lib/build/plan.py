@@ -22,7 +22,7 @@ from tasks.lib.engine import EngineTarget
 from tasks.lib.errors import ConfigError
 from tasks.lib.fsread import kind_of
 from tasks.lib.gate import GateInput
-from tasks.lib.images.refs import format_tags
+from tasks.lib.images.refs import format_tags, repository
 
 INPUTS_LABEL = "me.meeshy.inputs.sha256"
 INPUTS_PARTS_LABEL = "me.meeshy.inputs.parts"
@@ -183,7 +183,7 @@ def plan_image(
     service = settings.service(target.service)
     variant = service.variant(target.variant)
     version = settings.version(service)
-    repo = settings.repository(service)
+    repo = repository(settings, service)  # refused when Docker would not take it
     dockerfile = settings.root / service.dockerfile
     if not dockerfile.is_file():
         found = (
