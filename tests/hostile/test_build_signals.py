@@ -17,6 +17,8 @@ from typing import Any
 import psutil
 import pytest
 
+from tests.integration.registry import own_namespace
+
 pytestmark = pytest.mark.engine
 
 PROJECT = Path(__file__).resolve().parents[2]
@@ -38,17 +40,8 @@ def slow_web(example_copy: Path) -> Path:
 
 @pytest.fixture
 def namespace() -> Iterator[str]:
-    ns = f"t10sig{uuid.uuid4().hex[:8]}"
-    yield ns
-    import docker
-
-    client = docker.from_env()
-    try:
-        for img in client.api.images(filters={"reference": [f"{ns}/*:*"]}):
-            for tag in img.get("RepoTags") or []:
-                client.api.remove_image(tag, force=True)
-    finally:
-        client.close()
+    with own_namespace("t10sig") as ns:
+        yield ns
 
 
 def _start(root: Path, ns: str, *, group: bool = False) -> subprocess.Popen[str]:

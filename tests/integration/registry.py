@@ -31,6 +31,8 @@ from typing import Any
 
 import pytest
 
+from tasks.lib.build.plan import INPUTS_LABEL
+
 REGISTRY_BIN = "docker-registry"
 
 
@@ -172,6 +174,29 @@ def registry() -> Iterator[LocalRegistry]:
 SESSION_NAMESPACE = f"t4reg{uuid.uuid4().hex[:8]}"
 EXAMPLE = Path(__file__).resolve().parents[2] / "example"
 _BUILT: dict[str, Any] = {}
+
+
+@contextlib.contextmanager
+def own_namespace(prefix: str) -> Iterator[str]:
+    """A registry namespace of the test's own; at the end every image under it goes, and so
+    does every image its builds left untagged (a rebuild moves the tags to a new image and
+    the old one stays, dangling): the engine as the test found it."""
+    import docker
+
+    ns = f"{prefix}{uuid.uuid4().hex[:8]}"
+    client = docker.from_env()
+    try:
+        before = {i["Id"] for i in client.api.images(all=True)}
+        yield ns
+    finally:
+        try:
+            remove_namespace(ns)
+            for img in client.api.images(filters={"dangling": True}):
+                if img["Id"] not in before and INPUTS_LABEL in (img.get("Labels") or {}):
+                    with contextlib.suppress(docker.errors.APIError):
+                        client.api.remove_image(img["Id"], force=True)
+        finally:
+            client.close()
 
 
 def remove_namespace(namespace: str) -> None:

@@ -4,14 +4,13 @@ and the schema gate refusing before anything is built."""
 from __future__ import annotations
 
 import hashlib
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from tests.cli import run_inv
-from tests.integration.registry import LocalRegistry, registry
+from tests.integration.registry import LocalRegistry, own_namespace, registry
 
 __all__ = ["registry"]  # the fixture, imported explicitly
 
@@ -19,14 +18,10 @@ pytestmark = pytest.mark.engine
 
 
 @pytest.fixture
-def namespace(sdk: object) -> Iterator[str]:
+def namespace() -> Iterator[str]:
     """A registry namespace of this test's own; its images are removed afterwards."""
-    ns = f"itb{uuid.uuid4().hex[:8]}"
-    yield ns
-    for img in sdk.images.list():  # type: ignore[attr-defined]
-        for tag in img.tags:
-            if tag.startswith(f"{ns}/"):
-                sdk.images.remove(tag, force=True)  # type: ignore[attr-defined]
+    with own_namespace("itb") as ns:
+        yield ns
 
 
 def _labels(sdk: object, ref: str) -> dict[str, str]:

@@ -15,6 +15,7 @@ from typing import Any
 import pytest
 
 from tests.cli import run_inv
+from tests.integration.registry import own_namespace
 
 pytestmark = pytest.mark.engine
 
@@ -22,12 +23,9 @@ ALL = ("gateway", "translator:cpu", "web")
 
 
 @pytest.fixture
-def namespace(sdk: Any) -> Iterator[str]:
-    ns = f"t8up{uuid.uuid4().hex[:8]}"
-    yield ns
-    for img in sdk.api.images(filters={"reference": [f"{ns}/*:*"]}):
-        for tag in img.get("RepoTags") or []:
-            sdk.api.remove_image(tag, force=True)
+def namespace() -> Iterator[str]:
+    with own_namespace("t8up") as ns:
+        yield ns
 
 
 @pytest.fixture
