@@ -172,6 +172,14 @@ class _TypedArgument(Argument):
     that does not convert is one line and exit 2, not Invoke's ValueError traceback."""
 
     def set_value(self, value: Any, cast: bool = True) -> None:
+        if value == "" and self.kind is str:
+            # `--registry "$REG"` with REG unset: the flag was given, with nothing. Taking the
+            # default would build or tag prod's names (isopen) where the script meant its own.
+            flag = "--" + max(self.names, key=len)
+            err = ConfigError(
+                f"{flag} is given an empty value", hint=f"give {flag} a value, or leave it out"
+            )
+            raise Exit(f"ERROR: {err.line()}", code=err.exit_code) from None
         try:
             super().set_value(value, cast)
         except ValueError:

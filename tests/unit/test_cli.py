@@ -336,3 +336,16 @@ def test_builds_refuse_an_image_name_docker_would_refuse() -> None:
     r = run_inv("build.web", "--dry-run", "--registry", "a" * 250, env=NO_ENGINE)
     assert r.code == 2, r  # over Docker's 255 characters with the image name
     assert "which is not a valid image name" in r.err
+
+
+def test_a_flag_given_an_empty_value_is_refused_not_defaulted() -> None:
+    """`inv build.all --registry "$REG"` with REG unset meant the script's namespace; taking
+    the default built prod's names (isopen). A hostile review found it."""
+    for args in (("--registry=",), ("--registry", ""), ("--root=",)):
+        r = run_inv("build.all", "--dry-run", *args, env=NO_ENGINE)
+        assert r.code == 2, (args, r)
+        flag = args[0].rstrip("=")
+        assert r.err.strip() == (
+            f"ERROR: {flag} is given an empty value: give {flag} a value, or leave it out"
+        )
+        assert r.out == ""
