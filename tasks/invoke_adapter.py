@@ -71,6 +71,9 @@ class Flags:
     compiles five methods), these cost a dictionary."""
 
     _declared: ClassVar[dict[str, _Flag]] = {}
+    not_on_cli: ClassVar[frozenset[str]] = frozenset()
+    """Inherited flags this task does not take: left out of its command line and ``--help``,
+    their defaults in the record (``release`` never skips the gate, never ``--push``es)."""
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
@@ -228,7 +231,7 @@ def cli_task(
 ) -> Callable[[Callable[[Context, FlagsT], None]], Task[Any]]:
     """Make ``fn(c, flags)`` an Invoke task whose flags are the fields of ``flags_cls``."""
 
-    declared = flags_cls._declared
+    declared = {n: f for n, f in flags_cls._declared.items() if n not in flags_cls.not_on_cli}
 
     def decorate(fn: Callable[[Context, FlagsT], None]) -> Task[Any]:
         # Invoke reads a flag's kind from its default (bool: a switch; int: converted); a

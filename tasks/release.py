@@ -10,7 +10,9 @@ from tasks.invoke_adapter import RegistryUrlFlags, cli_task, running, settings
 
 
 class ReleaseFlags(BuildFlags, RegistryUrlFlags):
-    pass
+    # it never skips the gate, pushes after building, and has no --json (it would interleave
+    # build and push documents): those build flags are not on its command line
+    not_on_cli = frozenset({"skip_schema_check", "push", "json"})
 
 
 @cli_task(ReleaseFlags, name="release")
@@ -18,18 +20,11 @@ def release(c: Context, flags: ReleaseFlags) -> None:
     """Build every image (schema-gated), then push them all; no push if anything failed."""
     from tasks.build import build_plan, run_plan
     from tasks.lib.build.plan import all_targets
-    from tasks.lib.errors import ConfigError
     from tasks.lib.images import push as push_core
     from tasks.lib.images import refs
     from tasks.lib.output import Output
 
     with running(Output(json_mode=flags.json, progress=flags.progress)) as out:
-        if flags.skip_schema_check or flags.push or flags.json:
-            raise ConfigError(
-                "release never skips the schema gate, pushes after building, and has no "
-                "--json (it would interleave build and push documents)",
-                hint="drop --skip-schema-check / --push / --json",
-            )
         s = settings(c, flags)
         svcs = refs.select_services(s, [])
         tags = {svc.name: push_core.push_tags(s, svc) for svc in svcs}

@@ -349,3 +349,15 @@ def test_a_flag_given_an_empty_value_is_refused_not_defaulted() -> None:
             f"ERROR: {flag} is given an empty value: give {flag} a value, or leave it out"
         )
         assert r.out == ""
+
+
+def test_release_offers_none_of_the_build_flags_it_refuses() -> None:
+    """release never skips the gate, pushes after building, and has no --json: those build
+    flags are not on its command line or in its --help (they were, then refused)."""
+    r = run_inv("release", "--help")
+    assert r.code == 0, r
+    for flag in ("--skip-schema-check", "--push ", "--json"):
+        assert flag not in r.out, flag
+    assert "--registry-url" in r.out and "--dry-run" in r.out
+    r = run_inv("release", "--push", "--dry-run", env=NO_ENGINE)
+    assert r.code != 0 and "No idea what '--push' is!" in r.err + r.out, r
