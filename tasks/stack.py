@@ -210,13 +210,16 @@ def health(c: Context, flags: ReadFlags) -> None:
 def logs(c: Context, flags: LogsFlags) -> None:
     """Print a stack's logs (make docker-logs [SERVICE=]); --follow, --since, --tail."""
     from tasks.lib.stack import compose, view
-    from tasks.lib.stack.plan import check_tail, logs_call
+    from tasks.lib.stack.plan import check_since, check_tail, logs_call
 
     with running(_out()) as out:
         _s, stack, target = _open(c, flags, out)
         compose.spec(stack, target).check_services(flags.service, stack.name)
         call = logs_call(
-            flags.service, follow=flags.follow, since=flags.since, tail=check_tail(flags.tail)
+            flags.service,
+            follow=flags.follow,
+            since=check_since(flags.since),
+            tail=check_tail(flags.tail),
         )
         view.show_logs(out, compose.logs(stack, target, call))
 

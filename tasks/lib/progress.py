@@ -127,6 +127,7 @@ class _Item:
     status: Status = Status.QUEUED
     last_line: str = ""
     last_print: float = 0.0
+    last_amount: str = ""
 
 
 def _amount(done: int | None, total: int | None) -> str:
@@ -142,7 +143,8 @@ def _amount(done: int | None, total: int | None) -> str:
 
 class PlainProgress:
     """CI logs: a line when an item starts, when its step changes, at most one amount line
-    every ``every`` seconds, and one when it ends. ``verbose`` also prints raw log lines."""
+    every ``every`` seconds (an unchanged amount once a minute), and one when it ends.
+    ``verbose`` also prints raw log lines."""
 
     def __init__(self, out: Output, *, every: float = 5.0, verbose: bool = False) -> None:
         self.out = out
@@ -194,9 +196,12 @@ class PlainProgress:
             if done is not None:
                 item.done = done
                 now = time.monotonic()
-                if now - item.last_print >= self.every:
-                    item.last_print = now
-                    self._say(key, _amount(done, item.total))
+                amount = _amount(done, item.total)
+                # the same amount again (Docker retrying a push) only as a keep-alive line
+                due = self.every if amount != item.last_amount else self.every * 12
+                if now - item.last_print >= due:
+                    item.last_print, item.last_amount = now, amount
+                    self._say(key, amount)
 
     def finish(self, key: str, status: Status, *, text: str = "") -> None:
         with self._lock:

@@ -26,3 +26,22 @@ def test_table_cells_are_not_markup(capsys: pytest.CaptureFixture[str]) -> None:
     text = capsys.readouterr().out
     assert "[red]x[/]" in text and ":x:" in text and "t [b]x[/b]" in text
     assert "💯" not in text and "❌" not in text
+
+
+def test_plain_progress_says_an_unchanged_amount_only_as_a_keep_alive(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A push Docker retries sat at 100% and printed it every 5 s in CI logs (9 times in
+    51 s, seen by a hostile review); a changed amount still prints every 5 s."""
+    from tasks.lib import progress
+
+    clock = [0.0]
+    monkeypatch.setattr(progress.time, "monotonic", lambda: clock[0])
+    p = progress.PlainProgress(Output(plain=True), every=5.0)
+    p.start("web", total=100)
+    for second in range(5, 75, 5):
+        clock[0] = float(second)
+        p.update("web", done=100 if second >= 10 else 50)
+    lines = capsys.readouterr().out.splitlines()
+    amounts = [ln.split(" (")[0] for ln in lines if "%" in ln]
+    assert amounts == ["[web] 50%", "[web] 100%", "[web] 100%"]  # at 5 s, 10 s, then 70 s

@@ -12,6 +12,7 @@ against it.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -170,6 +171,25 @@ def logs_call(
 
 def pull_call(service: str) -> ComposeCall:
     return ComposeCall("pull", ("pull", service), ALL_PROFILES, (service,))
+
+
+_SINCE = re.compile(
+    r"(?:\d+(?:\.\d+)?(?:ns|us|µs|ms|s|m|h))+"  # a duration, as Go writes one (10m, 1h30m)
+    r"|\d+(?:\.\d+)?"  # a unix time
+    r"|\d{4}-\d{2}-\d{2}(?:[T ]\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?(?:Z|[+-]\d{2}:\d{2})?)?"
+)
+
+
+def check_since(value: str) -> str:
+    """``--since`` as ``docker compose logs`` takes it, else one line (compose would print
+    its own error and exit 1 after the stack was read)."""
+    if value and not _SINCE.fullmatch(value):
+        raise ConfigError(
+            f"--since {value!r} is not a time",
+            hint="a duration (10m, 1h30m), a date (2026-11-24, 2026-11-24T10:00:00Z) or a unix "
+            "time",
+        )
+    return value
 
 
 def check_tail(value: str) -> str:

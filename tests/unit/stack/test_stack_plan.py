@@ -16,6 +16,7 @@ from tasks.lib.stack import compose
 from tasks.lib.stack.plan import (
     ComposeCall,
     Stack,
+    check_since,
     check_tail,
     down_call,
     env_file_check,
@@ -220,3 +221,27 @@ def test_no_env_file_no_flag(root: Path) -> None:
     (root / "infrastructure/envs/.env.example").unlink()
     st = resolve_stack(_settings(root), "dev")
     assert "--env-file" not in compose.argv(st, EngineTarget(env={}), up_call())
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        "",
+        "10m",
+        "1h30m",
+        "1.5h",
+        "42s",
+        "1732440000",
+        "2026-11-24",
+        "2026-11-24T10:00:00Z",
+        "2026-11-24T10:00:00.5+01:00",
+    ],
+)
+def test_since_takes_what_compose_logs_takes(value: str) -> None:
+    assert check_since(value) == value
+
+
+@pytest.mark.parametrize("value", ["garbage", "10 m", "m10", "-5m", "2026-11-24Tnoon", "10m;x"])
+def test_since_refuses_the_rest_in_one_line(value: str) -> None:
+    with pytest.raises(ConfigError, match=r"is not a time: a duration \(10m, 1h30m\)"):
+        check_since(value)
