@@ -558,7 +558,7 @@ def excepthook(kind: type[BaseException], exc: BaseException, tb: Any) -> None:
     elif isinstance(exc, TaskError):
         line, code = exc.line(), exc.exit_code
     elif _is_config_load_error(exc):
-        line, code = _config_error_line(exc), 2
+        line, code = _config_error_line(exc, tb), 2
     elif (var := _uncastable_env_var(tb)) is not None:
         line, code = var, 2
     else:
@@ -604,14 +604,32 @@ def _is_config_load_error(exc: BaseException) -> bool:
     )
 
 
-def _config_error_line(exc: BaseException) -> str:
-    """Invoke's merge error dumps the whole defaults; say only what the config gave."""
+def _merge_path(tb: Any) -> str:
+    """The config key Invoke's ``merge_dicts`` was merging when it failed: the ``key`` of each
+    of its (recursive) frames, outermost first."""
+    keys: list[str] = []
+    while tb is not None:
+        frame = tb.tb_frame
+        if frame.f_code.co_name == "merge_dicts" and "key" in frame.f_locals:
+            keys.append(str(frame.f_locals["key"]))
+        tb = tb.tb_next
+    return ".".join(keys)
+
+
+def _config_error_line(exc: BaseException, tb: Any = None) -> str:
+    """Invoke's merge error dumps the whole defaults; say only what the config gave, and
+    where."""
     text = str(exc).strip()
     if type(exc).__name__ == "AmbiguousMergeError" and " with " in text:
+        import re
+
         given = text.rsplit(" with ", 1)[1].rstrip(")")
+        given = re.sub(r"<class '(\w+)'>", r"a \1", given)  # "<class 'list'> ([1])": "a list ([1])"
+        key = _merge_path(tb)
+        where = f"{key} must be a mapping and" if key else "a key that must be a mapping"
         return (
-            "cannot read the Invoke config: a key that must be a mapping is "
-            f"{given[:120]}): fix invoke.yaml (each key must be a mapping, e.g. services.web)"
+            f"cannot read the Invoke config: {where} is {given[:120]})"
+            + ": fix the config file (invoke.yaml, or the one -f names)"
         )
     first = text.splitlines()[0] if text else type(exc).__name__
     return (

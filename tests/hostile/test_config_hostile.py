@@ -57,8 +57,13 @@ YAML_CASES = [
         "meeshy:\n  registry: [a, b]\n", "meeshy.registry must be a string", id="list-registry"
     ),
     pytest.param("meeshy:\n  root: [example]\n", "meeshy.root must be a string", id="list-root"),
-    pytest.param("meeshy:\n  services: [gateway]\n", "must be a mapping", id="list-services"),
-    pytest.param("meeshy: hello\n", "must be a mapping", id="scalar-meeshy"),
+    pytest.param(
+        "meeshy:\n  services: [gateway]\n",
+        "meeshy.services must be a mapping and is a list (['gateway'])",
+        id="list-services",
+    ),
+    pytest.param("meeshy: hello\n", "meeshy must be a mapping and is a str", id="scalar-meeshy"),
+    pytest.param("meeshy:\n  ssh: null\n", "meeshy.ssh must be a mapping", id="null-ssh"),
     pytest.param(
         "meeshy:\n  registry: 'Bad Name'\n", "is not a registry/namespace", id="bad-registry"
     ),
