@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
+import signal
 import subprocess
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 PROJECT = Path(__file__).resolve().parent.parent
@@ -47,3 +49,19 @@ def task_context() -> object:
     from tasks.lib.config import defaults
 
     return Context(config=Config(overrides={"meeshy": defaults()}))
+
+
+@contextlib.contextmanager
+def reaped(proc: subprocess.Popen[str]) -> Iterator[subprocess.Popen[str]]:
+    """``with reaped(Popen(...)) as proc:``: killed and reaped if the block ends first (a
+    check failed), so no task outlives its test; with its children too (compose, ssh) when
+    it leads a session of its own (``start_new_session=True``)."""
+    try:
+        yield proc
+    finally:
+        if proc.poll() is None:
+            if os.getpgid(proc.pid) == proc.pid:
+                os.killpg(proc.pid, signal.SIGKILL)
+            else:
+                proc.kill()
+            proc.communicate()

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.cli import PROJECT
+from tests.cli import PROJECT, reaped
 from tests.integration.stack.stack_world import compose_ps, docker_sdk
 
 DEV_FILE = "infrastructure/docker/compose/docker-compose.dev.yml"
@@ -78,8 +78,7 @@ def test_signal_while_waiting_leaves_the_stack_up_and_says_so(
     slow_stack: dict[str, str], sig: signal.Signals, code: int
 ) -> None:
     project = slow_stack["PROJECT"]
-    proc = _inv("stack.up", "--timeout", "120", env=slow_stack)
-    try:
+    with reaped(_inv("stack.up", "--timeout", "120", env=slow_stack)) as proc:
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
             if [r for r in compose_ps(project) if r.get("State") == "running"]:
@@ -89,10 +88,6 @@ def test_signal_while_waiting_leaves_the_stack_up_and_says_so(
         time.sleep(1.0)  # inside the waiting loop
         os.kill(proc.pid, sig)  # the main process only, as CI runners and `timeout` do
         out, err = proc.communicate(timeout=30)
-    finally:
-        if proc.poll() is None:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait()
     assert proc.returncode == code, (out, err)
     lines = err.strip().splitlines()
     assert lines[-1] == (
@@ -143,17 +138,14 @@ def _follow_logs(stack: dict[str, str], root: Path, script: str) -> subprocess.P
 
 @pytest.mark.engine
 def test_logs_follow_stops_on_sigint(slow_stack: dict[str, str], tmp_path: Path) -> None:
-    proc = _follow_logs(slow_stack, tmp_path, "while :; do echo tick; sleep 0.2; done")
-    try:
+    with reaped(
+        _follow_logs(slow_stack, tmp_path, "while :; do echo tick; sleep 0.2; done")
+    ) as proc:
         assert proc.stdout is not None
         first = proc.stdout.readline()
         assert "tick" in first
         os.kill(proc.pid, signal.SIGINT)
         _, err = proc.communicate(timeout=30)
-    finally:
-        if proc.poll() is None:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait()
     assert proc.returncode == 130, err
     assert err.strip().splitlines()[-1] == "ERROR: interrupted by SIGINT"
     assert "Traceback" not in err
@@ -169,16 +161,12 @@ def test_logs_follow_with_its_output_closed_leaves_no_compose_behind(
     import psutil
 
     # one line, a second one later (the task meets the closed pipe there), then silence
-    proc = _follow_logs(slow_stack, tmp_path, "echo tick; sleep 4; echo tock; exec sleep 600")
-    try:
+    script = "echo tick; sleep 4; echo tock; exec sleep 600"
+    with reaped(_follow_logs(slow_stack, tmp_path, script)) as proc:
         assert proc.stdout is not None
         assert "tick" in proc.stdout.readline()
         proc.stdout.close()
         _, err = proc.communicate(timeout=30)
-    finally:
-        if proc.poll() is None:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait()
     assert proc.returncode == 141, err
     assert err == ""
     time.sleep(0.5)

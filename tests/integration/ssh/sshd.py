@@ -319,18 +319,6 @@ def popen(sshd: Sshd, *args: str, **env: str) -> subprocess.Popen[str]:
     )
 
 
-@contextlib.contextmanager
-def reaped(proc: subprocess.Popen[str]) -> Iterator[subprocess.Popen[str]]:
-    """``with reaped(popen(...)) as proc:``: killed and reaped if the block ends first (a
-    check failed), so no task outlives its test."""
-    try:
-        yield proc
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.communicate()
-
-
 def sshd_problem() -> str | None:
     if not Path(SSHD).is_file():
         return "openssh-server is not installed (bash .ci/install-engine.sh)"

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.cli import reaped
 from tests.integration.ssh.sshd import (
     ALIAS,
     CHANGED,
@@ -25,7 +26,6 @@ from tests.integration.ssh.sshd import (
     Sshd,
     inv,
     popen,
-    reaped,
     sshd,
 )
 

@@ -21,8 +21,9 @@ from collections.abc import Iterator
 import pytest
 
 from tasks.lib.config import resolve
+from tests.cli import reaped
 from tests.conftest import EXAMPLE
-from tests.integration.ssh.sshd import ALIAS, Result, Sshd, inv, popen, reaped, sshd
+from tests.integration.ssh.sshd import ALIAS, Result, Sshd, inv, popen, sshd
 from tests.integration.stack.stack_world import StackWorld, compose_ps, docker_sdk, free_ports
 
 __all__ = ["sshd"]  # the fixture, imported explicitly
