@@ -23,7 +23,7 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager, suppress
 from pathlib import Path
 from types import FrameType
-from typing import TYPE_CHECKING, Any, ClassVar, TypeVar, dataclass_transform
+from typing import TYPE_CHECKING, Any, ClassVar, NoReturn, TypeVar, dataclass_transform
 
 from invoke import Context, Exit, Task, task
 from invoke.parser.argument import Argument
@@ -170,26 +170,27 @@ class ImageFlags(RepoFlags, EngineFlags, JsonFlags):
     """The registry's images on an engine: build.*, images.*, staging.tag/push."""
 
 
+def _refuse(message: str, hint: str) -> NoReturn:
+    """A flag Invoke is parsing is refused: one line and exit 2 (no task has started)."""
+    err = ConfigError(message, hint=hint)
+    raise Exit(f"ERROR: {err.line()}", code=err.exit_code) from None
+
+
 class _TypedArgument(Argument):
     """A flag whose value Invoke converts with its type (``int`` for ``--port-offset``): a value
     that does not convert is one line and exit 2, not Invoke's ValueError traceback."""
 
     def set_value(self, value: Any, cast: bool = True) -> None:
+        flag = "--" + max(self.names, key=len)
         if value == "" and self.kind is str:
             # `--registry "$REG"` with REG unset: the flag was given, with nothing. Taking the
             # default would build or tag prod's names (isopen) where the script meant its own.
-            flag = "--" + max(self.names, key=len)
-            err = ConfigError(
-                f"{flag} is given an empty value", hint=f"give {flag} a value, or leave it out"
-            )
-            raise Exit(f"ERROR: {err.line()}", code=err.exit_code) from None
+            _refuse(f"{flag} is given an empty value", f"give {flag} a value, or leave it out")
         try:
             super().set_value(value, cast)
         except ValueError:
-            flag = "--" + max(self.names, key=len)
             kind = "a whole number" if self.kind is int else f"a {self.kind.__name__}"
-            err = ConfigError(f"{flag} {value!r} is not {kind}", hint=f"e.g. {flag} {self.default}")
-            raise Exit(f"ERROR: {err.line()}", code=err.exit_code) from None
+            _refuse(f"{flag} {value!r} is not {kind}", f"e.g. {flag} {self.default}")
 
     def __deepcopy__(self, memo: dict[int, Any]) -> _TypedArgument:
         # Invoke's parser deep-copies every task's arguments on each run; an argument's
@@ -586,9 +587,10 @@ def _uncastable_env_var(tb: Any) -> str | None:
             os.path.join("invoke", "env.py")
         ):
             path = frame.f_locals.get("key_path") or []
-            value = frame.f_locals.get("value")
+            value, old = frame.f_locals.get("value"), frame.f_locals.get("old")
             var = "INVOKE_" + "_".join(str(k) for k in path).upper()
-            return f"{var}={value!r} is not a whole number: set it to one (e.g. 10)"
+            kind = "a whole number" if isinstance(old, int) else f"a {type(old).__name__}"
+            return f"{var}={value!r} is not {kind}: set it to one, e.g. {old!r}"
         tb = tb.tb_next
     return None
 

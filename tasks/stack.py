@@ -85,7 +85,6 @@ def _open(
 ) -> tuple[Settings, Stack, EngineTarget]:
     """Config, the stack and its engine (see :func:`~tasks.lib.stack.plan.open_stack`)."""
     from tasks.lib.engine import EngineTarget
-    from tasks.lib.ssh import Destination
     from tasks.lib.stack.plan import open_stack
 
     s = settings(c, flags)
@@ -96,9 +95,7 @@ def _open(
     if warning:
         out.warn(warning)
     target = EngineTarget(context=s.docker_context)
-    # an unknown context or a bad ssh:// address is one line (exit 2), not compose's error
-    if target.is_ssh:
-        Destination.parse(target.host)
+    target.check()  # one line (exit 2) for a bad address, not compose's error (exit 1)
     return s, stack, target
 
 

@@ -238,13 +238,14 @@ def check_env_vars(config: Mapping[str, Any], environ: Mapping[str, str]) -> Non
     walk(config, ())
     for var in sorted(v for v in environ if v.startswith(ENV_PREFIX)):
         if var not in known:
-            import difflib
-
-            leaves = [n[len(ENV_PREFIX) :] for n, v in known.items() if not isinstance(v, Mapping)]
-            close = difflib.get_close_matches(var[len(ENV_PREFIX) :], leaves, n=1, cutoff=0.7)
+            # compared without the prefix every name shares, which would make any two close
+            leaves = [
+                n.removeprefix(ENV_PREFIX) for n, v in known.items() if not isinstance(v, Mapping)
+            ]
+            close = closest(var.removeprefix(ENV_PREFIX), leaves)
             raise ConfigError(
                 f"{var} names no meeshy setting (Invoke would ignore it)",
-                hint=f"did you mean {ENV_PREFIX}{close[0]}?"
+                hint=f"did you mean {ENV_PREFIX}{close}?"
                 if close
                 else "unset it (README: Configuration)",
             )
@@ -265,14 +266,20 @@ def check_tag(tag: str, where: str) -> str:
     return tag
 
 
-def did_you_mean(value: str, choices: Iterable[str]) -> str:
-    """``did you mean 'x'?`` when one choice is close, else the list of choices."""
+def closest(value: str, choices: Iterable[str]) -> str | None:
+    """The one choice close to ``value`` (a typo of it), else None."""
     import difflib
 
+    close = difflib.get_close_matches(value, list(choices), n=1, cutoff=0.6)
+    return close[0] if close else None
+
+
+def did_you_mean(value: str, choices: Iterable[str]) -> str:
+    """``did you mean 'x'?`` when one choice is close, else the list of choices."""
     choices = list(choices)
-    close = difflib.get_close_matches(value, choices, n=1, cutoff=0.6)
+    close = closest(value, choices)
     known = ", ".join(choices) if choices else "(none)"
-    return f"did you mean {close[0]!r}? (known: {known})" if close else f"choose one of {known}"
+    return f"did you mean {close!r}? (known: {known})" if close else f"choose one of {known}"
 
 
 @dataclass(frozen=True)
@@ -595,7 +602,7 @@ def resolve(
         raise ConfigError("meeshy.services must be a non-empty mapping")
     services = tuple(_service(str(n), s) for n, s in services_raw.items())
     names = [s.name for s in services]
-    all_ = _names(merged["all"] if merged["all"] is not None else [], "meeshy.all")
+    all_ = _names(merged["all"], "meeshy.all")
     if not all_:
         raise ConfigError(
             "meeshy.all is empty", hint="name what build.all builds, e.g. gateway,web"
@@ -659,9 +666,9 @@ def file_sha256(path: Path) -> str:
     gate, so that reading settings does not import the gate."""
     import hashlib
 
-    digest = hashlib.sha256()
     from tasks.lib.fsread import open_file
 
+    digest = hashlib.sha256()
     with open_file(path) as fh:
         for chunk in iter(lambda: fh.read(65536), b""):
             digest.update(chunk)

@@ -39,7 +39,7 @@ from tasks.lib.errors import (
     MissingImageError,
     TaskError,
 )
-from tasks.lib.ssh import Forward
+from tasks.lib.ssh import Destination, Forward
 
 if TYPE_CHECKING:
     import docker
@@ -99,6 +99,13 @@ class EngineTarget:
     @property
     def ssh_options(self) -> SshOptions:
         return self.ssh or _LINKS.options
+
+    def check(self) -> None:
+        """Refuse, in one line, an address Docker would not take (a context that does not
+        exist, a DOCKER_HOST without a scheme, an ``ssh://`` one that does not parse), before
+        something else (compose) reads it. Nothing is contacted."""
+        if self.is_ssh:
+            Destination.parse(self.host)
 
     @property
     def identity(self) -> str:
