@@ -254,6 +254,7 @@ def cli_task(
             flags = flags_cls(**values)
             from tasks.lib.engine import engine_session
 
+            check_runtime_config(c)
             with engine_session():  # the task run's SSH link closes here, however it ends
                 if isinstance(flags, EngineFlags) and not getattr(flags, "dry_run", False):
                     _start_link_early(c, flags.context)
@@ -375,11 +376,13 @@ def _may_be_remote() -> bool:
     the docker CLI's current context), read as every task reads it."""
     if os.environ.get("INVOKE_MEESHY_DOCKER_CONTEXT"):
         return True
+    from tasks.lib.fsread import read_bytes
+
     homes = [Path("/etc/invoke"), Path.home() / ".invoke", PROJECT_DIR / "invoke"]
     for base in homes:
         for ext in (".yaml", ".yml", ".json", ".py"):
-            with suppress(OSError):
-                if "docker_context" in base.with_suffix(ext).read_text(encoding="utf-8"):
+            with suppress(OSError):  # bytes: a file that is not UTF-8 is Invoke's to report
+                if b"docker_context" in read_bytes(base.with_suffix(ext)):
                     return True
     from tasks.lib.engine import EngineTarget
 
@@ -439,14 +442,14 @@ def settings(
 def engine_target(c: Context, context: str = "") -> EngineTarget:
     """The engine for tasks that need no monorepo (volumes, docker.ensure): ``--context``,
     else config ``meeshy.docker_context``, else DOCKER_HOST / DOCKER_CONTEXT / current."""
-    from tasks.lib.config import ssh_options
+    from tasks.lib.config import check_config
     from tasks.lib.engine import EngineTarget, use_ssh_options
 
-    raw = meeshy_config(c)
-    raw = raw if isinstance(raw, Mapping) else {}
-    ssh = ssh_options(raw.get("ssh") or {})
-    use_ssh_options(ssh)
-    return EngineTarget(context=context or str(raw.get("docker_context") or ""), ssh=ssh)
+    checked = check_config(meeshy_config(c))  # the whole config, not only the keys used here
+    use_ssh_options(checked.ssh)
+    return EngineTarget(
+        context=context or str(checked.merged["docker_context"] or ""), ssh=checked.ssh
+    )
 
 
 # -- errors, signals, closed pipes ----------------------------------------------------------------
@@ -558,6 +561,8 @@ def excepthook(kind: type[BaseException], exc: BaseException, tb: Any) -> None:
         os._exit(141)
     elif isinstance(exc, TaskError):
         line, code = exc.line(), exc.exit_code
+    elif (path := _config_file_in(tb)) is not None:  # raised reading or merging a config file
+        line, code = _config_file_line(path, exc, tb), 2
     elif _is_config_load_error(exc):
         line, code = _config_error_line(exc, tb), 2
     elif (var := _uncastable_env_var(tb)) is not None:
@@ -604,6 +609,67 @@ def _is_config_load_error(exc: BaseException) -> bool:
         or type(exc).__module__.startswith(("invoke.exceptions", "invoke.config"))
         or isinstance(exc, UnicodeDecodeError)
     )
+
+
+_CONFIG_FILE_FRAMES = frozenset({"_load_yaml", "_load_json", "_load_py", "_merge_file"})
+
+
+def _config_file_in(tb: Any) -> str | None:
+    """The config file Invoke was loading or merging when ``tb`` was raised: the ``path`` of
+    its loader's (or ``_merge_file``'s) frame; None when no config file was being read."""
+    found = None
+    while tb is not None:
+        frame = tb.tb_frame
+        if frame.f_code.co_name in _CONFIG_FILE_FRAMES and frame.f_code.co_filename.endswith(
+            os.path.join("invoke", "config.py")
+        ):
+            path = frame.f_locals.get("path")
+            found = str(path) if path else found
+        tb = tb.tb_next
+    return found
+
+
+def _config_file_line(path: str, exc: BaseException, tb: Any) -> str:
+    """One line naming the config file, and the line in it when the parser says which."""
+    hint = f": fix {path}"
+    mark = getattr(exc, "problem_mark", None)  # PyYAML's MarkedYAMLError
+    if mark is not None:
+        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+        return f"{path}, line {mark.line + 1}, column {mark.column + 1}: {problem}{hint}"
+    if isinstance(exc, ValueError) and hasattr(exc, "lineno") and hasattr(exc, "colno"):
+        return f"{path}, line {exc.lineno}, column {exc.colno}: {getattr(exc, 'msg', exc)}{hint}"
+    if isinstance(exc, UnicodeDecodeError):
+        try:
+            with open(path, "rb") as f:
+                line = f.read(exc.start).count(b"\n") + 1
+        except OSError:
+            return f"{path} is not UTF-8 text{hint}"
+        bad = exc.object[exc.start : exc.start + 1].hex()
+        return f"{path}, line {line}: byte 0x{bad} is not UTF-8{hint}"
+    if type(exc).__name__ == "AmbiguousMergeError":
+        return _config_error_line(exc, tb).replace(
+            ": fix the config file (invoke.yaml, or the one -f names)", hint
+        )
+    if isinstance(exc, AttributeError) and "has no attribute 'items'" in str(exc):
+        kind = str(exc).split("'")[1]  # "'list' object has no attribute 'items'"
+        article = "an" if kind[:1] in tuple("aeiou") else "a"
+        return (
+            f"{path} must hold a mapping (meeshy: ...) at its top level, not {article} {kind}{hint}"
+        )
+    first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+    return f"cannot read the config file {path} ({type(exc).__name__}: {first[:200]}){hint}"
+
+
+def check_runtime_config(c: Context) -> None:
+    """``inv -f FILE`` (or ``INVOKE_RUNTIME_CONFIG``) naming no file: Invoke skips it
+    silently, and the task would run on the defaults, prod's among them. Refused."""
+    config = c.config  # Invoke leaves _runtime_found unset (not False) for a missing file
+    path = getattr(config, "_runtime_path", None)
+    if path and not getattr(config, "_runtime_found", None):
+        raise ConfigError(
+            f"config file {path} (from -f or INVOKE_RUNTIME_CONFIG) does not exist",
+            hint="check its path",
+        )
 
 
 def _merge_path(tb: Any) -> str:

@@ -566,12 +566,8 @@ def resolve(
     A relative ``root`` from config is relative to ``project_dir`` (where invoke.yaml lives);
     one from ``--root`` or ``MEESHY_ROOT`` is relative to ``cwd``.
     """
-    data = dict(_mapping(raw, "meeshy"))
-    _check_keys(data, [*TOP_KEYS, "services", "stacks"], "meeshy")
-    merged = deep_merge(defaults(), data)
-    top = {k: merged[k] for k in TOP_KEYS if k not in ("all", "ssh")}
-    for key, value in top.items():
-        _string(value, f"meeshy.{key}")
+    checked = check_config(raw)
+    merged = checked.merged
     cwd = cwd or Path.cwd()
     if root:
         root_path = cwd / root
@@ -596,7 +592,46 @@ def resolve(
     elif env.get("DOCKER_REGISTRY"):
         reg = check_registry(env["DOCKER_REGISTRY"], "DOCKER_REGISTRY")
     else:
-        reg = check_registry(str(merged["registry"]), "meeshy.registry")
+        reg = checked.registry
+    ctx = docker_context if docker_context is not None else str(merged["docker_context"] or "")
+    return Settings(
+        root=root_path,
+        registry=reg,
+        tag=checked.tag,
+        schema=str(merged["schema"]),
+        context=str(merged["context"]),
+        docker_context=ctx,
+        builder=builder if builder is not None else str(merged["builder"] or ""),
+        all=checked.all,
+        services=checked.services,
+        stacks=checked.stacks,
+        ssh=checked.ssh,
+    )
+
+
+@dataclass(frozen=True)
+class CheckedConfig:
+    """The ``meeshy`` config checked whole, before flags, environment and disk are asked."""
+
+    merged: dict[str, Any]
+    registry: str
+    tag: str
+    all: tuple[str, ...]
+    services: tuple[Service, ...]
+    stacks: tuple[StackConfig, ...]
+    ssh: SshOptions
+
+
+def check_config(raw: Any) -> CheckedConfig:
+    """Every key and value of Invoke's merged ``meeshy`` config, checked: what every task
+    runs first, also those that read only a key or two (volumes.*, docker.ensure), so a
+    typo in the config file is refused wherever it is met."""
+    data = dict(_mapping(raw, "meeshy"))
+    _check_keys(data, [*TOP_KEYS, "services", "stacks"], "meeshy")
+    merged = deep_merge(defaults(), data)
+    top = {k: merged[k] for k in TOP_KEYS if k not in ("all", "ssh")}
+    for key, value in top.items():
+        _string(value, f"meeshy.{key}")
     services_raw = _mapping(merged["services"], "meeshy.services")
     if not services_raw:
         raise ConfigError("meeshy.services must be a non-empty mapping")
@@ -615,16 +650,10 @@ def resolve(
             raise ConfigError(
                 f"meeshy.all names unknown service {n!r}", hint=did_you_mean(n, names)
             )
-    tag = check_tag(_string(merged["tag"], "meeshy.tag"), "meeshy.tag")
-    ctx = docker_context if docker_context is not None else str(merged["docker_context"] or "")
-    return Settings(
-        root=root_path,
-        registry=reg,
-        tag=tag,
-        schema=str(merged["schema"]),
-        context=str(merged["context"]),
-        docker_context=ctx,
-        builder=builder if builder is not None else str(merged["builder"] or ""),
+    return CheckedConfig(
+        merged=merged,
+        registry=check_registry(str(merged["registry"]), "meeshy.registry"),
+        tag=check_tag(_string(merged["tag"], "meeshy.tag"), "meeshy.tag"),
         all=all_,
         services=services,
         stacks=_stacks(merged["stacks"]),

@@ -86,19 +86,78 @@ YAML_CASES = [
         id="typo-policy",
     ),
     pytest.param("meeshy:\n  tag: 'a b'\n", "is not a valid Docker tag", id="bad-tag"),
-    pytest.param("meeshy: [\n", "cannot read the Invoke config", id="invalid-yaml"),
-    pytest.param("\x00\x01\x02\xff\xfe binary", "cannot read the Invoke config", id="binary"),
+    pytest.param("meeshy: [\n", "invoke.yaml, line 2, column 1: ", id="invalid-yaml"),
+    pytest.param(
+        "meeshy:\n  root: example\n\tregistry: x\n",
+        "invoke.yaml, line 3, column 1: found character '\\t' that cannot start any token",
+        id="tab",
+    ),
+    pytest.param(
+        "\x00\x01\x02\xff\xfe binary", "invoke.yaml, line 1: byte 0xff is not", id="binary"
+    ),
+    pytest.param(
+        "meeshy:\n  root: example\n  registry: \xe9t\xe9\n",
+        "invoke.yaml, line 3: byte 0xe9 is not UTF-8",
+        id="latin-1",
+    ),
+    pytest.param("- meeshy\n", "at its top level, not a list", id="top-level-list"),
+    pytest.param("42\n", "at its top level, not an int", id="top-level-int"),
+    pytest.param("just words\n", "at its top level, not a str", id="top-level-str"),
 ]
 
 
 @pytest.mark.parametrize(("yaml_text", "expected"), YAML_CASES)
 def test_malformed_invoke_yaml(project: Path, yaml_text: str, expected: str) -> None:
-    (project / "invoke.yaml").write_bytes(
-        yaml_text.encode("latin-1") if "\xff" in yaml_text else yaml_text.encode()
-    )
+    (project / "invoke.yaml").write_bytes(yaml_text.encode("latin-1"))  # one byte a char
     r = _inv(project, "build.all", "--dry-run", "--root", "example")
     line = _one_line(r)
     assert expected in line, line
+    assert line.endswith(f"fix {project / 'invoke.yaml'}") or "invoke.yaml" not in expected, line
+
+
+RUNTIME_CASES = [
+    pytest.param("c.json", "{", "c.json, line 1, column 2: Expecting property name", id="json"),
+    pytest.param("c.json", "[1]", "c.json must hold a mapping", id="json-list"),
+    pytest.param("c.yml", "meeshy:\n  tag: [\n", "c.yml, line 3, column 1: ", id="yml"),
+    pytest.param("c.py", "x = (\n", "cannot read the config file c.py (SyntaxError: ", id="py"),
+    pytest.param(
+        "c.yaml",
+        None,
+        "config file c.yaml (from -f or INVOKE_RUNTIME_CONFIG) does not",
+        id="missing",
+    ),
+]
+
+
+@pytest.mark.parametrize(("name", "text", "expected"), RUNTIME_CASES)
+@pytest.mark.parametrize("how", ["-f", "env"])
+def test_malformed_or_missing_runtime_config(
+    project: Path, name: str, text: str | None, expected: str, how: str
+) -> None:
+    """``-f FILE`` (or INVOKE_RUNTIME_CONFIG): a file Invoke cannot read is named with its
+    line; a missing one is refused, where Invoke skipped it and ran on the defaults."""
+    if text is not None:
+        (project / name).write_text(text)
+    if how == "-f":
+        r = _inv(project, "-f", name, "build.all", "--dry-run", "--root", "example")
+    else:
+        env = {"INVOKE_RUNTIME_CONFIG": name}
+        r = _inv(project, "build.all", "--dry-run", "--root", "example", env=env)
+    line = _one_line(r)
+    assert expected in line, line
+    assert "docker buildx" not in r.stdout
+
+
+@pytest.mark.parametrize(
+    "args", [["volumes.size"], ["docker.ensure", "--dry-run"], ["staging.volumes", "--dry-run"]]
+)
+def test_tasks_without_a_monorepo_check_the_whole_config(project: Path, args: list[str]) -> None:
+    """A typo anywhere in the config file is refused by the tasks that read one key of it
+    too, before they reach for the engine (here, an engine that does not exist: exit 3)."""
+    (project / "invoke.yaml").write_text(
+        "meeshy:\n  root: example\n  services:\n    web: {schema_policy: cpy}\n"
+    )
+    assert "did you mean 'copy'" in _one_line(_inv(project, *args))
 
 
 ENV_CASES = [
