@@ -75,6 +75,19 @@ class ProjectSpec:
                     hint=did_you_mean(n, self.service_names),
                 )
 
+    def check_profiles(self, names: Iterable[str], stack: str) -> None:
+        """ConfigError naming the first ``--profile`` no service of this project declares
+        (compose would start no service more, and say nothing); ``*`` is every profile."""
+        from tasks.lib.config import did_you_mean
+
+        declared = sorted({p for sv in self.services for p in sv.profiles})
+        for n in names:
+            if n != "*" and n not in declared:
+                raise ConfigError(
+                    f"stack {stack} has no profile {n!r}",
+                    hint=did_you_mean(n, declared) if declared else "it declares no profile",
+                )
+
 
 def _words(raw: Any) -> tuple[str, ...]:
     if raw is None:

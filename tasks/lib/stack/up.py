@@ -83,6 +83,7 @@ def plan_up(
     config = compose.config(stack, target)
     spec = parse_config(config, stack.project)
     spec.check_services(services, stack.name)
+    spec.check_profiles(profiles, stack.name)
     preflight = None
     if stack.name == STAGING:
         preflight = staging_preflight(

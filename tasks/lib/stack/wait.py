@@ -216,8 +216,7 @@ def watch(
             verdict = judge_service(containers, baselines)
             row = _row(s, containers, verdict)
             rows[s] = row
-            health = f"health {row.health}" if row.health else "no healthcheck"
-            text = f"{health}, {row.restarts} restarts" if containers else row.reason
+            text = _health_text(row) if containers else row.reason
             shown = (row.state or "-", text, row.kind)
             if reported.get(s) != shown:
                 reported[s] = shown
@@ -240,6 +239,15 @@ def watch(
             _finish(progress, ordered, timed_out=True)
             return WaitResult(False, elapsed, ordered, timed_out=True, up_output=_out(up))
         sleep(interval)
+
+
+def _health_text(row: ServiceWait) -> str:
+    """Health and restarts. "no healthcheck" only for a running container: the engine shows
+    no health for one not started yet, though its image or file may define a check."""
+    restarts = f"{row.restarts} restarts"
+    if row.health:
+        return f"health {row.health}, {restarts}"
+    return f"no healthcheck, {restarts}" if row.state == "running" else restarts
 
 
 def _out(up: Background | None) -> tuple[str, ...]:

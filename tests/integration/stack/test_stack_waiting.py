@@ -166,6 +166,9 @@ def test_one_line_refusals(fx: Fx) -> None:
     assert "stack staging: no compose file" in err and "inv staging.compose" in err
     code, _out, err = fx.run(stack_tasks.up, env="fx", timeout=-1)
     assert code == 2
+    code, out, err = fx.run(stack_tasks.up, env="fx", profile=["ful"], dry_run=True)
+    assert code == 2, out + err  # compose itself starts nothing more, and says nothing
+    assert err.strip() == "ERROR: stack fx has no profile 'ful': it declares no profile"
 
 
 def test_pull_says_what_is_a_local_build(fx: Fx) -> None:

@@ -37,7 +37,7 @@ from tasks.lib.stack.health import HealthReport, HealthRow
 from tasks.lib.stack.images import AppImage, app_images
 from tasks.lib.stack.plan import Stack, down_call, down_hint, open_stack, up_call
 from tasks.lib.stack.pull import PullItem, PullPlan, execute, note
-from tasks.lib.stack.spec import parse_config
+from tasks.lib.stack.spec import ProjectSpec, parse_config
 from tasks.lib.stack.up import UpPlan, expected, failure
 from tasks.lib.stack.wait import ServiceWait, WaitResult
 
@@ -279,6 +279,34 @@ def test_expected_is_what_up_starts(
     services: tuple[str, ...], profiles: tuple[str, ...], waited: tuple[str, ...]
 ) -> None:
     assert expected(SPEC, services, profiles) == waited
+
+
+@pytest.mark.parametrize("profiles", [(), ("full",), ("ops", "full"), ("*",)])
+def test_declared_profiles_pass(profiles: tuple[str, ...]) -> None:
+    SPEC.check_profiles(profiles, "staging")
+
+
+@pytest.mark.parametrize(
+    ("spec", "profile", "line"),
+    [
+        (
+            SPEC,
+            "ful",
+            "stack staging has no profile 'ful': did you mean 'full'? (known: full, ops)",
+        ),
+        (SPEC, "nope", "stack staging has no profile 'nope': choose one of full, ops"),
+        (
+            parse_config({"services": {"a": {"image": "busybox"}}}),
+            "full",
+            "stack staging has no profile 'full': it declares no profile",
+        ),
+    ],
+)
+def test_an_undeclared_profile_is_refused(spec: ProjectSpec, profile: str, line: str) -> None:
+    """compose starts nothing more for a profile no service declares, and says nothing."""
+    with pytest.raises(ConfigError) as err:
+        spec.check_profiles(["full", profile] if profile != "full" else [profile], "staging")
+    assert err.value.line() == line
 
 
 def _wait(*rows: ServiceWait, **kw: Any) -> WaitResult:
