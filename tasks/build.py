@@ -70,6 +70,8 @@ def run_plan(out: Output, plan: BuildPlan, *, dry_run: bool) -> None:
     from tasks.lib.errors import EngineUnavailable
 
     plan.engine.describe()  # an unknown --context is a clear error, dry run or not
+    for warning in plan.warnings:
+        out.warn(warning)
     if plan.skip_schema_check:
         out.warn(
             "--skip-schema-check: these images are NOT proven to be built from "

@@ -363,6 +363,17 @@ class Settings:
     def version(self, service: Service) -> str:
         return read_version(self.root, service.version_file)
 
+    def version_fallback(self, service: Service) -> str | None:
+        """A warning when the service's VERSION file is configured but absent: its tags then
+        say 1.0.0 (the Makefile's fallback), which a misspelled path would make silently."""
+        if not service.version_file or (self.root / service.version_file).exists():
+            return None
+        return (
+            f"{service.version_file} not found: {service.name} is tagged as version "
+            f"{DEFAULT_VERSION} (the Makefile's fallback); create the file or fix "
+            f"meeshy.services.{service.name}.version_file"
+        )
+
     @functools.cached_property
     def schema_sha256(self) -> str | None:
         """The sha256 of the monorepo's shared schema (read once); None when it is missing."""

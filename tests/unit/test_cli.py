@@ -103,6 +103,17 @@ def test_malformed_version_is_one_line(example_copy: Path) -> None:
     assert "docker " not in r.out
 
 
+def test_missing_version_file_is_warned_before_the_commands(example_copy: Path) -> None:
+    (example_copy / "apps/web/VERSION").unlink()
+    r = run_inv("build.web", "--dry-run", "--root", str(example_copy), env=NO_ENGINE)
+    assert r.code == 0, r
+    assert r.err.startswith(
+        "WARNING: apps/web/VERSION not found: web is tagged as version 1.0.0 (the Makefile's "
+        "fallback); create the file or fix meeshy.services.web.version_file\n"
+    ), r
+    assert "isopen/meeshy-web:v1.0.0" in r.out
+
+
 def test_missing_root_is_one_line(tmp_path: Path) -> None:
     r = run_inv("build.all", "--dry-run", "--root", str(tmp_path / "nope"), env=NO_ENGINE)
     assert r.code == 2, r

@@ -147,6 +147,7 @@ class BuildPlan:
     schema_sha256: str | None
     engine: EngineTarget = field(default_factory=EngineTarget)
     skip_schema_check: bool = False
+    warnings: tuple[str, ...] = ()  # said before anything runs, dry run or not
 
     def with_labels(self, extra: dict[str, tuple[tuple[str, str], ...]]) -> BuildPlan:
         """The plan with more labels on some images (by name): the input keys."""
@@ -254,12 +255,14 @@ def plan_builds(
         plan_image(settings, t, options, stamp, skip_schema_check=skip_schema_check)
         for t in targets
     )
+    fallbacks = (settings.version_fallback(settings.service(t.service)) for t in targets)
     return BuildPlan(
         images=images,
         schema=settings.schema,
         schema_sha256=None if skip_schema_check else settings.schema_sha256,
         engine=EngineTarget(context=settings.docker_context),
         skip_schema_check=skip_schema_check,
+        warnings=tuple(dict.fromkeys(w for w in fallbacks if w)),
     )
 
 

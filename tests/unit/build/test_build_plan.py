@@ -214,10 +214,43 @@ def test_env_registry_and_root(example_copy: Path, tmp_path: Path) -> None:
     assert flag.registry == "flag"
 
 
-def test_missing_version_file_is_1_0_0(example_copy: Path) -> None:
+def test_missing_version_file_is_1_0_0_and_said(example_copy: Path) -> None:
     (example_copy / "apps/web/VERSION").unlink()
-    (img,) = _plan(example_copy, Target("web"))
-    assert img.tags == ("isopen/meeshy-web:v1.0.0", "isopen/meeshy-web:latest")
+    plan = plan_builds(
+        _settings(example_copy), [Target("web"), Target("gateway")], BuildOptions(), stamp=STAMP
+    )
+    web = plan.images[0]
+    assert web.tags == ("isopen/meeshy-web:v1.0.0", "isopen/meeshy-web:latest")
+    # Makefile parity, but never silent: a misspelled path would tag 1.0.0 unnoticed.
+    assert plan.warnings == (
+        "apps/web/VERSION not found: web is tagged as version 1.0.0 (the Makefile's "
+        "fallback); create the file or fix meeshy.services.web.version_file",
+    )
+
+
+def test_present_or_unconfigured_version_file_says_nothing(example_copy: Path) -> None:
+    plan = plan_builds(_settings(example_copy), [Target("web")], BuildOptions(), stamp=STAMP)
+    assert plan.warnings == ()
+    s = resolve(
+        {"services": {"web": {"version_file": ""}}},
+        env={},
+        project_dir=example_copy,
+        root=str(example_copy),
+    )
+    plan = plan_builds(s, [Target("web")], BuildOptions(), stamp=STAMP)
+    assert plan.images[0].version == "1.0.0"
+    assert plan.warnings == ()  # no file configured: 1.0.0 is what was asked for
+
+
+def test_dangling_version_symlink_is_missing(example_copy: Path) -> None:
+    version = example_copy / "apps/web/VERSION"
+    version.unlink()
+    version.symlink_to(example_copy / "nowhere")
+    plan = plan_builds(
+        _settings(example_copy), [Target("web"), Target("web")], BuildOptions(), stamp=STAMP
+    )
+    assert plan.images[0].version == "1.0.0"
+    assert len(plan.warnings) == 1  # once per service, however many of its images
 
 
 @pytest.mark.parametrize("bad", ["1.0", "v1.0.0", "latest", "1.0.0 beta", ""])
