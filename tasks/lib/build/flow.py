@@ -16,11 +16,18 @@ from tasks.lib.build.inputs import (
     compute,
     judge,
     label,
+    moved,
 )
 from tasks.lib.build.plan import BuildOptions, BuildPlan, ImageBuild, Target, plan_builds
-from tasks.lib.build.runner import BuildResult
+from tasks.lib.build.runner import BuildResult, LogStream
 from tasks.lib.config import Settings
-from tasks.lib.errors import CommandFailed, EngineUnavailable, Interrupted, SchemaGateError
+from tasks.lib.errors import (
+    CommandFailed,
+    EngineUnavailable,
+    Interrupted,
+    SchemaGateError,
+    TaskError,
+)
 from tasks.lib.gate import GateInput, GateReport, build_inputs, check
 from tasks.lib.images.store import find_images
 from tasks.lib.processes import stop_children
@@ -79,9 +86,40 @@ def sources_of(image: ImageBuild) -> Sources:
 class Freshnesses:
     keys: dict[str, InputKey] = field(default_factory=dict)
     verdicts: dict[str, Freshness] = field(default_factory=dict)
+    # what the keys were made from, to make them again after the builds
+    sources: dict[str, Sources] = field(default_factory=dict)
+    local_ids: dict[str, str | None] = field(default_factory=dict)
+    schema_sha256: str | None = None
+    previous: dict[str, str | None] = field(default_factory=dict)  # tag -> its image before
 
     def skipped(self) -> set[str]:
         return {n for n, f in self.verdicts.items() if f.up_to_date}
+
+    def inputs_moved(self, image: ImageBuild) -> str | None:
+        """What changed since ``image``'s key was made (a path), or None: the key is made
+        again and compared, content and stamps."""
+        before = self.keys.get(image.name)
+        if before is None:
+            return None
+        try:
+            now = compute(
+                image,
+                self.sources[image.name],
+                local_ids=self.local_ids,
+                schema_sha256=self.schema_sha256,
+            )
+        except (OSError, TaskError) as exc:  # an input gone or unreadable since
+            return _shown(getattr(exc, "filename", None) or "an input", image)
+        path = moved(before, now)
+        return None if path is None else _shown(path, image)
+
+
+def _shown(path: str, image: ImageBuild) -> str:
+    """``path`` relative to the build context when it is inside it, as a user names it."""
+    import os
+
+    rel = os.path.relpath(path, image.context) if os.path.isabs(path) else path
+    return path if rel.startswith("..") else rel
 
 
 def freshness(plan_: BuildPlan, client: docker.DockerClient | None) -> Freshnesses:
@@ -108,7 +146,15 @@ def freshness(plan_: BuildPlan, client: docker.DockerClient | None) -> Freshness
                 t: (found.labels if (found := on_engine.get(t)) else None) for t in img.tags
             }
             verdicts[img.name] = judge(img, key, labels)
-    return Freshnesses(keys=keys, verdicts=verdicts)
+    previous = {t: (found.id if (found := on_engine.get(t)) else None) for t in tags}
+    return Freshnesses(
+        keys=keys,
+        verdicts=verdicts,
+        sources=sources,
+        local_ids=ids,
+        schema_sha256=plan_.schema_sha256,
+        previous=previous,
+    )
 
 
 def expected_keys(
@@ -143,7 +189,11 @@ class BuildRun:
 
 
 def execute(
-    plan_: BuildPlan, fresh: Freshnesses, progress: Progress, client: docker.DockerClient
+    plan_: BuildPlan,
+    fresh: Freshnesses,
+    progress: Progress,
+    client: docker.DockerClient,
+    stream: LogStream | None = None,
 ) -> BuildRun:
     """Build every image that is not up to date, all at once. Raises CommandFailed when one
     failed, EngineUnavailable when the engine went away, Interrupted on a signal; each
@@ -161,7 +211,13 @@ def execute(
             progress.finish(img.name, Status.UP_TO_DATE)
     try:
         built = (
-            run_builds(to_build, whales_stream(plan_.engine), progress, stop=stop_children)
+            run_builds(
+                to_build,
+                stream or whales_stream(plan_.engine),
+                progress,
+                stop=stop_children,
+                verify=fresh.inputs_moved,
+            )
             if to_build
             else []
         )
@@ -175,6 +231,8 @@ def execute(
         v = fresh.verdicts.get(r.image.name)
         r.reason = v.reason if v else ""
         by_name[r.image.name] = r
+        if r.moved is not None:
+            r.error = _untrust(r, fresh, client)
     run = BuildRun([by_name[i.name] for i in plan_.images])
     if not engine_answers(client):
         raise EngineUnavailable(
@@ -184,6 +242,26 @@ def execute(
         )
     inspect_results(run.results, client)
     return run
+
+
+def _untrust(r: BuildResult, fresh: Freshnesses, client: docker.DockerClient) -> str:
+    """An image built while an input changed may hold either version under a key that names
+    one: its tags go back to the images they named before the build (a pushed image cannot
+    be taken back). Returns the result's error line."""
+    from tasks.lib.images.tags import TagAction, rollback
+
+    where = f"{r.moved} changed during the build, so the image may not be what its input key says"
+    if r.image.push:
+        return f"{where}; it was pushed: rerun with --force once the files are settled"
+    undo = [
+        TagAction(r.image.service, t, t, "", previous_id=fresh.previous.get(t))
+        for t in r.image.tags
+    ]
+    failed = rollback(client, undo)
+    if failed:
+        bad = "; ".join(f"{a.target}: {why}" for a, why in failed)
+        return f"{where}; putting its tags back failed for {bad} (remove them by hand)"
+    return f"{where}: its tags were put back as they were; rerun once the files are settled"
 
 
 def engine_answers(client: docker.DockerClient) -> bool:

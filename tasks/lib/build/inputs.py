@@ -18,6 +18,12 @@ The key is a sha256 over everything that decides what BuildKit produces for an i
 
 Each build labels its image with the key (``me.meeshy.inputs.sha256``); a later run skips an
 image whose every tag already carries it.
+
+The key is hashed from one read of the files and BuildKit reads them again, later. So the key
+also keeps a stamp of every input (inode, size, nanosecond mtime and ctime, taken before its
+content is read): after a build, :func:`moved` recomputes the key and compares both. An input
+that changed in between (an editor saving, a ``git checkout``) means the image may hold either
+version and its label is not to be trusted; the build is then failed and its tags put back.
 """
 
 from __future__ import annotations
@@ -31,6 +37,7 @@ from pathlib import Path
 
 from tasks.lib import fsread
 from tasks.lib.build.plan import INPUTS_LABEL, INPUTS_PARTS_LABEL, ImageBuild
+from tasks.lib.errors import CommandFailed
 from tasks.lib.gate import ContextSource, context_files
 
 VOLATILE_ARGS = frozenset({"BUILD_DATE", "VCS_REF"})
@@ -46,6 +53,21 @@ class Sources:
     images: tuple[str, ...] = ()
 
 
+FileStamp = tuple[int, ...] | None  # what lstat says of an input; None: absent
+
+
+def _stamp_of(st: os.stat_result) -> tuple[int, ...]:
+    # ctime moves on every write, chmod or rename into place, and user space cannot set it
+    return (st.st_dev, st.st_ino, st.st_mode, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
+
+
+def file_stamp(path: Path) -> FileStamp:
+    try:
+        return _stamp_of(os.lstat(path))
+    except FileNotFoundError:
+        return None
+
+
 @dataclass(frozen=True)
 class InputKey:
     image: str
@@ -54,6 +76,8 @@ class InputKey:
     files: tuple[str, ...] = ()
     images: tuple[tuple[str, str | None], ...] = ()
     missing_images: tuple[str, ...] = field(default=())
+    # (path, stamp) of the Dockerfile, the ignore files and every context entry, in order
+    stamps: tuple[tuple[str, FileStamp], ...] = field(default=(), compare=False, repr=False)
 
     def to_json(self) -> dict[str, object]:
         return {
@@ -100,6 +124,19 @@ class _Part:
             self.h.update(b"\0")
 
 
+class InputVanished(CommandFailed):
+    """An input that disappeared between the listing of the context and its reading."""
+
+    def __init__(self, filename: str, context: Path) -> None:
+        rel = os.path.relpath(filename, context)
+        self.filename = rel if not rel.startswith("..") else filename
+        super().__init__(
+            f"{self.filename} disappeared while the input key of the build was made "
+            "(a save, a checkout or a build tool writing there)",
+            hint="rerun once the files are settled",
+        )
+
+
 def compute(
     image: ImageBuild,
     sources: Sources,
@@ -109,24 +146,15 @@ def compute(
     files: Sequence[str] | None = None,
 ) -> InputKey:
     """The input key of ``image`` (``local_ids``: external image ref -> local image id):
-    a hash per part (:data:`PARTS`), and the key the hash of those."""
-    context = Path(image.context)
-    dockerfile = Path(image.dockerfile)
-    chosen = list(files) if files is not None else files_of(image, sources)
+    a hash per part (:data:`PARTS`), and the key the hash of those. Raises InputVanished
+    when a file goes while it is made."""
     part = {name: _Part() for name in PARTS}
-    part["dockerfile"].put(hashlib.sha256(fsread.read_bytes(dockerfile)).hexdigest())
-    for rel in chosen:
-        full = context / rel
-        st = os.lstat(full)
-        mode = oct(stat.S_IMODE(st.st_mode))
-        if stat.S_ISLNK(st.st_mode):
-            part["files"].put("link", rel, os.readlink(full))
-        elif stat.S_ISDIR(st.st_mode):
-            part["files"].put("dir", rel, mode)
-        elif stat.S_ISREG(st.st_mode):
-            part["files"].put("file", rel, mode, _file_digest(full))
-        else:  # a FIFO, socket or device: its kind and mode (and device number), never read
-            part["files"].put("special", rel, oct(st.st_mode), str(st.st_rdev))
+    try:
+        chosen, stamps = _read_files(image, sources, files, part)
+    except FileNotFoundError as exc:
+        if not exc.filename:
+            raise
+        raise InputVanished(str(exc.filename), Path(image.context)) from exc
     for k, v in sorted(image.build_args):
         if k not in VOLATILE_ARGS:
             part["args"].put(k, v)
@@ -144,7 +172,60 @@ def compute(
         files=tuple(chosen),
         images=images,
         missing_images=tuple(ref for ref, i in images if i is None),
+        stamps=stamps,
     )
+
+
+def _read_files(
+    image: ImageBuild, sources: Sources, files: Sequence[str] | None, part: dict[str, _Part]
+) -> tuple[list[str], tuple[tuple[str, FileStamp], ...]]:
+    """The Dockerfile and the context entries into their parts: the entries (listed now
+    unless given) and the stamp of every file read."""
+    context = Path(image.context)
+    dockerfile = Path(image.dockerfile)
+    # stamped before anything is read, so a change while the key is made is seen too
+    stamps: list[tuple[str, FileStamp]] = [
+        (str(p), file_stamp(p))
+        for p in (dockerfile, Path(f"{dockerfile}.dockerignore"), context / ".dockerignore")
+    ]
+    chosen = list(files) if files is not None else files_of(image, sources)
+    part["dockerfile"].put(hashlib.sha256(fsread.read_bytes(dockerfile)).hexdigest())
+    for rel in chosen:
+        full = context / rel
+        st = os.lstat(full)
+        stamps.append((str(full), _stamp_of(st)))
+        mode = oct(stat.S_IMODE(st.st_mode))
+        if stat.S_ISLNK(st.st_mode):
+            part["files"].put("link", rel, os.readlink(full))
+        elif stat.S_ISDIR(st.st_mode):
+            part["files"].put("dir", rel, mode)
+        elif stat.S_ISREG(st.st_mode):
+            part["files"].put("file", rel, mode, _file_digest(full))
+        else:  # a FIFO, socket or device: its kind and mode (and device number), never read
+            part["files"].put("special", rel, oct(st.st_mode), str(st.st_rdev))
+    return chosen, tuple(stamps)
+
+
+def moved(before: InputKey, after: InputKey) -> str | None:
+    """The first input that is not what it was when ``before`` was made (``after``: the key
+    made again now), as a path; None when every input is as it was, content and stamp."""
+    if before.sha256 == after.sha256 and before.stamps == after.stamps:
+        return None
+    then, now = dict(before.stamps), dict(after.stamps)
+    differ = [
+        path
+        for path in dict.fromkeys(p for p, _ in [*before.stamps, *after.stamps])
+        if then.get(path, "absent") != now.get(path, "absent")
+    ]
+    # a file added or saved also moves its folder's stamp: name the file
+    files = [p for p in differ if not (_is_dir(then.get(p)) or _is_dir(now.get(p)))]
+    if files or differ:
+        return (files or differ)[0]
+    return "an input"  # same files and stamps, other content: a stamp did not move (coarse clock)
+
+
+def _is_dir(stamp: object) -> bool:
+    return isinstance(stamp, tuple) and stat.S_ISDIR(stamp[2])
 
 
 def parts_label(key: InputKey) -> str:

@@ -40,6 +40,7 @@ class BuildResult:
     reason: str = ""  # why it was built or skipped (the input key's verdict)
     tail: list[str] = field(default_factory=list)
     stages: list[str] = field(default_factory=list)
+    moved: str | None = None  # an input that changed during the build: the label is not true
 
     @property
     def ok(self) -> bool:
@@ -73,6 +74,8 @@ def parse_progress(line: str) -> tuple[str, str, str] | None:
 
 
 LogStream = Callable[[ImageBuild], Iterator[str]]
+# After a build: the input that changed since its key was made, or None
+Verify = Callable[[ImageBuild], str | None]
 
 
 def whales_stream(target: EngineTarget) -> LogStream:
@@ -100,7 +103,9 @@ def _error_text(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {exc}"
 
 
-def build_one(image: ImageBuild, stream: LogStream, progress: Progress) -> BuildResult:
+def build_one(
+    image: ImageBuild, stream: LogStream, progress: Progress, verify: Verify | None = None
+) -> BuildResult:
     result = BuildResult(image=image, status=Status.RUNNING)
     tail: deque[str] = deque(maxlen=TAIL_LINES)
     started = time.monotonic()
@@ -117,6 +122,10 @@ def build_one(image: ImageBuild, stream: LogStream, progress: Progress) -> Build
                     result.stages.append(stage)
                 progress.update(image.name, stage=stage, text=f"{step} {text}".strip())
         result.status = Status.PUSHED if image.push else Status.BUILT
+        result.moved = verify(image) if verify is not None else None
+        if result.moved is not None:
+            result.status = Status.FAILED
+            result.error = f"{result.moved} changed during the build"
     except Exception as exc:  # a failed build must not stop the others
         result.status = Status.FAILED
         result.error = _error_text(exc)
@@ -137,6 +146,7 @@ def run_builds(
     progress: Progress,
     *,
     stop: Callable[[], object] | None = None,
+    verify: Verify | None = None,
 ) -> list[BuildResult]:
     """Build every image concurrently; results in plan order, failures kept apart.
 
@@ -148,7 +158,7 @@ def run_builds(
         return []
     pool = ThreadPoolExecutor(max_workers=len(images), thread_name_prefix="build")
     processes.stopping.clear()
-    futures = [pool.submit(build_one, img, stream, progress) for img in images]
+    futures = [pool.submit(build_one, img, stream, progress, verify) for img in images]
     try:
         results = [f.result() for f in futures]
     except BaseException as exc:

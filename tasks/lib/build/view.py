@@ -104,4 +104,5 @@ def failures(out: Output, run: BuildRun) -> None:
     for r in run.results:
         if r.error:
             out.error(f"{r.image.name}: {r.error}")
-            out.tail(r.tail[-15:])
+            if r.moved is None:  # the build itself went well: its log says nothing of it
+                out.tail(r.tail[-15:])

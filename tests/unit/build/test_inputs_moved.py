@@ -1,0 +1,112 @@
+"""moved(): the key made again after a build names the first input that is not what it was
+when the key was made, content or stamp (an in-place save of the same bytes still counts:
+BuildKit may have read the file in between)."""
+
+from __future__ import annotations
+
+import os
+import time
+from pathlib import Path
+
+import pytest
+
+from tasks.lib.build.flow import freshness, sources_of
+from tasks.lib.build.inputs import InputKey, InputVanished, compute, moved
+from tasks.lib.build.plan import BuildOptions, ImageBuild, Target, plan_builds
+from tasks.lib.config import resolve
+
+
+def _gateway(root: Path) -> ImageBuild:
+    s = resolve({}, env={}, project_dir=root, root=str(root))
+    return plan_builds(s, [Target("gateway")], BuildOptions()).images[0]
+
+
+def _key(image: ImageBuild) -> InputKey:
+    return compute(image, sources_of(image), local_ids={}, schema_sha256=None)
+
+
+def _tick() -> None:
+    time.sleep(0.02)  # past the file system's coarse timestamp clock
+
+
+def test_nothing_changed_is_none(example_copy: Path) -> None:
+    img = _gateway(example_copy)
+    assert moved(_key(img), _key(img)) is None
+
+
+def test_same_bytes_saved_again_is_named(example_copy: Path) -> None:
+    img = _gateway(example_copy)
+    before = _key(img)
+    src = example_copy / "services/gateway/src/server.ts"
+    _tick()
+    src.write_bytes(src.read_bytes())
+    after = _key(img)
+    assert after.sha256 == before.sha256  # the content is the same ...
+    assert moved(before, after) == str(src)  # ... but BuildKit may have read another
+
+
+def test_a_file_replaced_by_rename_is_named_not_its_folder(example_copy: Path) -> None:
+    img = _gateway(example_copy)
+    before = _key(img)
+    src = example_copy / "services/gateway/src/server.ts"
+    tmp = src.with_name("server.ts.tmp")
+    tmp.write_text("// B\n")
+    os.replace(tmp, src)  # an editor's atomic save: new inode, the folder moves too
+    assert moved(before, _key(img)) == str(src)
+
+
+def test_a_mode_change_is_named(example_copy: Path) -> None:
+    img = _gateway(example_copy)
+    before = _key(img)
+    pkg = example_copy / "services/gateway/package.json"
+    pkg.chmod(0o600)
+    assert moved(before, _key(img)) == str(pkg)
+
+
+def test_the_dockerfile_and_the_ignore_file_are_inputs(example_copy: Path) -> None:
+    img = _gateway(example_copy)
+    before = _key(img)
+    _tick()
+    ignore = example_copy / ".dockerignore"
+    ignore.write_bytes(ignore.read_bytes())
+    assert moved(before, _key(img)) == str(ignore)
+    before = _key(img)
+    beside = example_copy / "services/gateway/Dockerfile.dockerignore"
+    beside.write_text("**/*.md\n")  # did not exist: now it decides what is sent
+    assert moved(before, _key(img)) == str(beside)
+
+
+def test_an_ignored_file_saved_in_place_is_not_an_input(example_copy: Path) -> None:
+    notes = example_copy / "services/gateway/src/NOTES.md"
+    notes.write_text("one\n")
+    img = _gateway(example_copy)
+    before = _key(img)
+    _tick()
+    notes.write_text("two\n")
+    assert moved(before, _key(img)) is None
+
+
+def test_freshness_can_make_the_key_again(example_copy: Path) -> None:
+    s = resolve({}, env={}, project_dir=example_copy, root=str(example_copy))
+    plan = plan_builds(s, [Target("gateway")], BuildOptions())
+    fresh = freshness(plan, None)
+    assert fresh.inputs_moved(plan.images[0]) is None
+    src = example_copy / "services/gateway/src/server.ts"
+    src.write_text(src.read_text() + "// changed\n")
+    # named as a user names it: relative to the build context
+    assert fresh.inputs_moved(plan.images[0]) == "services/gateway/src/server.ts"
+    src.unlink()
+    assert fresh.inputs_moved(plan.images[0]) == "services/gateway/src/server.ts"
+
+
+def test_a_file_gone_between_listing_and_reading_is_one_clear_error(example_copy: Path) -> None:
+    img = _gateway(example_copy)
+    listed = ["services/gateway/src", "services/gateway/src/server.ts.t"]  # listed, then gone
+    with pytest.raises(InputVanished) as exc:
+        compute(img, sources_of(img), local_ids={}, schema_sha256=None, files=listed)
+    assert exc.value.exit_code == 1
+    assert exc.value.line() == (
+        "services/gateway/src/server.ts.t disappeared while the input key of the build was "
+        "made (a save, a checkout or a build tool writing there): rerun once the files are "
+        "settled"
+    )
