@@ -248,19 +248,31 @@ def _untrust(r: BuildResult, fresh: Freshnesses, client: docker.DockerClient) ->
     """An image built while an input changed may hold either version under a key that names
     one: its tags go back to the images they named before the build (a pushed image cannot
     be taken back). Returns the result's error line."""
+    from tasks.lib.build.plan import INPUTS_LABEL
     from tasks.lib.images.tags import TagAction, rollback
 
     where = f"{r.moved} changed during the build, so the image may not be what its input key says"
     if r.image.push:
         return f"{where}; it was pushed: rerun with --force once the files are settled"
+    # only the tags that name this build's image (its key): another run may have moved some
+    claim = fresh.keys[r.image.name].sha256
+    now = find_images(client, r.image.tags)
     undo = [
         TagAction(r.image.service, t, t, "", previous_id=fresh.previous.get(t))
         for t in r.image.tags
+        if (img := now.get(t)) is not None and img.label(INPUTS_LABEL) == claim
     ]
     failed = rollback(client, undo)
     if failed:
         bad = "; ".join(f"{a.target}: {why}" for a, why in failed)
         return f"{where}; putting its tags back failed for {bad} (remove them by hand)"
+    left = [t for t in r.image.tags if t not in {a.target for a in undo}]
+    if left:
+        return (
+            f"{where}: {', '.join(a.target for a in undo) or 'no tag'} put back as it was, "
+            f"{', '.join(left)} left as another build has since set it; rerun once the "
+            "files are settled"
+        )
     return f"{where}: its tags were put back as they were; rerun once the files are settled"
 
 

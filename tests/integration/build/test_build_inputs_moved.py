@@ -33,8 +33,9 @@ def namespace() -> Iterator[str]:
         yield ns
 
 
-def _build_while_changing(root: Path, ns: str, change: Any) -> flow.BuildRun:
-    """build.gateway in process, calling ``change()`` once BuildKit's first line is out."""
+def _build_while_changing(root: Path, ns: str, change: Any, after: Any = None) -> flow.BuildRun:
+    """build.gateway in process, calling ``change()`` once BuildKit's first line is out (and
+    ``after()`` once the image is loaded, before the key is made again)."""
     settings = resolve({}, env={}, project_dir=root, root=str(root), registry=ns)
     plan = flow.plan(settings, [Target("gateway")], BuildOptions())
     with connect(plan.engine) as client:
@@ -47,6 +48,8 @@ def _build_while_changing(root: Path, ns: str, change: Any) -> flow.BuildRun:
                 if n == 0:
                     change()
                 yield line
+            if after is not None:
+                after()
 
         return flow.execute(plan, fresh, NullProgress(), client, stream=stream)
 
@@ -121,3 +124,31 @@ def test_an_ignored_file_written_during_the_build_changes_nothing(
     (result,) = run.results
     assert result.status is Status.BUILT, result.error
     assert all(_ids(sdk, namespace).values())
+
+
+def test_a_tag_another_build_moved_meanwhile_is_left_alone(
+    example_copy: Path, namespace: str, sdk: Any
+) -> None:
+    root, src = example_copy, example_copy / SRC
+    r = run_inv("build.gateway", "--root", str(root), "--registry", namespace, "--json")
+    assert r.code == 0, r
+    before = _ids(sdk, namespace)
+    src.write_text(src.read_text() + "// one\n")
+    latest = f"{namespace}/meeshy-gateway:latest"
+
+    def another_build() -> None:  # a second run moved :latest once this build had loaded
+        sdk.api.tag("busybox:latest", f"{namespace}/meeshy-gateway", "latest", force=True)
+
+    run = _build_while_changing(
+        root, namespace, lambda: src.write_text(src.read_text()), after=another_build
+    )
+    (result,) = run.results
+    assert result.status is Status.FAILED
+    assert result.error == (
+        f"{SRC} changed during the build, so the image may not be what its input key says: "
+        f"{namespace}/meeshy-gateway:v1.0.40 put back as it was, {latest} left as another "
+        "build has since set it; rerun once the files are settled"
+    )
+    ids, version = _ids(sdk, namespace), f"{namespace}/meeshy-gateway:v1.0.40"
+    assert ids[version] == before[version]
+    assert ids[latest] == sdk.api.inspect_image("busybox:latest")["Id"]
