@@ -71,17 +71,24 @@ def _in_image(ref: str) -> str:
     ).stdout
 
 
+def _built_then_edited(root: Path, ns: str, sdk: Any) -> dict[str, str | None]:
+    """gateway built once (its tags' image IDs returned), then a source edited: the next
+    build is needed."""
+    r = run_inv("build.gateway", "--root", str(root), "--registry", ns, "--json")
+    assert r.code == 0, r
+    before = _ids(sdk, ns)
+    assert all(before.values())
+    src = root / SRC
+    src.write_text(src.read_text() + "// one\n")
+    return before
+
+
 def test_a_source_changed_during_the_build_fails_it_and_puts_the_tags_back(
     example_copy: Path, namespace: str, sdk: Any
 ) -> None:
     root, src = example_copy, example_copy / SRC
-    r = run_inv("build.gateway", "--root", str(root), "--registry", namespace, "--json")
-    assert r.code == 0, r
-    before = _ids(sdk, namespace)
-    assert all(before.values())
-
-    src.write_text(src.read_text() + "// one\n")  # the build is needed: an edit ...
-    # ... and another save while BuildKit runs, in place (same inode, same size)
+    before = _built_then_edited(root, namespace, sdk)
+    # another save while BuildKit runs, in place (same inode, same size)
     run = _build_while_changing(root, namespace, lambda: src.write_text(src.read_text()))
     (result,) = run.results
     assert result.status is Status.FAILED
@@ -130,10 +137,7 @@ def test_a_tag_another_build_moved_meanwhile_is_left_alone(
     example_copy: Path, namespace: str, sdk: Any
 ) -> None:
     root, src = example_copy, example_copy / SRC
-    r = run_inv("build.gateway", "--root", str(root), "--registry", namespace, "--json")
-    assert r.code == 0, r
-    before = _ids(sdk, namespace)
-    src.write_text(src.read_text() + "// one\n")
+    before = _built_then_edited(root, namespace, sdk)
     latest = f"{namespace}/meeshy-gateway:latest"
 
     def another_build() -> None:  # a second run moved :latest once this build had loaded
