@@ -29,6 +29,7 @@ from tasks.lib.errors import (
     TaskError,
 )
 from tasks.lib.gate import GateInput, GateReport, build_inputs, check
+from tasks.lib.images.signals import held_signals
 from tasks.lib.images.store import find_images
 from tasks.lib.processes import stop_children
 from tasks.lib.progress import Progress, Status
@@ -227,13 +228,18 @@ def execute(
         run = BuildRun([by_name.get(i.name, BuildResult(image=i)) for i in plan_.images])
         signum = exc.signum if isinstance(exc, Interrupted) else 2
         raise Interrupted(signum, _interrupted_line(run, signum)) from None
+    arrived: list[int] = []  # signals held while tags were being put back
     for r in built:
         v = fresh.verdicts.get(r.image.name)
         r.reason = v.reason if v else ""
         by_name[r.image.name] = r
         if r.moved is not None:
-            r.error = _untrust(r, fresh, client)
+            with held_signals() as got:  # all of its tags back, or the line says which not
+                r.error = _untrust(r, fresh, client)
+            arrived += got
     run = BuildRun([by_name[i.name] for i in plan_.images])
+    if arrived:
+        raise Interrupted(arrived[0], _interrupted_line(run, arrived[0]))
     if not engine_answers(client):
         raise EngineUnavailable(
             "the Docker engine went away during the build: "

@@ -156,3 +156,30 @@ def test_a_tag_another_build_moved_meanwhile_is_left_alone(
     ids, version = _ids(sdk, namespace), f"{namespace}/meeshy-gateway:v1.0.40"
     assert ids[version] == before[version]
     assert ids[latest] == sdk.api.inspect_image("busybox:latest")["Id"]
+
+
+def test_a_signal_while_the_tags_go_back_waits_for_all_of_them(
+    example_copy: Path, namespace: str, sdk: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import os
+    import signal
+
+    from tasks.lib.errors import Interrupted
+    from tasks.lib.images import tags
+
+    root, src = example_copy, example_copy / SRC
+    before = _built_then_edited(root, namespace, sdk)
+    real_rollback = tags.rollback
+
+    def signalled_rollback(client: Any, actions: Any) -> Any:
+        os.kill(os.getpid(), signal.SIGTERM)  # CI cancels the job right then
+        return real_rollback(client, actions)
+
+    monkeypatch.setattr(tags, "rollback", signalled_rollback)
+    with pytest.raises(Interrupted) as exc:
+        _build_while_changing(root, namespace, lambda: src.write_text(src.read_text()))
+    assert exc.value.exit_code == 128 + signal.SIGTERM
+    assert exc.value.line() == (
+        "interrupted by SIGTERM: nothing was built; not built (stopped, tags unchanged): gateway"
+    )
+    assert _ids(sdk, namespace) == before  # every tag back before the signal was acted on
