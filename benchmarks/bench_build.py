@@ -45,7 +45,11 @@ def planned_argv(root: Path) -> list[list[str]]:
         text=True,
         check=True,
     )
-    return [item["argv"] for item in json.loads(r.stdout[r.stdout.index("[") :])]
+    # the yardsticks tag as the Makefile does (our buildx builds untagged, then tags)
+    return [
+        [*item["argv"][:-1], *(f for t in item["tags"] for f in ("--tag", t)), item["argv"][-1]]
+        for item in json.loads(r.stdout[r.stdout.index("[") :])
+    ]
 
 
 def bake_file(cmds: list[list[str]], dest: Path) -> Path:

@@ -216,6 +216,18 @@ def remove_namespace(namespace: str) -> None:
         client.close()
 
 
+def build_other_image(workdir: Path, ref: str) -> None:
+    """Build ``ref``: busybox plus a file of its own, so another image ID (alpine is busybox
+    on the test engine). ``workdir`` is a new folder for its context."""
+    workdir.mkdir()
+    (workdir / "Dockerfile").write_text(f"FROM busybox\nRUN echo {uuid.uuid4().hex} > /m\n")
+    subprocess.run(
+        ["docker", "buildx", "build", "--load", "-q", "-t", ref, str(workdir)],
+        check=True,
+        capture_output=True,
+    )
+
+
 def build_example(root: Path, namespace: str, services: tuple[str, ...] = ()) -> None:
     """Build the example images under ``namespace`` through build_flow (gate + BuildKit)."""
     from tasks.build import BuildFlags, build_plan, run_plan

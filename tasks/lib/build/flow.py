@@ -5,6 +5,7 @@ what is up to date -> concurrent builds -> results. Used by every ``build.*`` ta
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -18,7 +19,15 @@ from tasks.lib.build.inputs import (
     label,
     moved,
 )
-from tasks.lib.build.plan import BuildOptions, BuildPlan, ImageBuild, Target, plan_builds
+from tasks.lib.build.plan import (
+    BUILD_RUN_LABEL,
+    INPUTS_LABEL,
+    BuildOptions,
+    BuildPlan,
+    ImageBuild,
+    Target,
+    plan_builds,
+)
 from tasks.lib.build.runner import BuildResult, LogStream
 from tasks.lib.config import Settings
 from tasks.lib.errors import (
@@ -29,7 +38,6 @@ from tasks.lib.errors import (
     TaskError,
 )
 from tasks.lib.gate import GateInput, GateReport, build_inputs, check
-from tasks.lib.images.signals import held_signals
 from tasks.lib.images.store import find_images
 from tasks.lib.processes import stop_children
 from tasks.lib.progress import Progress, Status
@@ -91,24 +99,29 @@ class Freshnesses:
     sources: dict[str, Sources] = field(default_factory=dict)
     local_ids: dict[str, str | None] = field(default_factory=dict)
     schema_sha256: str | None = None
-    previous: dict[str, str | None] = field(default_factory=dict)  # tag -> its image before
 
     def skipped(self) -> set[str]:
         return {n for n, f in self.verdicts.items() if f.up_to_date}
 
-    def inputs_moved(self, image: ImageBuild) -> str | None:
-        """What changed since ``image``'s key was made (a path), or None: the key is made
-        again and compared, content and stamps."""
+    def inputs_moved(
+        self, image: ImageBuild, client: docker.DockerClient | None = None
+    ) -> str | None:
+        """What changed since ``image``'s key was made (a path, or a base image), or None:
+        the key is made again and compared, content and stamps; with ``client`` the base
+        images are looked up again too."""
         before = self.keys.get(image.name)
         if before is None:
             return None
+        sources = self.sources[image.name]
+        ids = dict(self.local_ids)
+        if client is not None and sources.images:
+            found = find_images(client, sources.images)
+            for ref in sources.images:
+                ids[ref] = base.id if (base := found.get(ref)) else None
+                if ids[ref] != self.local_ids.get(ref):
+                    return f"base image {ref}"  # retagged: BuildKit may have used either
         try:
-            now = compute(
-                image,
-                self.sources[image.name],
-                local_ids=self.local_ids,
-                schema_sha256=self.schema_sha256,
-            )
+            now = compute(image, sources, local_ids=ids, schema_sha256=self.schema_sha256)
         except (OSError, TaskError) as exc:  # an input gone or unreadable since
             return _shown(getattr(exc, "filename", None) or "an input", image)
         path = moved(before, now)
@@ -147,14 +160,12 @@ def freshness(plan_: BuildPlan, client: docker.DockerClient | None) -> Freshness
                 t: (found.labels if (found := on_engine.get(t)) else None) for t in img.tags
             }
             verdicts[img.name] = judge(img, key, labels)
-    previous = {t: (found.id if (found := on_engine.get(t)) else None) for t in tags}
     return Freshnesses(
         keys=keys,
         verdicts=verdicts,
         sources=sources,
         local_ids=ids,
         schema_sha256=plan_.schema_sha256,
-        previous=previous,
     )
 
 
@@ -171,8 +182,13 @@ def expected_keys(
 
 
 def labelled(plan_: BuildPlan, fresh: Freshnesses) -> BuildPlan:
-    """The plan with each image's input key as a label (the claim a later run checks)."""
-    return plan_.with_labels({n: label(k) for n, k in fresh.keys.items()})
+    """The plan with each image's input key as a label (the claim a later run checks), and
+    a value of this build's own to find the image by before it has a tag."""
+    import uuid
+
+    return plan_.with_labels(
+        {n: (*label(k), (BUILD_RUN_LABEL, uuid.uuid4().hex)) for n, k in fresh.keys.items()}
+    )
 
 
 # -- execute ------------------------------------------------------------------------------------
@@ -217,7 +233,7 @@ def execute(
                 stream or whales_stream(plan_.engine),
                 progress,
                 stop=stop_children,
-                verify=fresh.inputs_moved,
+                land=lambda r: land(r, fresh, client),
             )
             if to_build
             else []
@@ -228,18 +244,11 @@ def execute(
         run = BuildRun([by_name.get(i.name, BuildResult(image=i)) for i in plan_.images])
         signum = exc.signum if isinstance(exc, Interrupted) else 2
         raise Interrupted(signum, _interrupted_line(run, signum)) from None
-    arrived: list[int] = []  # signals held while tags were being put back
     for r in built:
         v = fresh.verdicts.get(r.image.name)
         r.reason = v.reason if v else ""
         by_name[r.image.name] = r
-        if r.moved is not None:
-            with held_signals() as got:  # all of its tags back, or the line says which not
-                r.error = _untrust(r, fresh, client)
-            arrived += got
     run = BuildRun([by_name[i.name] for i in plan_.images])
-    if arrived:
-        raise Interrupted(arrived[0], _interrupted_line(run, arrived[0]))
     if not engine_answers(client):
         raise EngineUnavailable(
             "the Docker engine went away during the build: "
@@ -250,36 +259,59 @@ def execute(
     return run
 
 
-def _untrust(r: BuildResult, fresh: Freshnesses, client: docker.DockerClient) -> str:
-    """An image built while an input changed may hold either version under a key that names
-    one: its tags go back to the images they named before the build (a pushed image cannot
-    be taken back). Returns the result's error line."""
-    from tasks.lib.build.plan import INPUTS_LABEL
-    from tasks.lib.images.tags import TagAction, rollback
+def land(r: BuildResult, fresh: Freshnesses, client: docker.DockerClient) -> None:
+    """After a build that ended well (in its own thread, as soon as it ends): make the key
+    again; if every input is as it was, write the image's tags (all or nothing), else leave
+    them as they are and fail it. The image was built untagged, so until this point no tag
+    names it: nothing another run, ``staging.tag`` or a signal sees is ever a mislabelled
+    image. A pushed build has its tags in the registry already: when its inputs moved, the
+    local tags buildx also wrote go back (those still naming its image)."""
+    from tasks.lib.images.tags import TagAction, TagPlan, apply_tags, rollback
 
+    image = r.image
+    r.moved = fresh.inputs_moved(image, client)
     where = f"{r.moved} changed during the build, so the image may not be what its input key says"
-    if r.image.push:
-        return f"{where}; it was pushed: rerun with --force once the files are settled"
-    # only the tags that name this build's image (its key): another run may have moved some
-    claim = fresh.keys[r.image.name].sha256
-    now = find_images(client, r.image.tags)
-    undo = [
-        TagAction(r.image.service, t, t, "", previous_id=fresh.previous.get(t))
-        for t in r.image.tags
-        if (img := now.get(t)) is not None and img.label(INPUTS_LABEL) == claim
-    ]
-    failed = rollback(client, undo)
-    if failed:
-        bad = "; ".join(f"{a.target}: {why}" for a, why in failed)
-        return f"{where}; putting its tags back failed for {bad} (remove them by hand)"
-    left = [t for t in r.image.tags if t not in {a.target for a in undo}]
-    if left:
-        return (
-            f"{where}: {', '.join(a.target for a in undo) or 'no tag'} put back as it was, "
-            f"{', '.join(left)} left as another build has since set it; rerun once the "
-            "files are settled"
+    if image.push:
+        if r.moved is not None:
+            r.status = Status.FAILED
+            claim = fresh.keys[image.name].sha256
+            now = find_images(client, image.tags)
+            undo = [
+                TagAction(image.service, t, t, "", previous_id=None)
+                for t in image.tags
+                if (img := now.get(t)) is not None and img.label(INPUTS_LABEL) == claim
+            ]
+            rollback(client, undo)  # untag: the local tags are not a claim worth keeping
+            r.error = f"{where}; it was pushed: rerun with --force once the files are settled"
+        return
+    run_id = dict(image.labels).get(BUILD_RUN_LABEL, "")
+    built = client.api.images(filters={"label": f"{BUILD_RUN_LABEL}={run_id}"}) if run_id else []
+    image_id = str(built[0]["Id"]) if built else ""
+    if r.moved is not None:
+        r.status = Status.FAILED
+        if image_id:
+            with contextlib.suppress(Exception):  # untagged and unused: nothing else has it
+                client.api.remove_image(image_id, noprune=True)
+        r.error = f"{where}: no tag was written; rerun once the files are settled"
+        return
+    if not image_id:
+        return  # built into the builder's cache only (another builder, no --load): no tags
+    current = find_images(client, image.tags)
+    actions = tuple(
+        TagAction(
+            image.service,
+            image_id,
+            t,
+            image_id,
+            previous_id=found.id if (found := current.get(t)) else None,
         )
-    return f"{where}: its tags were put back as they were; rerun once the files are settled"
+        for t in image.tags
+    )
+    try:
+        apply_tags(client, TagPlan(actions))
+    except TaskError as exc:
+        r.status = Status.FAILED
+        r.error = exc.line()
 
 
 def engine_answers(client: docker.DockerClient) -> bool:

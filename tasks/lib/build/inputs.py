@@ -39,6 +39,7 @@ from tasks.lib import fsread
 from tasks.lib.build.plan import INPUTS_LABEL, INPUTS_PARTS_LABEL, ImageBuild
 from tasks.lib.errors import CommandFailed
 from tasks.lib.gate import ContextSource, context_files
+from tasks.lib.gate.context import context_rel, has_glob
 
 VOLATILE_ARGS = frozenset({"BUILD_DATE", "VCS_REF"})
 _CHUNK = 1 << 20
@@ -188,6 +189,8 @@ def _read_files(
         (str(p), file_stamp(p))
         for p in (dockerfile, Path(f"{dockerfile}.dockerignore"), context / ".dockerignore")
     ]
+    # the folders the sources name: an entry created in one (and gone again) is not listed
+    stamps += [(str(context / d), file_stamp(context / d)) for d in _source_folders(sources)]
     chosen = list(files) if files is not None else files_of(image, sources)
     part["dockerfile"].put(hashlib.sha256(fsread.read_bytes(dockerfile)).hexdigest())
     for rel in chosen:
@@ -204,6 +207,21 @@ def _read_files(
         else:  # a FIFO, socket or device: its kind and mode (and device number), never read
             part["files"].put("special", rel, oct(st.st_mode), str(st.st_rdev))
     return chosen, tuple(stamps)
+
+
+def _source_folders(sources: Sources) -> list[str]:
+    """Each source as the folder whose entries it may take (context-relative; ``.`` is the
+    root): the source itself, or, for a wildcard, the folder above its first wildcard. A
+    source that is a file stamps itself as an entry; its folder is not watched (a file
+    saved beside ``package.json`` does not change what ``COPY package.json`` takes)."""
+    folders: list[str] = []
+    for source in sources.paths:
+        rel = context_rel(source.path if isinstance(source, ContextSource) else source)
+        if has_glob(rel):
+            parts = rel.split("/")
+            rel = "/".join(parts[: next(i for i, c in enumerate(parts) if has_glob(c))])
+        folders.append(rel or ".")
+    return list(dict.fromkeys(folders))
 
 
 def moved(before: InputKey, after: InputKey) -> str | None:

@@ -26,6 +26,9 @@ from tasks.lib.images.refs import format_tags, repository
 
 INPUTS_LABEL = "me.meeshy.inputs.sha256"
 INPUTS_PARTS_LABEL = "me.meeshy.inputs.parts"
+# One value per build: how the image is found once built, untagged (the tags come after the
+# inputs are checked again: see tasks/lib/build/flow.land)
+BUILD_RUN_LABEL = "me.meeshy.build.run"
 BUILDKIT_PROGRESS = "plain"  # the engine parses plain progress to drive the live view
 
 
@@ -108,10 +111,17 @@ class ImageBuild:
             cmd.append("--no-cache")
         if self.pull:
             cmd.append("--pull")
-        for t in self.tags:
+        for t in self.build_tags:
             cmd += ["--tag", t]
         cmd.append(self.context)
         return cmd
+
+    @property
+    def build_tags(self) -> tuple[str, ...]:
+        """The tags buildx itself writes: only a push needs them (the registry's names). A
+        local image is built untagged and tagged once its inputs are checked again, so no
+        tag ever names an image whose inputs moved during its build."""
+        return self.tags if self.push else ()
 
     def whales_kwargs(self) -> dict[str, Any]:
         """Arguments for ``python_on_whales.DockerClient.buildx.build`` giving :meth:`argv`."""
@@ -126,7 +136,7 @@ class ImageBuild:
             "platforms": list(self.platforms) or None,
             "cache": not self.no_cache,
             "pull": self.pull,
-            "tags": list(self.tags),
+            "tags": list(self.build_tags),
             "progress": BUILDKIT_PROGRESS,
             "stream_logs": True,
         }

@@ -74,8 +74,8 @@ def parse_progress(line: str) -> tuple[str, str, str] | None:
 
 
 LogStream = Callable[[ImageBuild], Iterator[str]]
-# After a build: the input that changed since its key was made, or None
-Verify = Callable[[ImageBuild], str | None]
+# After a build that ended well: check its inputs, tag it or fail it (sets status and error)
+Land = Callable[["BuildResult"], None]
 
 
 def whales_stream(target: EngineTarget) -> LogStream:
@@ -104,7 +104,7 @@ def _error_text(exc: BaseException) -> str:
 
 
 def build_one(
-    image: ImageBuild, stream: LogStream, progress: Progress, verify: Verify | None = None
+    image: ImageBuild, stream: LogStream, progress: Progress, land: Land | None = None
 ) -> BuildResult:
     result = BuildResult(image=image, status=Status.RUNNING)
     tail: deque[str] = deque(maxlen=TAIL_LINES)
@@ -122,20 +122,22 @@ def build_one(
                     result.stages.append(stage)
                 progress.update(image.name, stage=stage, text=f"{step} {text}".strip())
         result.status = Status.PUSHED if image.push else Status.BUILT
-        result.moved = verify(image) if verify is not None else None
-        if result.moved is not None:
-            result.status = Status.FAILED
-            result.error = f"{result.moved} changed during the build"
     except Exception as exc:  # a failed build must not stop the others
         result.status = Status.FAILED
         result.error = _error_text(exc)
         stderr = getattr(exc, "stderr", None)
         if stderr and not tail:
             tail.extend(str(stderr).splitlines()[-TAIL_LINES:])
-    result.seconds = time.monotonic() - started
     result.tail = list(tail)
-    if processes.stopping.is_set() and not result.ok:
-        return result  # stopped by a signal, not failed: run_builds says "cancelled"
+    if processes.stopping.is_set() and result.status is not Status.PUSHED:
+        # stopped by a signal (buildx may still exit 0): its image gets no tag, and
+        # run_builds says "cancelled"
+        result.status = Status.CANCELLED
+        result.seconds = time.monotonic() - started
+        return result
+    if result.ok and land is not None:
+        land(result)  # runs to its end even if a signal comes now: all tags or none
+    result.seconds = time.monotonic() - started
     progress.finish(image.name, result.status, text=result.error or "")
     return result
 
@@ -146,7 +148,7 @@ def run_builds(
     progress: Progress,
     *,
     stop: Callable[[], object] | None = None,
-    verify: Verify | None = None,
+    land: Land | None = None,
 ) -> list[BuildResult]:
     """Build every image concurrently; results in plan order, failures kept apart.
 
@@ -158,7 +160,7 @@ def run_builds(
         return []
     pool = ThreadPoolExecutor(max_workers=len(images), thread_name_prefix="build")
     processes.stopping.clear()
-    futures = [pool.submit(build_one, img, stream, progress, verify) for img in images]
+    futures = [pool.submit(build_one, img, stream, progress, land) for img in images]
     try:
         results = [f.result() for f in futures]
     except BaseException as exc:
@@ -170,7 +172,7 @@ def run_builds(
         results = []
         for i, (img, f) in enumerate(zip(images, futures, strict=True)):
             r = f.result() if f.done() and not f.cancelled() else BuildResult(image=img)
-            if i not in finished_before:
+            if i not in finished_before and not r.ok:  # one tagged meanwhile stays built
                 r.status = Status.CANCELLED
                 r.error = None
                 progress.finish(img.name, Status.CANCELLED)

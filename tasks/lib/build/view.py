@@ -58,6 +58,7 @@ def dry_run(out: Output, plan: BuildPlan, fresh: Freshnesses) -> None:
                 {
                     "image": i.name,
                     "argv": i.argv(),
+                    "tags": list(i.tags),
                     "up_to_date": i.name in skipped,
                     "reason": fresh.verdicts[i.name].reason if i.name in fresh.verdicts else "",
                     "inputs_sha256": fresh.keys[i.name].sha256 if i.name in fresh.keys else None,
@@ -76,6 +77,8 @@ def dry_run(out: Output, plan: BuildPlan, fresh: Freshnesses) -> None:
             if img.name in fresh.verdicts:
                 out.info(f"# {img.name}: {fresh.verdicts[img.name].reason}")
             out.command(img.argv())
+            if not img.build_tags:
+                out.info(f"#   then, its inputs unchanged since: tag {' '.join(img.tags)}")
     else:
         out.step("dry run: every image is up to date; nothing would be built")
 

@@ -1,30 +1,40 @@
-"""An input that changes while BuildKit builds (an editor saving, a checkout): the image may
-hold either version under a key naming one, so the build fails and its tags go back to what
-they named before. Real engine; the change is made at a known moment, from the build's own
+"""An input that changes while BuildKit builds (an editor saving, a checkout, a base image
+retagged): the image may hold either version under a key naming one. The image is built
+untagged and tagged only once its key, made again, is the same: otherwise the build fails and
+no tag ever names it. Real engine; the change is made at a known moment, from the build's own
 log stream (the real buildx stream, only watched)."""
 
 from __future__ import annotations
 
 import json
 import subprocess
-from collections.abc import Iterator
+import uuid
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from tasks.lib.build import flow
-from tasks.lib.build.plan import BuildOptions, ImageBuild, Target
+from tasks.lib.build.plan import BUILD_RUN_LABEL, BuildOptions, ImageBuild, Target
 from tasks.lib.build.runner import whales_stream
 from tasks.lib.config import resolve
 from tasks.lib.engine import connect
 from tasks.lib.progress import NullProgress, Status
 from tests.cli import run_inv
-from tests.integration.registry import own_namespace
+from tests.integration.registry import (
+    LocalRegistry,
+    build_other_image,
+    own_namespace,
+    registry,
+)
+
+__all__ = ["registry"]  # the fixture, imported explicitly
 
 pytestmark = pytest.mark.engine
 
 SRC = "services/gateway/src/server.ts"
+Hook = Callable[[], object]
 
 
 @pytest.fixture
@@ -33,11 +43,13 @@ def namespace() -> Iterator[str]:
         yield ns
 
 
-def _build_while_changing(root: Path, ns: str, change: Any, after: Any = None) -> flow.BuildRun:
+def _build_while_changing(
+    root: Path, ns: str, change: Hook, after: Hook | None = None, *, push: bool = False
+) -> flow.BuildRun:
     """build.gateway in process, calling ``change()`` once BuildKit's first line is out (and
-    ``after()`` once the image is loaded, before the key is made again)."""
+    ``after()`` once buildx has ended, before the key is made again)."""
     settings = resolve({}, env={}, project_dir=root, root=str(root), registry=ns)
-    plan = flow.plan(settings, [Target("gateway")], BuildOptions())
+    plan = flow.plan(settings, [Target("gateway")], BuildOptions(push=push))
     with connect(plan.engine) as client:
         fresh = flow.freshness(plan, client)
         plan = flow.labelled(plan, fresh)
@@ -62,6 +74,11 @@ def _ids(sdk: Any, ns: str) -> dict[str, str | None]:
     return out
 
 
+def _untagged_builds(sdk: Any) -> set[str]:
+    """Untagged images a build of this project made (its run label)."""
+    return {i["Id"] for i in sdk.api.images(filters={"dangling": True, "label": BUILD_RUN_LABEL})}
+
+
 def _in_image(ref: str) -> str:
     return subprocess.run(
         ["docker", "run", "--rm", "--entrypoint", "cat", ref, "dist/src/server.ts"],
@@ -83,22 +100,35 @@ def _built_then_edited(root: Path, ns: str, sdk: Any) -> dict[str, str | None]:
     return before
 
 
-def test_a_source_changed_during_the_build_fails_it_and_puts_the_tags_back(
+def _failed(run: flow.BuildRun, what: str) -> None:
+    (result,) = run.results
+    assert result.status is Status.FAILED
+    assert result.moved == what
+    assert result.error == (
+        f"{what} changed during the build, so the image may not be what its input key says: "
+        "no tag was written; rerun once the files are settled"
+    )
+    assert flow.failure(run) is not None
+
+
+def test_a_source_saved_during_the_build_fails_it_and_no_tag_moves(
     example_copy: Path, namespace: str, sdk: Any
 ) -> None:
     root, src = example_copy, example_copy / SRC
     before = _built_then_edited(root, namespace, sdk)
+    untagged = _untagged_builds(sdk)
+    seen: list[dict[str, str | None]] = []
     # another save while BuildKit runs, in place (same inode, same size)
-    run = _build_while_changing(root, namespace, lambda: src.write_text(src.read_text()))
-    (result,) = run.results
-    assert result.status is Status.FAILED
-    assert result.moved == SRC
-    assert result.error == (
-        f"{SRC} changed during the build, so the image may not be what its input key says: "
-        "its tags were put back as they were; rerun once the files are settled"
+    run = _build_while_changing(
+        root,
+        namespace,
+        lambda: src.write_text(src.read_text()),
+        after=lambda: seen.append(_ids(sdk, namespace)),
     )
-    assert flow.failure(run) is not None
-    assert _ids(sdk, namespace) == before  # as before the build: no tag names the new image
+    _failed(run, SRC)
+    assert seen == [before]  # buildx has ended and still no tag names its image ...
+    assert _ids(sdk, namespace) == before  # ... nor after the check
+    assert _untagged_builds(sdk) == untagged  # and the untrusted image is gone
 
     # the rerun builds it (the old image's key is not the checkout's), and it is the checkout
     r = run_inv("build.gateway", "--root", str(root), "--registry", namespace, "--json")
@@ -109,77 +139,77 @@ def test_a_source_changed_during_the_build_fails_it_and_puts_the_tags_back(
     assert [d["result"] for d in json.loads(r.out)] == ["up to date"]
 
 
-def test_tags_that_did_not_exist_are_removed_and_a_new_file_counts(
+def test_a_file_added_under_a_copied_folder_is_named(
     example_copy: Path, namespace: str, sdk: Any
 ) -> None:
-    root = example_copy
-    new = root / "services/gateway/src/added.ts"  # under a COPY source, not ignored
-    run = _build_while_changing(root, namespace, lambda: new.write_text("export {}\n"))
-    (result,) = run.results
-    assert result.status is Status.FAILED
-    assert result.moved == "services/gateway/src/added.ts"
+    new = example_copy / "services/gateway/src/added.ts"  # under a COPY source, not ignored
+    run = _build_while_changing(example_copy, namespace, lambda: new.write_text("export {}\n"))
+    _failed(run, "services/gateway/src/added.ts")
     assert _ids(sdk, namespace) == dict.fromkeys(_ids(sdk, namespace))  # no tag at all
+
+
+def test_a_file_created_and_removed_again_during_the_build_is_seen(
+    example_copy: Path, namespace: str, sdk: Any
+) -> None:
+    # vim writes and removes a probe file named 4913 on every save: BuildKit may send it
+    probe = example_copy / "services/gateway/src/4913"
+    run = _build_while_changing(
+        example_copy, namespace, lambda: probe.write_text("stray\n"), after=probe.unlink
+    )
+    _failed(run, "services/gateway/src")  # the folder the source names: its stamp moved
+
+
+def test_a_base_image_retagged_during_the_build_is_seen(
+    example_copy: Path, namespace: str, sdk: Any
+) -> None:
+    base = f"t8mvbase{uuid.uuid4().hex[:8]}"
+    build_other_image(example_copy / "other-base", f"{base}:other")
+    sdk.api.tag("busybox:latest", base, "latest")
+    try:
+        df = example_copy / "services/gateway/Dockerfile"
+        df.write_text(df.read_text().replace("FROM busybox", f"FROM {base}"))
+        run = _build_while_changing(
+            example_copy,
+            namespace,
+            lambda: sdk.api.tag(f"{base}:other", base, "latest", force=True),
+        )
+        _failed(run, f"base image {base}")
+    finally:
+        for tag in ("latest", "other"):
+            subprocess.run(
+                ["docker", "image", "rm", f"{base}:{tag}"], check=False, capture_output=True
+            )
 
 
 def test_an_ignored_file_written_during_the_build_changes_nothing(
     example_copy: Path, namespace: str, sdk: Any
 ) -> None:
-    root = example_copy
-    notes = root / "services/gateway/src/NOTES.md"  # .dockerignore excludes *.md
+    notes = example_copy / "services/gateway/src/NOTES.md"  # .dockerignore excludes *.md
     notes.write_text("before\n")
-    run = _build_while_changing(root, namespace, lambda: notes.write_text("during the build\n"))
+    run = _build_while_changing(
+        example_copy, namespace, lambda: notes.write_text("during the build\n")
+    )
     (result,) = run.results
     assert result.status is Status.BUILT, result.error
     assert all(_ids(sdk, namespace).values())
 
 
-def test_a_tag_another_build_moved_meanwhile_is_left_alone(
-    example_copy: Path, namespace: str, sdk: Any
+def test_a_pushed_build_whose_inputs_moved_loses_its_local_tags(
+    example_copy: Path, registry: LocalRegistry, sdk: Any
 ) -> None:
     root, src = example_copy, example_copy / SRC
-    before = _built_then_edited(root, namespace, sdk)
-    latest = f"{namespace}/meeshy-gateway:latest"
-
-    def another_build() -> None:  # a second run moved :latest once this build had loaded
-        sdk.api.tag("busybox:latest", f"{namespace}/meeshy-gateway", "latest", force=True)
-
-    run = _build_while_changing(
-        root, namespace, lambda: src.write_text(src.read_text()), after=another_build
-    )
-    (result,) = run.results
-    assert result.status is Status.FAILED
-    assert result.error == (
-        f"{SRC} changed during the build, so the image may not be what its input key says: "
-        f"{namespace}/meeshy-gateway:v1.0.40 put back as it was, {latest} left as another "
-        "build has since set it; rerun once the files are settled"
-    )
-    ids, version = _ids(sdk, namespace), f"{namespace}/meeshy-gateway:v1.0.40"
-    assert ids[version] == before[version]
-    assert ids[latest] == sdk.api.inspect_image("busybox:latest")["Id"]
-
-
-def test_a_signal_while_the_tags_go_back_waits_for_all_of_them(
-    example_copy: Path, namespace: str, sdk: Any, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    import os
-    import signal
-
-    from tasks.lib.errors import Interrupted
-    from tasks.lib.images import tags
-
-    root, src = example_copy, example_copy / SRC
-    before = _built_then_edited(root, namespace, sdk)
-    real_rollback = tags.rollback
-
-    def signalled_rollback(client: Any, actions: Any) -> Any:
-        os.kill(os.getpid(), signal.SIGTERM)  # CI cancels the job right then
-        return real_rollback(client, actions)
-
-    monkeypatch.setattr(tags, "rollback", signalled_rollback)
-    with pytest.raises(Interrupted) as exc:
-        _build_while_changing(root, namespace, lambda: src.write_text(src.read_text()))
-    assert exc.value.exit_code == 128 + signal.SIGTERM
-    assert exc.value.line() == (
-        "interrupted by SIGTERM: nothing was built; not built (stopped, tags unchanged): gateway"
-    )
-    assert _ids(sdk, namespace) == before  # every tag back before the signal was acted on
+    ns = f"{registry.host}/t8mvpush{uuid.uuid4().hex[:6]}"
+    try:
+        run = _build_while_changing(root, ns, lambda: src.write_text(src.read_text()), push=True)
+        (result,) = run.results
+        assert result.status is Status.FAILED
+        assert result.error == (
+            f"{SRC} changed during the build, so the image may not be what its input key "
+            "says; it was pushed: rerun with --force once the files are settled"
+        )
+        # the registry has it (that cannot be taken back); the engine keeps no tag of it, so
+        # a later build without --push does not call it up to date
+        assert _ids(sdk, ns) == dict.fromkeys(_ids(sdk, ns))
+    finally:
+        for tag in _ids(sdk, ns):
+            subprocess.run(["docker", "image", "rm", tag], check=False, capture_output=True)

@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 
 from tests.cli import run_inv
-from tests.integration.registry import own_namespace
+from tests.integration.registry import build_other_image, own_namespace
 
 pytestmark = pytest.mark.engine
 
@@ -99,14 +99,7 @@ def test_exactly_the_affected_images_rebuild(
     assert _statuses(root, namespace) == _only(*ALL)
 
     # the base image retagged to another image: every image
-    marker = root / "marker-context"
-    marker.mkdir()
-    (marker / "Dockerfile").write_text(f"FROM busybox\nRUN echo {uuid.uuid4().hex} > /m\n")
-    subprocess.run(
-        ["docker", "buildx", "build", "--load", "-q", "-t", f"{base}:latest", str(marker)],
-        check=True,
-        capture_output=True,
-    )
+    build_other_image(root / "marker-context", f"{base}:latest")
     assert _statuses(root, namespace) == _only(*ALL)
     assert _statuses(root, namespace) == _only()
 

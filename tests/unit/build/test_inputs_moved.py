@@ -110,3 +110,26 @@ def test_a_file_gone_between_listing_and_reading_is_one_clear_error(example_copy
         "made (a save, a checkout or a build tool writing there): rerun once the files are "
         "settled"
     )
+
+
+def test_a_file_created_and_removed_in_a_copied_folder_is_seen(example_copy: Path) -> None:
+    img = _gateway(example_copy)
+    before = _key(img)
+    probe = example_copy / "services/gateway/src/4913"  # vim's probe file, gone again
+    _tick()
+    probe.write_text("x")
+    probe.unlink()
+    assert moved(before, _key(img)) == str(example_copy / "services/gateway/src")
+
+
+def test_the_folders_a_source_names_are_watched() -> None:
+    from tasks.lib.build.inputs import Sources, _source_folders
+    from tasks.lib.gate import ContextSource
+
+    def src(path: str) -> ContextSource:
+        return ContextSource("s", 1, "COPY", path)
+
+    sources = Sources(
+        paths=(src("services/gateway/src"), src("./apps/*/package.json"), src("a/b?/c"), "")
+    )
+    assert _source_folders(sources) == ["services/gateway/src", "apps", "a", "."]
