@@ -107,8 +107,8 @@ def up(c: Context, flags: UpFlags) -> None:
     """Start a stack (docker compose up -d), wait until it is healthy, list its URLs."""
     from tasks.lib.engine import connect
     from tasks.lib.errors import ConfigError
-    from tasks.lib.stack import compose, view
     from tasks.lib.stack import up as core
+    from tasks.lib.stack import view
 
     with running(_out()) as out:
         if flags.timeout < 0:
@@ -131,7 +131,7 @@ def up(c: Context, flags: UpFlags) -> None:
             return
         with connect(target) as client:
             if not flags.wait:
-                view.show_lines(out, compose.stream(stack, target, plan.call))
+                core.start(plan, client, lambda lines: view.show_lines(out, lines))
             else:
                 title = f"{stack.project}: starting"
                 with core.stays_up(stack), out.progress(title, plan.expected) as progress:

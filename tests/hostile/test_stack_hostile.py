@@ -176,3 +176,59 @@ def test_logs_follow_with_its_output_closed_leaves_no_compose_behind(
         if slow_stack["PROJECT"] in " ".join(p.info["cmdline"] or [])
     ]
     assert left == []
+
+
+SLOW_THEN_B = """\
+services:
+  slow:
+    image: busybox:latest
+    init: true
+    command: ["sh", "-c", "exec sleep 600"]
+    healthcheck:
+      test: ["CMD", "false"]
+      interval: 60s
+      start_period: 60s
+  b:
+    image: busybox:latest
+    init: true
+    command: ["sh", "-c", "exec sleep 600"]
+    depends_on:
+      slow:
+        condition: service_healthy
+"""
+
+
+def _compose_left(project: str) -> list[list[str]]:
+    import psutil
+
+    return [
+        p.info["cmdline"]
+        for p in psutil.process_iter(["cmdline"])
+        if project in " ".join(p.info["cmdline"] or []) and "compose" in (p.info["cmdline"] or [])
+    ]
+
+
+@pytest.mark.engine
+def test_up_that_gives_up_leaves_no_compose_behind(
+    slow_stack: dict[str, str], tmp_path: Path
+) -> None:
+    """`stack.up --timeout 4` while compose up still waits for `slow` to turn healthy (it
+    never does) before starting `b`: the task stops compose up and waits for it, so nothing
+    goes on changing the stack after it exits, and says what state it left."""
+    project = slow_stack["PROJECT"]
+    (tmp_path / DEV_FILE).write_text(SLOW_THEN_B, encoding="utf-8")
+    with reaped(_inv("stack.up", "--timeout", "4", env=slow_stack)) as proc:
+        out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 1, (out, err)
+    assert _compose_left(project) == []
+    last = err.strip().splitlines()[-1]
+    assert last == (
+        "ERROR: stack dev: not ready after 4s: b (created, not started); slow (health: "
+        "starting): `docker compose up` was still starting the stack and was stopped: what it "
+        "started stays up, the rest is not started (`inv stack.status --env dev`; "
+        "`inv stack.down --env dev` takes it down)"
+    ), err
+    states = {r["Service"]: r["State"] for r in compose_ps(project)}
+    assert states == {"slow": "running", "b": "created"}
+    time.sleep(2)  # nothing goes on behind the task
+    assert {r["Service"]: r["State"] for r in compose_ps(project)} == states

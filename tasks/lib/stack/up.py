@@ -5,7 +5,7 @@ lines, compose's own output). Nothing prints: :mod:`tasks.lib.stack.view` render
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -15,6 +15,7 @@ from tasks.lib.engine import EngineTarget
 from tasks.lib.errors import CommandFailed, Interrupted, TaskError
 from tasks.lib.progress import Progress
 from tasks.lib.stack.checks import Preflight
+from tasks.lib.stack.containers import ContainerState
 from tasks.lib.stack.plan import STAGING, ComposeCall, Stack, up_call
 from tasks.lib.stack.spec import ProjectSpec
 from tasks.lib.stack.wait import WaitResult
@@ -107,24 +108,40 @@ def stays_up(stack: Stack) -> Iterator[None]:
         ) from None
 
 
+def start(plan: UpPlan, client: docker.DockerClient, show: Callable[[Iterable[str]], None]) -> None:
+    """``stack.up --no-wait``: ``compose up``, its lines to ``show`` as they come; stopped
+    (and waited for) when the task ends first."""
+    from tasks.lib.stack import compose
+
+    run = compose.Running(plan.stack, plan.target, plan.call)
+    try:
+        show(run.lines())
+    finally:
+        run.stop()  # no-op once it ended
+
+
 def start_and_wait(
     plan: UpPlan, client: docker.DockerClient, progress: Progress, *, timeout: float
 ) -> WaitResult:
-    """``compose up`` in a background thread while the services are watched until ready (see
-    :func:`tasks.lib.stack.wait.watch`)."""
+    """``compose up`` (a :class:`~tasks.lib.stack.compose.Running`) read in a background
+    thread while the services are watched until ready (see
+    :func:`tasks.lib.stack.wait.watch`). Whatever ends the wait, compose up does not outlive
+    it: a timeout, a failed service or a signal stops it and waits for it, and the result
+    shows the stack as it is then (:func:`~tasks.lib.stack.wait.recheck`)."""
     from tasks.lib.stack import compose
     from tasks.lib.stack.containers import project_containers
-    from tasks.lib.stack.wait import Background, watch
+    from tasks.lib.stack.wait import Background, recheck, watch
 
-    stack, target = plan.stack, plan.target
-    background = Background(lambda: compose.stream(stack, target, plan.call)).start()
-    return watch(
-        lambda: project_containers(client, stack.project),
-        plan.expected,
-        progress,
-        timeout=timeout,
-        up=background,
-    )
+    def poll() -> list[ContainerState]:
+        return project_containers(client, plan.stack.project)
+
+    run = compose.Running(plan.stack, plan.target, plan.call)
+    background = Background(run.lines, stop=run.stop).start()
+    try:
+        result = watch(poll, plan.expected, progress, timeout=timeout, up=background)
+    finally:
+        background.stop()  # no-op once it ended
+    return recheck(result, poll()) if run.stopped else result
 
 
 @dataclass(frozen=True)
@@ -168,11 +185,15 @@ def failure(plan: UpPlan, result: WaitResult, timeout: float) -> UpFailure | Non
         for r in rows
     )
     up_output = tuple(result.up_error_tail()) if result.up_error is not None else None
-    error = CommandFailed(
-        result.summary(stack.name, timeout),
-        hint=f"what started stays up: `inv stack.status --env {stack.name}`, "
-        f"`inv stack.down --env {stack.name}` takes it down",
-    )
+    status, down = f"`inv stack.status --env {stack.name}`", f"`inv stack.down --env {stack.name}`"
+    if result.up_stopped:
+        hint = (
+            "`docker compose up` was still starting the stack and was stopped: what it "
+            f"started stays up, the rest is not started ({status}; {down} takes it down)"
+        )
+    else:
+        hint = f"what started stays up: {status}, {down} takes it down"
+    error = CommandFailed(result.summary(stack.name, timeout), hint=hint)
     return UpFailure(logs, up_output, error)
 
 
