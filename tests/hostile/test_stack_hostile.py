@@ -232,3 +232,61 @@ def test_up_that_gives_up_leaves_no_compose_behind(
     assert states == {"slow": "running", "b": "created"}
     time.sleep(2)  # nothing goes on behind the task
     assert {r["Service"]: r["State"] for r in compose_ps(project)} == states
+
+
+def _chain(n: int) -> str:
+    """``n`` services, each started once the one before is healthy (about a second each):
+    compose up takes a while to create them all."""
+    out = ["services:"]
+    for i in range(n):
+        out += [
+            f"  s{i:02d}:",
+            "    image: busybox:latest",
+            "    init: true",
+            '    command: ["sh", "-c", "sleep 1; touch /ready; exec sleep 600"]',
+            "    healthcheck:",
+            '      test: ["CMD", "test", "-f", "/ready"]',
+            "      interval: 1s",
+            "      retries: 30",
+        ]
+        if i:
+            out += ["    depends_on:", f"      s{i - 1:02d}:", "        condition: service_healthy"]
+    return "\n".join(out) + "\n"
+
+
+@pytest.mark.engine
+@pytest.mark.parametrize(
+    ("sig", "code"), [(signal.SIGINT, 130), (signal.SIGTERM, 143)], ids=["SIGINT", "SIGTERM"]
+)
+def test_signal_during_compose_up_says_the_stack_is_partly_created(
+    slow_stack: dict[str, str], tmp_path: Path, sig: signal.Signals, code: int
+) -> None:
+    project = slow_stack["PROJECT"]
+    (tmp_path / DEV_FILE).write_text(_chain(12), encoding="utf-8")
+    with reaped(_inv("stack.up", "--timeout", "120", env=slow_stack)) as proc:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            if [r for r in compose_ps(project) if r.get("State") == "running"]:
+                break
+            assert proc.poll() is None, proc.communicate()
+            time.sleep(0.3)
+        time.sleep(1.5)  # compose up is still creating the chain
+        os.kill(proc.pid, sig)  # the main process only, as CI runners and `timeout` do
+        out, err = proc.communicate(timeout=30)
+    assert proc.returncode == code, (out, err)
+    assert "Traceback" not in err
+    assert _compose_left(project) == []
+    states = [r["State"] for r in compose_ps(project)]
+    running = states.count("running")
+    created = states.count("created")
+    assert 0 < running < 12, states
+    how_far = f"{running} of 12 services running"
+    if created:
+        how_far += f", {created} created but not started"
+    if len(states) < 12:
+        how_far += f", {12 - len(states)} not created"
+    assert err.strip().splitlines()[-1] == (
+        f"ERROR: interrupted by {sig.name}: `docker compose up` of {project} was interrupted "
+        f"and the stack is only partly created ({how_far}): rerun `inv stack.up --env dev` "
+        "to finish it, or take it down with `inv stack.down --env dev`"
+    ), err

@@ -183,6 +183,12 @@ class Running:
     def done(self) -> bool:
         return self.proc.poll() is not None
 
+    @property
+    def completed(self) -> bool:
+        """It ended by itself with exit 0: the stack is created (stopped or killed by a
+        signal, it exits otherwise)."""
+        return self.proc.poll() == 0 and not self.stopped
+
     def stop(self, timeout: float = 10.0) -> bool:
         """End it if it still runs: SIGTERM to its process group (compose stops where it is),
         SIGKILL to what is left after ``timeout``; returns once the whole group is gone.

@@ -275,3 +275,34 @@ def test_up_runs_its_argv_in_a_process_group_of_its_own(
     assert run.stop() is False  # it had ended
     assert [a for a, _ in seen] == [compose.argv(st, target, call)]
     assert seen[0][1]["start_new_session"] is True
+
+
+@pytest.mark.parametrize(
+    ("states", "expected"),
+    [
+        pytest.param(
+            {"a": "running", "b": "running", "c": "created", "d": None},
+            "2 of 4 services running, 1 created but not started, 1 not created",
+            id="partly",
+        ),
+        pytest.param({"a": None, "b": None, "c": None, "d": None}, "4 of 4 services not created"),
+        pytest.param({"a": "running", "b": "running", "c": "running", "d": "running"}, ""),
+        pytest.param(
+            {"a": "running", "b": "exited", "c": "running", "d": "running"},
+            "3 of 4 services running, 1 exited",
+            id="exited",
+        ),
+    ],
+)
+def test_partly_created_counts_what_a_stopped_up_left(
+    states: dict[str, str | None], expected: str
+) -> None:
+    from tasks.lib.stack.containers import ContainerState
+    from tasks.lib.stack.up import partly_created
+
+    containers = [
+        ContainerState(id=s, name=f"p-{s}-1", service=s, state=st)
+        for s, st in states.items()
+        if st is not None
+    ]
+    assert partly_created(list(states), containers) == expected
