@@ -15,7 +15,7 @@ from contextlib import contextmanager, suppress
 from typing import TYPE_CHECKING, Any
 
 from tasks.lib.engine import EngineTarget, translate
-from tasks.lib.errors import CommandFailed, EngineUnavailable
+from tasks.lib.errors import CommandFailed, ConfigError, EngineUnavailable
 from tasks.lib.stack.plan import ALL_PROFILES, ComposeCall, Stack
 
 if TYPE_CHECKING:
@@ -95,21 +95,27 @@ def failures(stack: Stack, what: str, target: EngineTarget) -> Iterator[None]:
         ) from None
 
 
-def config(stack: Stack, target: EngineTarget) -> dict[str, Any]:
+def config(stack: Stack, target: EngineTarget, *, hint: str = "") -> dict[str, Any]:
     """``docker compose config --format json`` over every profile: the normalised project
     (interpolated with the stack's env file; needs no engine, but runs the CLI on the task's
     engine flags). The one wrapper, :func:`tasks.lib.compose.files.compose_config`: an unset
-    ``${VAR:?}`` is a ConfigError naming the variable and where to set it."""
+    ``${VAR:?}`` is a ConfigError naming the variable and where to set it; a file compose
+    refuses (bad YAML, a service's missing ``env_file``, a ``depends_on`` cycle) is a
+    ConfigError (exit 2, a bad file) naming the file and compose's reason, with ``hint``
+    (default: fix it)."""
     from tasks.lib.compose.files import compose_config
 
     where = str(stack.env_file) if stack.env_file else str(stack.file.parent / ".env")
-    return compose_config(
-        [stack.file],
-        what=f"the compose file of stack {stack.name} ({stack.file.name})",
-        target=target,
-        variables_hint=f"set it in the environment or in {where} (compose reads both)",
-        **_options(stack, ALL_PROFILES),
-    )
+    try:
+        return compose_config(
+            [stack.file],
+            what=f"the compose file of stack {stack.name} ({stack.file})",
+            target=target,
+            variables_hint=f"set it in the environment or in {where} (compose reads both)",
+            **_options(stack, ALL_PROFILES),
+        )
+    except CommandFailed as exc:
+        raise ConfigError(exc.message, hint=hint or "fix it") from None
 
 
 def spec(stack: Stack, target: EngineTarget) -> ProjectSpec:

@@ -242,3 +242,68 @@ def test_down_without_its_file_says_how(fx: Fx) -> None:
     code, _out, err = fx.run(stack_tasks.down, env="fx")
     assert code == 2
     assert f"`docker compose -p {fx.project} down` takes the project down" in err
+
+
+def test_down_refuses_a_file_compose_cannot_read_and_says_how(fx: Fx) -> None:
+    """A running stack whose file was broken since: `stack.down` ran compose down, which
+    failed on the YAML (exit 1, no hint) and left every container up. It is refused now
+    before anything runs, as for a missing file, with the way down without the file."""
+    fx.write(svc("a", "exec sleep 600"))
+    assert fx.run(stack_tasks.up, env="fx", timeout=30)[0] == 0
+    fx.file.write_text("services:\n  a: [\n", encoding="utf-8")
+    code, out, err = fx.run(stack_tasks.down, env="fx")
+    assert code == 2, out + err
+    assert err.strip() == (
+        f"ERROR: the compose file of stack fx ({fx.file}) does not pass `docker compose "
+        "config`: yaml: line 2: did not find expected node content: fix it; without its file, "
+        f"`docker compose -p {fx.project} down` takes the project down (by its labels)"
+    )
+    assert fx.states() == {"a": "running"}
+    subprocess.run(
+        ["docker", "compose", "-p", fx.project, "down"],
+        cwd=fx.root,
+        capture_output=True,
+        check=True,
+        timeout=60,
+    )
+    assert fx.states() == {}
+
+
+@pytest.mark.parametrize(
+    ("services", "reason"),
+    [
+        pytest.param("  a: [\n", "yaml: line 2: did not find expected node content", id="yaml"),
+        pytest.param(
+            "  a:\n    image: busybox:latest\n    env_file: nope.env\n",
+            "env file {root}/nope.env not found",
+            id="env-file",
+        ),
+        pytest.param(
+            "  a:\n    image: busybox:latest\n    depends_on: [b]\n"
+            "  b:\n    image: busybox:latest\n    depends_on: [a]\n",
+            "dependency cycle detected",
+            id="cycle",
+        ),
+    ],
+)
+def test_a_file_compose_refuses_is_exit_2_naming_it(fx: Fx, services: str, reason: str) -> None:
+    """status, health, urls, pull, logs, up, down: one line naming the file, exit 2 (a bad
+    file, as the README says), not 1."""
+    fx.write(services)
+    head = (
+        f"ERROR: the compose file of stack fx ({fx.file}) does not pass `docker compose config`: "
+    )
+    for task in (
+        stack_tasks.status,
+        stack_tasks.health,
+        stack_tasks.urls,
+        stack_tasks.pull,
+        stack_tasks.logs,
+        stack_tasks.up,
+        stack_tasks.down,
+    ):
+        code, out, err = fx.run(task, env="fx")
+        assert code == 2, (task, out, err)
+        assert len(err.strip().splitlines()) == 1, err
+        assert err.startswith(head + reason.format(root=fx.root)), err
+    assert fx.states() == {}
