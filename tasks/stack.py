@@ -109,6 +109,7 @@ def up(c: Context, flags: UpFlags) -> None:
     from tasks.lib.errors import ConfigError
     from tasks.lib.stack import up as core
     from tasks.lib.stack import view
+    from tasks.lib.stack.containers import project_containers
 
     with running(_out()) as out:
         if flags.timeout < 0:
@@ -140,8 +141,9 @@ def up(c: Context, flags: UpFlags) -> None:
                 if failed is not None:
                     view.show_up_failure(out, failed)
                     raise failed.error
-        out.step(f"{stack.project} is up ({stack.file.name})")
-        view.show_urls(out, f"{stack.project}: URLs", core.urls(plan))
+            out.step(f"{stack.project} is up ({stack.file.name})")
+            started = project_containers(client, stack.project)
+            view.show_urls(out, f"{stack.project}: URLs", core.urls(plan, started))
 
 
 @cli_task(DownFlags, name="down")

@@ -275,9 +275,10 @@ def failure(plan: UpPlan, result: WaitResult, timeout: float) -> UpFailure | Non
     return UpFailure(logs, up_output, error)
 
 
-def urls(plan: UpPlan) -> list[StackUrl]:
-    """The URLs the started stack serves, on its engine's host."""
+def urls(plan: UpPlan, containers: Sequence[ContainerState]) -> list[StackUrl]:
+    """The URLs the started stack serves, on its engine's host, through the ports the engine
+    published; a service it did not start is said to be so, without a URL."""
     from tasks.lib.stack.health import engine_host
     from tasks.lib.stack.urls import stack_urls
 
-    return stack_urls(plan.spec, engine_host(plan.target))
+    return stack_urls(plan.spec, engine_host(plan.target), containers, file_fallback=False)
