@@ -107,8 +107,9 @@ def up(c: Context, flags: UpFlags) -> None:
     """Start a stack (docker compose up -d), wait until it is healthy, list its URLs."""
     from tasks.lib.engine import connect
     from tasks.lib.errors import ConfigError
-    from tasks.lib.stack import compose, view
     from tasks.lib.stack import up as core
+    from tasks.lib.stack import view
+    from tasks.lib.stack.containers import project_containers
 
     with running(_out()) as out:
         if flags.timeout < 0:
@@ -131,7 +132,7 @@ def up(c: Context, flags: UpFlags) -> None:
             return
         with connect(target) as client:
             if not flags.wait:
-                view.show_lines(out, compose.stream(stack, target, plan.call))
+                core.start(plan, client, lambda lines: view.show_lines(out, lines))
             else:
                 title = f"{stack.project}: starting"
                 with core.stays_up(stack), out.progress(title, plan.expected) as progress:
@@ -140,8 +141,9 @@ def up(c: Context, flags: UpFlags) -> None:
                 if failed is not None:
                     view.show_up_failure(out, failed)
                     raise failed.error
-        out.step(f"{stack.project} is up ({stack.file.name})")
-        view.show_urls(out, f"{stack.project}: URLs", core.urls(plan))
+            out.step(f"{stack.project} is up ({stack.file.name})")
+            started = project_containers(client, stack.project)
+            view.show_urls(out, f"{stack.project}: URLs", core.urls(plan, started))
 
 
 @cli_task(DownFlags, name="down")

@@ -176,3 +176,117 @@ def test_logs_follow_with_its_output_closed_leaves_no_compose_behind(
         if slow_stack["PROJECT"] in " ".join(p.info["cmdline"] or [])
     ]
     assert left == []
+
+
+SLOW_THEN_B = """\
+services:
+  slow:
+    image: busybox:latest
+    init: true
+    command: ["sh", "-c", "exec sleep 600"]
+    healthcheck:
+      test: ["CMD", "false"]
+      interval: 60s
+      start_period: 60s
+  b:
+    image: busybox:latest
+    init: true
+    command: ["sh", "-c", "exec sleep 600"]
+    depends_on:
+      slow:
+        condition: service_healthy
+"""
+
+
+def _compose_left(project: str) -> list[list[str]]:
+    import psutil
+
+    return [
+        p.info["cmdline"]
+        for p in psutil.process_iter(["cmdline"])
+        if project in " ".join(p.info["cmdline"] or []) and "compose" in (p.info["cmdline"] or [])
+    ]
+
+
+@pytest.mark.engine
+def test_up_that_gives_up_leaves_no_compose_behind(
+    slow_stack: dict[str, str], tmp_path: Path
+) -> None:
+    """`stack.up --timeout 4` while compose up still waits for `slow` to turn healthy (it
+    never does) before starting `b`: the task stops compose up and waits for it, so nothing
+    goes on changing the stack after it exits, and says what state it left."""
+    project = slow_stack["PROJECT"]
+    (tmp_path / DEV_FILE).write_text(SLOW_THEN_B, encoding="utf-8")
+    with reaped(_inv("stack.up", "--timeout", "4", env=slow_stack)) as proc:
+        out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 1, (out, err)
+    assert _compose_left(project) == []
+    last = err.strip().splitlines()[-1]
+    assert last == (
+        "ERROR: stack dev: not ready after 4s: b (created, not started); slow (health: "
+        "starting): `docker compose up` was still starting the stack and was stopped: what it "
+        "started stays up, the rest is not started (`inv stack.status --env dev`; "
+        "`inv stack.down --env dev` takes it down)"
+    ), err
+    states = {r["Service"]: r["State"] for r in compose_ps(project)}
+    assert states == {"slow": "running", "b": "created"}
+    time.sleep(2)  # nothing goes on behind the task
+    assert {r["Service"]: r["State"] for r in compose_ps(project)} == states
+
+
+def _chain(n: int) -> str:
+    """``n`` services, each started once the one before is healthy (about a second each):
+    compose up takes a while to create them all."""
+    out = ["services:"]
+    for i in range(n):
+        out += [
+            f"  s{i:02d}:",
+            "    image: busybox:latest",
+            "    init: true",
+            '    command: ["sh", "-c", "sleep 1; touch /ready; exec sleep 600"]',
+            "    healthcheck:",
+            '      test: ["CMD", "test", "-f", "/ready"]',
+            "      interval: 1s",
+            "      retries: 30",
+        ]
+        if i:
+            out += ["    depends_on:", f"      s{i - 1:02d}:", "        condition: service_healthy"]
+    return "\n".join(out) + "\n"
+
+
+@pytest.mark.engine
+@pytest.mark.parametrize(
+    ("sig", "code"), [(signal.SIGINT, 130), (signal.SIGTERM, 143)], ids=["SIGINT", "SIGTERM"]
+)
+def test_signal_during_compose_up_says_the_stack_is_partly_created(
+    slow_stack: dict[str, str], tmp_path: Path, sig: signal.Signals, code: int
+) -> None:
+    project = slow_stack["PROJECT"]
+    (tmp_path / DEV_FILE).write_text(_chain(12), encoding="utf-8")
+    with reaped(_inv("stack.up", "--timeout", "120", env=slow_stack)) as proc:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            if [r for r in compose_ps(project) if r.get("State") == "running"]:
+                break
+            assert proc.poll() is None, proc.communicate()
+            time.sleep(0.3)
+        time.sleep(1.5)  # compose up is still creating the chain
+        os.kill(proc.pid, sig)  # the main process only, as CI runners and `timeout` do
+        out, err = proc.communicate(timeout=30)
+    assert proc.returncode == code, (out, err)
+    assert "Traceback" not in err
+    assert _compose_left(project) == []
+    states = [r["State"] for r in compose_ps(project)]
+    running = states.count("running")
+    created = states.count("created")
+    assert 0 < running < 12, states
+    how_far = f"{running} of 12 services running"
+    if created:
+        how_far += f", {created} created but not started"
+    if len(states) < 12:
+        how_far += f", {12 - len(states)} not created"
+    assert err.strip().splitlines()[-1] == (
+        f"ERROR: interrupted by {sig.name}: `docker compose up` of {project} was interrupted "
+        f"and the stack is only partly created ({how_far}): rerun `inv stack.up --env dev` "
+        "to finish it, or take it down with `inv stack.down --env dev`"
+    ), err

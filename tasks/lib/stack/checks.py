@@ -20,7 +20,7 @@ from tasks.lib.config import Settings
 from tasks.lib.engine import EngineTarget
 from tasks.lib.errors import ConfigError, EngineUnavailable, Interrupted, TaskError
 from tasks.lib.stack.images import AppImage, Found, app_images, refuse_stale, stale_lines
-from tasks.lib.stack.plan import PROD, ComposeCall, Stack, down_call, resolve_stack
+from tasks.lib.stack.plan import PROD, ComposeCall, Stack, down_call, down_hint, resolve_stack
 from tasks.lib.stack.spec import ProjectSpec, parse_config
 
 # -- staging's preflight --------------------------------------------------------------------------
@@ -189,8 +189,10 @@ def plan_down(
     call = down_call(volumes=volumes)
     removed: list[str] = []
     warnings: tuple[str, ...] = ()
+    # compose down reads the file too: one it refuses is refused here, nothing done, with
+    # the way down without it (as for a missing file)
+    config = compose.config(stack, target, hint=f"fix it; {down_hint(settings, stack.name)}")
     if volumes:
-        config = compose.config(stack, target)
         prod_config = compose.config(prod, target) if prod.file.is_file() else None
         if prod_config is None:
             warnings = (f"prod compose file {prod.file} not found: only running prod checked",)

@@ -5,13 +5,17 @@ exact command the same client runs for it (what ``--dry-run`` prints)."""
 
 from __future__ import annotations
 
+import os
 import re
+import signal
+import subprocess
+import time
 from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from typing import TYPE_CHECKING, Any
 
 from tasks.lib.engine import EngineTarget, translate
-from tasks.lib.errors import CommandFailed, EngineUnavailable
+from tasks.lib.errors import CommandFailed, ConfigError, EngineUnavailable
 from tasks.lib.stack.plan import ALL_PROFILES, ComposeCall, Stack
 
 if TYPE_CHECKING:
@@ -57,8 +61,14 @@ def argv(stack: Stack, target: EngineTarget, call: ComposeCall) -> list[str]:
 
         options = compose_settings([stack.file], **_options(stack, call.profiles))
         prefix = ClientConfig(context=target.context or None, **options).docker_compose_cmd
-    else:
-        prefix = client(stack, target, call.profiles).client_config.docker_compose_cmd
+        return [str(a) for a in prefix] + list(call.args)
+    return run_argv(stack, target, call)
+
+
+def run_argv(stack: Stack, target: EngineTarget, call: ComposeCall) -> list[str]:
+    """The argv that runs ``call`` now: :func:`argv`, but over SSH through the run's link
+    (``--host unix://<forward>``), as python-on-whales' client runs it."""
+    prefix = client(stack, target, call.profiles).client_config.docker_compose_cmd
     return [str(a) for a in prefix] + list(call.args)
 
 
@@ -85,21 +95,27 @@ def failures(stack: Stack, what: str, target: EngineTarget) -> Iterator[None]:
         ) from None
 
 
-def config(stack: Stack, target: EngineTarget) -> dict[str, Any]:
+def config(stack: Stack, target: EngineTarget, *, hint: str = "") -> dict[str, Any]:
     """``docker compose config --format json`` over every profile: the normalised project
     (interpolated with the stack's env file; needs no engine, but runs the CLI on the task's
     engine flags). The one wrapper, :func:`tasks.lib.compose.files.compose_config`: an unset
-    ``${VAR:?}`` is a ConfigError naming the variable and where to set it."""
+    ``${VAR:?}`` is a ConfigError naming the variable and where to set it; a file compose
+    refuses (bad YAML, a service's missing ``env_file``, a ``depends_on`` cycle) is a
+    ConfigError (exit 2, a bad file) naming the file and compose's reason, with ``hint``
+    (default: fix it)."""
     from tasks.lib.compose.files import compose_config
 
     where = str(stack.env_file) if stack.env_file else str(stack.file.parent / ".env")
-    return compose_config(
-        [stack.file],
-        what=f"the compose file of stack {stack.name} ({stack.file.name})",
-        target=target,
-        variables_hint=f"set it in the environment or in {where} (compose reads both)",
-        **_options(stack, ALL_PROFILES),
-    )
+    try:
+        return compose_config(
+            [stack.file],
+            what=f"the compose file of stack {stack.name} ({stack.file})",
+            target=target,
+            variables_hint=f"set it in the environment or in {where} (compose reads both)",
+            **_options(stack, ALL_PROFILES),
+        )
+    except CommandFailed as exc:
+        raise ConfigError(exc.message, hint=hint or "fix it") from None
 
 
 def spec(stack: Stack, target: EngineTarget) -> ProjectSpec:
@@ -111,12 +127,14 @@ def spec(stack: Stack, target: EngineTarget) -> ProjectSpec:
 
 def stream(stack: Stack, target: EngineTarget, call: ComposeCall) -> Iterator[str]:
     """Run a changing call (up, down, pull), yielding its output lines as they come; raises
-    CommandFailed at the end when compose fails."""
+    CommandFailed at the end when compose fails. ``up`` runs as a :class:`Running` (stopped
+    with the task); down and pull through python-on-whales."""
+    if call.op == "up":
+        yield from Running(stack, target, call).lines()
+        return
     c = client(stack, target, call.profiles).compose
     with failures(stack, call.op, target):
-        if call.op == "up":
-            lines = c.up(list(call.services) or None, detach=True, stream_logs=True)
-        elif call.op == "down":
+        if call.op == "down":
             lines = c.down(remove_orphans=True, volumes="--volumes" in call.args, stream_logs=True)
         elif call.op == "pull":
             lines = c.pull(list(call.services), stream_logs=True)
@@ -124,6 +142,96 @@ def stream(stack: Stack, target: EngineTarget, call: ComposeCall) -> Iterator[st
             raise ValueError(f"not a changing compose call: {call.op}")
         for _source, raw in lines:
             yield raw.decode("utf-8", "replace").rstrip("\n")
+
+
+class Running:
+    """``docker compose up`` as a process this task owns, in a process group of its own (the
+    docker CLI and the compose plugin it runs): a task that gives up waiting, or is
+    interrupted, stops it (:meth:`stop`) and waits for it, instead of leaving it to go on
+    changing the stack behind it (and racing a rerun). python-on-whales runs the same argv
+    (:func:`run_argv`, a unit test holds them equal) but gives no handle on its process.
+
+    Started when constructed (in the caller's thread, so :meth:`stop` always has a process to
+    stop); :meth:`lines` reads its output (stdout and stderr, in order) to the end."""
+
+    def __init__(self, stack: Stack, target: EngineTarget, call: ComposeCall) -> None:
+        self.stack, self.target, self.call = stack, target, call
+        self.argv = run_argv(stack, target, call)
+        self.stopped = False  # set by stop(): its end is ours, not a failure
+        self.proc = subprocess.Popen(
+            self.argv,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+
+    def lines(self) -> Iterator[str]:
+        """Its output lines; CommandFailed (as python-on-whales' error would give) when it
+        fails, nothing when :meth:`stop` ended it."""
+        from python_on_whales.exceptions import DockerException
+        from python_on_whales.utils import get_docker_exception_type
+
+        assert self.proc.stdout is not None
+        seen: list[bytes] = []
+        with failures(self.stack, self.call.op, self.target):
+            with self.proc.stdout as pipe:
+                for raw in pipe:
+                    seen.append(raw)
+                    yield _ANSI.sub("", raw.decode("utf-8", "replace")).rstrip("\r\n")
+            code = self.proc.wait()
+            if code != 0 and not self.stopped:
+                output = b"".join(seen)
+                kind: type[DockerException] = get_docker_exception_type(output)
+                raise kind(command_launched=self.argv, return_code=code, stderr=output)
+
+    @property
+    def done(self) -> bool:
+        return self.proc.poll() is not None
+
+    @property
+    def completed(self) -> bool:
+        """It ended by itself with exit 0: the stack is created (stopped or killed by a
+        signal, it exits otherwise)."""
+        return self.proc.poll() == 0 and not self.stopped
+
+    def stop(self, timeout: float = 10.0) -> bool:
+        """End it if it still runs: SIGTERM to its process group (compose stops where it is),
+        SIGKILL to what is left after ``timeout``; returns once the whole group is gone.
+        True when it was still running (it was stopped), False when it had ended."""
+        if self.proc.poll() is not None:
+            return False
+        self.stopped = True
+        pgid = self.proc.pid  # the leader of its own session, so of its group
+        _signal_group(pgid, signal.SIGTERM)
+        try:
+            self.proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            _signal_group(pgid, signal.SIGKILL)
+            self.proc.wait()
+        # the plugin may outlive the CLI by a moment; a killed one is gone at once (bounded:
+        # a zombie nobody reaps stays in the group)
+        deadline = time.monotonic() + timeout
+        while _group_alive(pgid) and time.monotonic() < deadline + 2:
+            if time.monotonic() > deadline:
+                _signal_group(pgid, signal.SIGKILL)
+            time.sleep(0.05)
+        return True
+
+
+def _signal_group(pgid: int, sig: int) -> None:
+    with suppress(ProcessLookupError, PermissionError):
+        os.killpg(pgid, sig)
+
+
+def _group_alive(pgid: int) -> bool:
+    try:
+        os.killpg(pgid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # pragma: no cover - not ours any more
+        return False
+    return True
 
 
 def logs(stack: Stack, target: EngineTarget, call: ComposeCall) -> Iterator[tuple[str, str]]:

@@ -191,6 +191,14 @@ def _not_started(spec: ServiceSpec) -> str:
     return f"not started (profile {', '.join(spec.profiles)})"
 
 
+def not_running(spec: ServiceSpec, containers: Sequence[ContainerState]) -> str:
+    """Why a service has no running container: ``not started (profile full)`` (a profile
+    not enabled), ``not created``, or ``not running (exited)``."""
+    if not containers:
+        return _not_started(spec) if spec.profiles else "not created"
+    return f"not running ({containers[0].state})"
+
+
 def compose_rows(spec: ProjectSpec, containers: Sequence[ContainerState]) -> list[HealthRow]:
     grouped = by_service(list(containers))
     rows: list[HealthRow] = []

@@ -5,16 +5,17 @@ lines, compose's own output). Nothing prints: :mod:`tasks.lib.stack.view` render
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from tasks.lib.config import Settings
-from tasks.lib.engine import EngineTarget
+from tasks.lib.engine import EngineTarget, boundary
 from tasks.lib.errors import CommandFailed, Interrupted, TaskError
 from tasks.lib.progress import Progress
 from tasks.lib.stack.checks import Preflight
+from tasks.lib.stack.containers import ContainerState
 from tasks.lib.stack.plan import STAGING, ComposeCall, Stack, up_call
 from tasks.lib.stack.spec import ProjectSpec
 from tasks.lib.stack.wait import WaitResult
@@ -22,6 +23,7 @@ from tasks.lib.stack.wait import WaitResult
 if TYPE_CHECKING:
     import docker
 
+    from tasks.lib.stack import compose
     from tasks.lib.stack.urls import StackUrl
 
 
@@ -94,11 +96,55 @@ def plan_up(
     return UpPlan(stack, target, spec, call, expected(spec, services, profiles), preflight, argv)
 
 
+class UpInterrupted(Interrupted):
+    """A signal while ``compose up`` was still creating the stack (it was stopped)."""
+
+
+def partly_created(expected: Sequence[str], states: Sequence[ContainerState]) -> str:
+    """How far a stopped ``compose up`` got, from the engine: "" when every service it was
+    to start runs (nothing is missing), else e.g. "4 of 12 services running, 8 created but
+    not started"."""
+    from tasks.lib.stack.containers import by_service
+
+    grouped = by_service(list(states))
+    counts: dict[str, int] = {}
+    for svc in expected:
+        cs = grouped.get(svc, [])
+        word = "not created" if not cs else cs[0].state
+        if word == "created":
+            word = "created but not started"
+        counts[word] = counts.get(word, 0) + 1
+    if counts.get("running", 0) == len(expected):
+        return ""
+    order = ["running", "created but not started", "not created"]
+    words = sorted(counts, key=lambda w: (order.index(w) if w in order else 1, w))
+    first, *rest = words
+    head = f"{counts[first]} of {len(expected)} service{'s' if len(expected) != 1 else ''} "
+    return ", ".join([head + first, *(f"{counts[w]} {w}" for w in rest)])
+
+
+def up_interrupted(exc: Interrupted, stack: Stack, how_far: str | None) -> UpInterrupted:
+    """The one line of a signal that stopped ``compose up`` before it had created the
+    stack; ``how_far`` None: the engine could not be asked (the signal ended the SSH link)."""
+    state = (
+        f"is only partly created ({how_far})" if how_far is not None else "may be partly created"
+    )
+    return UpInterrupted(
+        exc.signum,
+        f"{exc.message}: `docker compose up` of {stack.project} was interrupted and the stack "
+        f"{state}: rerun `inv stack.up --env {stack.name}` to finish it, or take it down with "
+        f"`inv stack.down --env {stack.name}`",
+    )
+
+
 @contextmanager
 def stays_up(stack: Stack) -> Iterator[None]:
-    """An interrupt while waiting says that what started stays up, and how to take it down."""
+    """An interrupt while waiting says that what started stays up, and how to take it down
+    (one that stopped ``compose up`` itself says so: :class:`UpInterrupted`)."""
     try:
         yield
+    except UpInterrupted:
+        raise
     except Interrupted as exc:
         raise Interrupted(
             exc.signum,
@@ -107,24 +153,73 @@ def stays_up(stack: Stack) -> Iterator[None]:
         ) from None
 
 
+@contextmanager
+def stopped_on_interrupt(
+    plan: UpPlan,
+    poll: Callable[[], list[ContainerState]],
+    run: compose.Running,
+    stop: Callable[[], object],
+) -> Iterator[None]:
+    """A signal stops ``compose up`` (``stop``) and waits for it; when compose had not
+    finished (the signal handler may have ended it already) and the stack is only partly
+    created, the signal's line says so (:class:`UpInterrupted`)."""
+    try:
+        yield
+    except Interrupted as exc:
+        stop()
+        if not run.completed:
+            try:
+                with boundary(plan.target):
+                    how_far: str | None = partly_created(plan.expected, poll())
+            except Interrupted:
+                raise
+            except TaskError:  # the signal ended the engine's link (SSH) too
+                how_far = None
+            if how_far != "":
+                raise up_interrupted(exc, plan.stack, how_far) from None
+        raise
+
+
+def start(plan: UpPlan, client: docker.DockerClient, show: Callable[[Iterable[str]], None]) -> None:
+    """``stack.up --no-wait``: ``compose up``, its lines to ``show`` as they come; stopped
+    with the task (:func:`stopped_on_interrupt`)."""
+    from tasks.lib.stack import compose
+    from tasks.lib.stack.containers import project_containers
+
+    run = compose.Running(plan.stack, plan.target, plan.call)
+    try:
+        with stopped_on_interrupt(
+            plan, lambda: project_containers(client, plan.stack.project), run, run.stop
+        ):
+            show(run.lines())
+    finally:
+        run.stop()  # no-op once it ended
+
+
 def start_and_wait(
     plan: UpPlan, client: docker.DockerClient, progress: Progress, *, timeout: float
 ) -> WaitResult:
-    """``compose up`` in a background thread while the services are watched until ready (see
-    :func:`tasks.lib.stack.wait.watch`)."""
+    """``compose up`` (a :class:`~tasks.lib.stack.compose.Running`) read in a background
+    thread while the services are watched until ready (see
+    :func:`tasks.lib.stack.wait.watch`). Whatever ends the wait, compose up does not outlive
+    it: a timeout or a failed service stops it, and the result shows the stack as it is then
+    (:func:`~tasks.lib.stack.wait.recheck`); a signal stops it too
+    (:func:`stopped_on_interrupt`)."""
     from tasks.lib.stack import compose
     from tasks.lib.stack.containers import project_containers
-    from tasks.lib.stack.wait import Background, watch
+    from tasks.lib.stack.wait import Background, recheck, watch
 
-    stack, target = plan.stack, plan.target
-    background = Background(lambda: compose.stream(stack, target, plan.call)).start()
-    return watch(
-        lambda: project_containers(client, stack.project),
-        plan.expected,
-        progress,
-        timeout=timeout,
-        up=background,
-    )
+    def poll() -> list[ContainerState]:
+        return project_containers(client, plan.stack.project)
+
+    run = compose.Running(plan.stack, plan.target, plan.call)
+    background = Background(run.lines, stop=run.stop).start()
+    try:
+        with stopped_on_interrupt(plan, poll, run, background.stop):
+            result = watch(poll, plan.expected, progress, timeout=timeout, up=background)
+    finally:
+        background.stop()  # no-op once it ended
+    return recheck(result, poll()) if run.stopped else result
 
 
 @dataclass(frozen=True)
@@ -168,17 +263,22 @@ def failure(plan: UpPlan, result: WaitResult, timeout: float) -> UpFailure | Non
         for r in rows
     )
     up_output = tuple(result.up_error_tail()) if result.up_error is not None else None
-    error = CommandFailed(
-        result.summary(stack.name, timeout),
-        hint=f"what started stays up: `inv stack.status --env {stack.name}`, "
-        f"`inv stack.down --env {stack.name}` takes it down",
-    )
+    status, down = f"`inv stack.status --env {stack.name}`", f"`inv stack.down --env {stack.name}`"
+    if result.up_stopped:
+        hint = (
+            "`docker compose up` was still starting the stack and was stopped: what it "
+            f"started stays up, the rest is not started ({status}; {down} takes it down)"
+        )
+    else:
+        hint = f"what started stays up: {status}, {down} takes it down"
+    error = CommandFailed(result.summary(stack.name, timeout), hint=hint)
     return UpFailure(logs, up_output, error)
 
 
-def urls(plan: UpPlan) -> list[StackUrl]:
-    """The URLs the started stack serves, on its engine's host."""
+def urls(plan: UpPlan, containers: Sequence[ContainerState]) -> list[StackUrl]:
+    """The URLs the started stack serves, on its engine's host, through the ports the engine
+    published; a service it did not start is said to be so, without a URL."""
     from tasks.lib.stack.health import engine_host
     from tasks.lib.stack.urls import stack_urls
 
-    return stack_urls(plan.spec, engine_host(plan.target))
+    return stack_urls(plan.spec, engine_host(plan.target), containers, file_fallback=False)

@@ -11,19 +11,26 @@ config instead of written by hand:
 * every published port gives ``scheme://host:port`` (``mongodb://`` for 27017, ``redis://``
   for 6379, ``http://`` otherwise), on the address it is bound to, else the engine's host
   (a loopback address of a remote engine's machine is marked as such: it is not this one's).
+
+Given the stack's containers (:func:`served`), a running service's host ports are the ones
+the engine published for it (a port the engine picked, ``ports: ["3000"]``, or one a
+variable moved when it started), as ``stack.health`` reads them; a service that does not run
+is said to be so (``not started (profile full)``, as ``stack.health`` says), with the file's
+ports (``file_fallback``, ``stack.urls``) or without a URL (``stack.up``).
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
-from tasks.lib.compose.ports import url_host
+from tasks.lib.compose.ports import Port, url_host
 from tasks.lib.compose.traefik import TraefikRoute, rule_urls, service_routes
-from tasks.lib.stack.health import beyond_reach
-from tasks.lib.stack.spec import ProjectSpec
+from tasks.lib.stack.containers import ContainerState, by_service
+from tasks.lib.stack.health import beyond_reach, not_running
+from tasks.lib.stack.spec import ProjectSpec, ServiceSpec
 
 if TYPE_CHECKING:
     from tasks.lib.engine import EngineTarget
@@ -36,12 +43,16 @@ _EP_FLAG = re.compile(r"^--entrypoints\.([^.=]+)\.address=(.*)$", re.IGNORECASE)
 
 @dataclass(frozen=True)
 class StackUrl:
+    """``running``: False for a service that does not run (``via`` says why; ``url`` is the
+    file's, or "-")."""
+
     url: str
     service: str
     via: str
+    running: bool = True
 
     def to_json(self) -> dict[str, Any]:
-        return {"url": self.url, "service": self.service, "via": self.via}
+        return {"url": self.url, "service": self.service, "via": self.via, "running": self.running}
 
 
 @dataclass(frozen=True)
@@ -61,11 +72,16 @@ def _address_port(address: str) -> int | None:
     return int(port) if port.isdigit() else None
 
 
-def entrypoints(spec: ProjectSpec) -> dict[str, Entrypoint]:
+def entrypoints(
+    spec: ProjectSpec, ports: Mapping[str, Sequence[Port]] | None = None
+) -> dict[str, Entrypoint]:
     """Traefik entrypoints declared by ``--entrypoints.NAME.address=`` flags on any service's
-    command or entrypoint (the Traefik image is recognised by its flags, not its name)."""
+    command or entrypoint (the Traefik image is recognised by its flags, not its name), with
+    the host port each is published on: ``ports`` (service -> host ports) where given, else
+    the file's."""
     out: dict[str, Entrypoint] = {}
     for s in spec.services:
+        published = ports[s.name] if ports is not None and s.name in ports else s.ports
         for word in (*s.entrypoint, *s.command):
             m = _EP_FLAG.match(word)
             if not m:
@@ -74,7 +90,7 @@ def entrypoints(spec: ProjectSpec) -> dict[str, Entrypoint]:
             if port is None:
                 continue
             bound = next(
-                (p for p in s.ports if p.target == port and p.protocol == "tcp" and p.published),
+                (p for p in published if p.target == port and p.protocol == "tcp" and p.published),
                 None,
             )
             out[m.group(1)] = Entrypoint(
@@ -106,35 +122,98 @@ def _route_urls(route: TraefikRoute, eps: Mapping[str, Entrypoint]) -> list[Stac
     return [StackUrl(u, route.service, via) for u in rule_urls(route.rule, tls=https, port=port)]
 
 
-def stack_urls(spec: ProjectSpec, host: str = "localhost") -> list[StackUrl]:
-    """Traefik routes first (in service order), then published ports."""
-    eps = entrypoints(spec)
+def engine_ports(container: ContainerState) -> tuple[Port, ...]:
+    """The host ports the engine published for a container: one per container port, IPv4
+    first (the engine binds ``0.0.0.0`` and ``::`` alike), in port order."""
+    out = []
+    for target in sorted({p.target for p in container.ports if p.protocol == "tcp"}):
+        bound = container.host_port(target)
+        if bound is not None and bound.published is not None:
+            out.append(bound)
+    return tuple(out)
+
+
+def _serves(spec: ServiceSpec) -> bool:
+    """Whether the file gives the service a URL of its own: a published port or a route."""
+    return bool(spec.ports or service_routes(spec.name, spec.labels))
+
+
+def stack_urls(
+    spec: ProjectSpec,
+    host: str = "localhost",
+    containers: Sequence[ContainerState] | None = None,
+    *,
+    file_fallback: bool = True,
+) -> list[StackUrl]:
+    """Traefik routes first (in service order), then published ports. ``containers``: the
+    stack's, as the engine runs them (None: every service as the file says, running). A
+    service that does not run gets its file's URLs marked so (``file_fallback``), or one row
+    ``-`` saying so; a route is served when its service and the Traefik one both run."""
+    reasons: dict[str, str] = {}  # service -> why it does not run
+    ports: dict[str, tuple[Port, ...]] = {}
+    if containers is not None:
+        grouped = by_service(list(containers))
+        for s in spec.services:
+            running = [c for c in grouped.get(s.name, []) if c.state == "running"]
+            if running:
+                ports[s.name] = engine_ports(running[0])
+            else:
+                reasons[s.name] = not_running(s, grouped.get(s.name, []))
+    eps = entrypoints(spec, ports if containers is not None else None)
     routed: list[StackUrl] = []
     ported: list[StackUrl] = []
+    idle: list[StackUrl] = []  # services that do not run, without a URL shown
     for s in spec.services:
-        for route in service_routes(s.name, s.labels):
-            routed.extend(_route_urls(route, eps))
-        for p in s.ports:
-            if p.published is None or p.protocol != "tcp":
-                continue
-            scheme = SCHEMES.get(p.target, "http")
-            where = url_host(p.host_ip, host)
-            via = f"port {p.target}"
-            if beyond_reach(p.host_ip, host):
-                via += f", on {host}'s loopback only"
-            ported.append(StackUrl(f"{scheme}://{where}:{p.published}", s.name, via))
+        why = reasons.get(s.name)
+        mine: list[StackUrl] = []
+        if why is None or file_fallback:
+            for route in service_routes(s.name, s.labels):
+                proxy = [ep.service for ep in _ep_of(route, eps) if ep.service in reasons]
+                down = why or (f"{proxy[0]} {reasons[proxy[0]]}" if proxy else None)
+                mine += [_marked(u, down) for u in _route_urls(route, eps)]
+            routed += mine
+            for p in ports.get(s.name, s.ports):
+                if p.published is None or p.protocol != "tcp":
+                    continue
+                scheme = SCHEMES.get(p.target, "http")
+                where = url_host(p.host_ip, host)
+                via = f"port {p.target}"
+                if beyond_reach(p.host_ip, host):
+                    via += f", on {host}'s loopback only"
+                url = _marked(StackUrl(f"{scheme}://{where}:{p.published}", s.name, via), why)
+                mine.append(url)
+                ported.append(url)
+        if why is not None and not mine and _serves(s):
+            idle.append(StackUrl("-", s.name, why, running=False))
     seen: set[str] = set()
     out: list[StackUrl] = []
     for u in routed + ported:
         if u.url not in seen:
             seen.add(u.url)
             out.append(u)
-    return out
+    return out + idle
+
+
+def _ep_of(route: TraefikRoute, eps: Mapping[str, Entrypoint]) -> list[Entrypoint]:
+    return [eps[e] for e in (route.entrypoints or list(eps)) if e in eps]
+
+
+def _marked(url: StackUrl, why: str | None) -> StackUrl:
+    """A URL of something that does not run: from the file, and why."""
+    if why is None:
+        return url
+    return replace(url, via=f"{url.via}; from the file: {why}", running=False)
 
 
 def served(stack: Stack, target: EngineTarget) -> list[StackUrl]:
-    """The URLs of ``stack`` from its compose configuration, on ``target``'s host."""
+    """The URLs of ``stack`` on ``target``'s host: the running services' through the ports
+    the engine published, the others' from the file, marked (:func:`stack_urls`)."""
+    from tasks.lib.engine import connect
     from tasks.lib.stack import compose
+    from tasks.lib.stack.containers import project_containers
     from tasks.lib.stack.health import engine_host
 
-    return stack_urls(compose.spec(stack, target), engine_host(target))
+    spec = compose.spec(stack, target)
+    with connect(target) as client:
+        containers = project_containers(client, stack.project)
+    return stack_urls(spec, engine_host(target), containers)

@@ -15,7 +15,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Literal
 
 from tasks.lib.errors import TaskError
@@ -102,6 +102,7 @@ class WaitResult:
     timed_out: bool = False
     up_error: TaskError | None = None
     up_output: tuple[str, ...] = ()
+    up_stopped: bool = False  # compose up still ran when the wait ended, and was stopped
 
     @property
     def failed(self) -> tuple[ServiceWait, ...]:
@@ -136,18 +137,23 @@ class WaitResult:
             "seconds": round(self.seconds, 1),
             "timed_out": self.timed_out,
             "up_error": self.up_error.line() if self.up_error else None,
+            "up_stopped": self.up_stopped,
             "services": [s.to_json() for s in self.services],
         }
 
 
 class Background:
     """Run ``lines()`` (compose up's output) to the end in a daemon thread, keeping the lines
-    and the TaskError it raised. Daemon: Ctrl-C must not wait for it."""
+    and the TaskError it raised. Daemon: Ctrl-C must not wait for it. ``stop``: ends what
+    produces the lines (compose up's process), True when it still ran."""
 
-    def __init__(self, lines: Callable[[], Iterable[str]]) -> None:
+    def __init__(
+        self, lines: Callable[[], Iterable[str]], stop: Callable[[], bool] | None = None
+    ) -> None:
         self.output: list[str] = []
         self.error: TaskError | None = None
         self._lines = lines
+        self._stop = stop
         self._thread = threading.Thread(target=self._run, name="compose-up", daemon=True)
 
     def _run(self) -> None:
@@ -169,6 +175,31 @@ class Background:
 
     def join(self, timeout: float | None = None) -> None:
         self._thread.join(timeout)
+
+    def stop(self) -> bool:
+        """End it now and wait for its end (its last lines read); True when it still ran."""
+        stopped = self._stop() if self._stop is not None else False
+        self._thread.join(10)
+        return stopped
+
+
+def recheck(result: WaitResult, states: Sequence[ContainerState]) -> WaitResult:
+    """``result`` once compose up was stopped: each service not failed judged again as the
+    engine shows it now (a container compose created but did not start stays so)."""
+    grouped = by_service(list(states))
+    rows: list[ServiceWait] = []
+    for r in result.services:
+        if r.kind == "failed":
+            rows.append(r)
+            continue
+        cs = grouped.get(r.service, [])
+        verdict = judge_service(cs, {c.id: c.restarts for c in cs})
+        if verdict.kind == "waiting" and not cs:
+            verdict = Readiness("waiting", "not created")
+        elif verdict.kind == "waiting" and verdict.reason == "created":
+            verdict = Readiness("waiting", "created, not started")
+        rows.append(_row(r.service, cs, verdict))
+    return replace(result, services=tuple(rows), up_stopped=True)
 
 
 def _row(service: str, containers: Sequence[ContainerState], verdict: Readiness) -> ServiceWait:

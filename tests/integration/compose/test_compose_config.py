@@ -194,7 +194,7 @@ def test_a_stacks_config_goes_through_the_same_wrapper(
 ) -> None:
     """stack.*'s ``compose config``: the stack's env file interpolates, every profile is in,
     the project is the stack's; an unset ``${VAR:?}`` names the variable and the env file
-    (exit 2), any other refusal names the stack's file (exit 1)."""
+    (exit 2), any other refusal names the stack's file (exit 2 too: a bad file)."""
     from tasks.lib.engine import EngineTarget
     from tasks.lib.stack import compose as stack_compose
     from tasks.lib.stack.plan import Stack
@@ -217,15 +217,15 @@ def test_a_stacks_config_goes_through_the_same_wrapper(
     with pytest.raises(ConfigError) as info:
         stack_compose.config(stack, target)
     assert info.value.line() == (
-        "variable MEESHY_TEST_TAG must be set: the compose file of stack dev "
-        "(docker-compose.dev.yml) requires it at services.a.image (pin the image): set it in "
+        f"variable MEESHY_TEST_TAG must be set: the compose file of stack dev ({f}) "
+        "requires it at services.a.image (pin the image): set it in "
         "the environment or in "
         f"{env_file} (compose reads both)"
     )
     f.write_text("services:\n  a:\n    image: busybox\n    ports: ['http:80']\n")
-    with pytest.raises(CommandFailed) as failed:
+    with pytest.raises(ConfigError) as failed:  # a bad file: exit 2
         stack_compose.config(stack, target)
     assert failed.value.line().startswith(
-        "the compose file of stack dev (docker-compose.dev.yml) does not pass "
-        "`docker compose config`: "
+        f"the compose file of stack dev ({f}) does not pass `docker compose config`: "
     )
+    assert failed.value.line().endswith(": fix it")

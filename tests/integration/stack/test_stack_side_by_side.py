@@ -277,8 +277,17 @@ def test_the_examples_dev_and_local_files_run_offline(
 
     code, out, err = _run(world, stack_tasks.up, env="local", timeout=90)
     assert code == 0, out + err
-    assert f"https://gate.meeshy.local:{ports['HTTPS']}" in out
+    # the app services are not started (profile full): no URL, and said so
+    assert "gate.meeshy.local" not in out
+    assert ["-", "gateway", "not", "started", "(profile", "full)"] in [
+        ln.split() for ln in out.splitlines()
+    ]
     assert set(_states(world.project("local"))) == {"traefik", "database", "redis"}
+    code, out, err = _run(world, stack_tasks.urls, env="local", json=True)
+    assert code == 0, out + err
+    gate = next(u for u in json.loads(out)["urls"] if "gate.meeshy.local" in u["url"])
+    assert gate["url"] == f"https://gate.meeshy.local:{ports['HTTPS']}"
+    assert not gate["running"] and gate["via"].endswith("from the file: not started (profile full)")
     code, out, err = _run(world, stack_tasks.health, env="local")
     assert code == 0, out + err
     assert "not started (profile full)" in out

@@ -242,3 +242,136 @@ def test_down_without_its_file_says_how(fx: Fx) -> None:
     code, _out, err = fx.run(stack_tasks.down, env="fx")
     assert code == 2
     assert f"`docker compose -p {fx.project} down` takes the project down" in err
+
+
+def test_down_refuses_a_file_compose_cannot_read_and_says_how(fx: Fx) -> None:
+    """A running stack whose file was broken since: `stack.down` ran compose down, which
+    failed on the YAML (exit 1, no hint) and left every container up. It is refused now
+    before anything runs, as for a missing file, with the way down without the file."""
+    fx.write(svc("a", "exec sleep 600"))
+    assert fx.run(stack_tasks.up, env="fx", timeout=30)[0] == 0
+    fx.file.write_text("services:\n  a: [\n", encoding="utf-8")
+    code, out, err = fx.run(stack_tasks.down, env="fx")
+    assert code == 2, out + err
+    assert err.strip() == (
+        f"ERROR: the compose file of stack fx ({fx.file}) does not pass `docker compose "
+        "config`: yaml: line 2: did not find expected node content: fix it; without its file, "
+        f"`docker compose -p {fx.project} down` takes the project down (by its labels)"
+    )
+    assert fx.states() == {"a": "running"}
+    subprocess.run(
+        ["docker", "compose", "-p", fx.project, "down"],
+        cwd=fx.root,
+        capture_output=True,
+        check=True,
+        timeout=60,
+    )
+    assert fx.states() == {}
+
+
+@pytest.mark.parametrize(
+    ("services", "reason"),
+    [
+        pytest.param("  a: [\n", "yaml: line 2: did not find expected node content", id="yaml"),
+        pytest.param(
+            "  a:\n    image: busybox:latest\n    env_file: nope.env\n",
+            "env file {root}/nope.env not found",
+            id="env-file",
+        ),
+        pytest.param(
+            "  a:\n    image: busybox:latest\n    depends_on: [b]\n"
+            "  b:\n    image: busybox:latest\n    depends_on: [a]\n",
+            "dependency cycle detected",
+            id="cycle",
+        ),
+    ],
+)
+def test_a_file_compose_refuses_is_exit_2_naming_it(fx: Fx, services: str, reason: str) -> None:
+    """status, health, urls, pull, logs, up, down: one line naming the file, exit 2 (a bad
+    file, as the README says), not 1."""
+    fx.write(services)
+    head = (
+        f"ERROR: the compose file of stack fx ({fx.file}) does not pass `docker compose config`: "
+    )
+    for task in (
+        stack_tasks.status,
+        stack_tasks.health,
+        stack_tasks.urls,
+        stack_tasks.pull,
+        stack_tasks.logs,
+        stack_tasks.up,
+        stack_tasks.down,
+    ):
+        code, out, err = fx.run(task, env="fx")
+        assert code == 2, (task, out, err)
+        assert len(err.strip().splitlines()) == 1, err
+        assert err.startswith(head + reason.format(root=fx.root)), err
+    assert fx.states() == {}
+
+
+def _urls(out: str) -> dict[str, list[tuple[str, str, bool]]]:
+    found: dict[str, list[tuple[str, str, bool]]] = {}
+    for u in json.loads(out)["urls"]:
+        found.setdefault(u["service"], []).append((u["url"], u["via"], u["running"]))
+    return found
+
+
+def _host_port(project: str, service: str, target: int) -> int:
+    with docker_sdk() as client:
+        (c,) = client.containers.list(
+            filters={
+                "label": [
+                    f"com.docker.compose.project={project}",
+                    f"com.docker.compose.service={service}",
+                ]
+            }
+        )
+        return int(c.ports[f"{target}/tcp"][0]["HostPort"])
+
+
+def test_urls_are_the_running_stacks(fx: Fx, monkeypatch: pytest.MonkeyPatch) -> None:
+    """stack.up and stack.urls listed URLs of services that were not started (a profile not
+    enabled, a service not selected), and read host ports from the file with this shell's
+    variables: a port the engine picked gave no URL, a port a variable moved at `up` time
+    the default. They read the engine's published ports now; what does not run is said so."""
+    from tests.integration.stack.stack_world import free_ports
+
+    moved, default = free_ports(2)
+    fx.write(
+        svc("db", "exec sleep 600", '    ports: ["127.0.0.1::5000"]\n')
+        + svc(
+            "app",
+            "exec sleep 600",
+            '    profiles: ["full"]\n'
+            f'    ports: ["127.0.0.1:${{FX_APP_PORT_{fx.uid}:-{default}}}:3000"]\n',
+        )
+        + svc("quiet", "exec sleep 600", '    profiles: ["full"]\n')
+    )
+    code, out, err = fx.run(stack_tasks.up, env="fx", timeout=30)
+    assert code == 0, out + err
+    db = _host_port(fx.project, "db", 5000)
+    rows = [ln.split() for ln in out.splitlines() if "db" in ln or "app" in ln]
+    assert [f"http://127.0.0.1:{db}", "db", "port", "5000"] in rows, out
+    assert ["-", "app", "not", "started", "(profile", "full)"] in rows, out
+    assert str(default) not in out
+
+    monkeypatch.setenv(f"FX_APP_PORT_{fx.uid}", str(moved))
+    code, out, err = fx.run(stack_tasks.up, env="fx", timeout=30, profile=["full"])
+    assert code == 0, out + err
+    monkeypatch.delenv(f"FX_APP_PORT_{fx.uid}")  # a shell without the variable
+    code, out, err = fx.run(stack_tasks.urls, env="fx", json=True)
+    assert code == 0, err
+    assert _urls(out) == {
+        "db": [(f"http://127.0.0.1:{db}", "port 5000", True)],
+        "app": [(f"http://127.0.0.1:{moved}", "port 3000", True)],
+    }
+    with docker_sdk() as client:
+        (app,) = client.containers.list(
+            filters={"label": f"com.docker.compose.project={fx.project}", "name": "app"}
+        )
+        app.stop(timeout=1)
+    code, out, err = fx.run(stack_tasks.urls, env="fx", json=True)
+    assert code == 0, err
+    assert _urls(out)["app"] == [
+        (f"http://127.0.0.1:{default}", "port 3000; from the file: not running (exited)", False)
+    ]

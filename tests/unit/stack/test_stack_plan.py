@@ -193,7 +193,12 @@ def test_dry_run_argv_is_what_whales_runs(
     st = resolve_stack(_settings(root), "dev")
     target = EngineTarget(env={})
     shown = compose.argv(st, target, call)
-    list(compose.stream(st, target, call))
+    if call.op == "up":  # run by compose.Running: held to what python-on-whales would run
+        compose.client(st, target, call.profiles).compose.up(
+            list(call.services) or None, detach=True, stream_logs=True
+        )
+    else:
+        list(compose.stream(st, target, call))
     assert captured == [shown]
     assert shown[1:3] == ["compose", "--file"]
     assert "--project-name" in shown and "meeshy-dev" in shown
@@ -245,3 +250,59 @@ def test_since_takes_what_compose_logs_takes(value: str) -> None:
 def test_since_refuses_the_rest_in_one_line(value: str) -> None:
     with pytest.raises(ConfigError, match=r"is not a time: a duration \(10m, 1h30m\)"):
         check_since(value)
+
+
+def test_up_runs_its_argv_in_a_process_group_of_its_own(
+    root: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """compose.Running starts exactly the dry run's argv (here recorded; `true` runs in its
+    place), as the leader of its own session, so that stopping it stops the plugin too."""
+    import subprocess
+
+    seen: list[tuple[list[str], dict[str, Any]]] = []
+    real = subprocess.Popen
+
+    def record(args: list[str], **kwargs: Any) -> subprocess.Popen[bytes]:
+        seen.append((list(args), kwargs))
+        return real(["true"], **kwargs)
+
+    monkeypatch.setattr(subprocess, "Popen", record)
+    st = resolve_stack(_settings(root), "dev")
+    target = EngineTarget(env={})
+    call = up_call(["web"], ["full"])
+    run = compose.Running(st, target, call)
+    assert list(run.lines()) == []
+    assert run.stop() is False  # it had ended
+    assert [a for a, _ in seen] == [compose.argv(st, target, call)]
+    assert seen[0][1]["start_new_session"] is True
+
+
+@pytest.mark.parametrize(
+    ("states", "expected"),
+    [
+        pytest.param(
+            {"a": "running", "b": "running", "c": "created", "d": None},
+            "2 of 4 services running, 1 created but not started, 1 not created",
+            id="partly",
+        ),
+        pytest.param({"a": None, "b": None, "c": None, "d": None}, "4 of 4 services not created"),
+        pytest.param({"a": "running", "b": "running", "c": "running", "d": "running"}, ""),
+        pytest.param(
+            {"a": "running", "b": "exited", "c": "running", "d": "running"},
+            "3 of 4 services running, 1 exited",
+            id="exited",
+        ),
+    ],
+)
+def test_partly_created_counts_what_a_stopped_up_left(
+    states: dict[str, str | None], expected: str
+) -> None:
+    from tasks.lib.stack.containers import ContainerState
+    from tasks.lib.stack.up import partly_created
+
+    containers = [
+        ContainerState(id=s, name=f"p-{s}-1", service=s, state=st)
+        for s, st in states.items()
+        if st is not None
+    ]
+    assert partly_created(list(states), containers) == expected

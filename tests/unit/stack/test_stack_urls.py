@@ -130,3 +130,81 @@ def test_no_traefik_at_all() -> None:
         }
     )
     assert [u.url for u in stack_urls(spec)] == ["http://w.x", "http://[::1]:3100"]
+
+
+def _running(service: str, *ports: tuple[int, int], state: str = "running") -> Any:
+    from tasks.lib.compose.ports import Port
+    from tasks.lib.stack.containers import ContainerState
+
+    bound = [Port(t, h, "tcp", "0.0.0.0") for t, h in ports]
+    bound += [Port(t, h, "tcp", "::") for t, h in ports]
+    return ContainerState(
+        id=service, name=f"p-{service}-1", service=service, state=state, ports=tuple(bound)
+    )
+
+
+def _dev() -> Any:
+    return _project(
+        [{"target": 80, "published": "8080"}],
+        gateway={**GATEWAY, "profiles": ["full"]},
+        web={
+            "profiles": ["full"],
+            "labels": {"traefik.http.routers.web.rule": "Host(`meeshy.local`)"},
+            "ports": [{"target": 3100}],  # the engine picks the host port
+        },
+        database={"ports": [{"target": 27017, "published": "27017", "host_ip": "127.0.0.1"}]},
+        worker={},
+    )
+
+
+def test_urls_of_a_running_stack_are_the_engines_ports() -> None:
+    """Host ports as the engine published them (a variable moved at up, the engine picked
+    one), not the file's; a Traefik entrypoint likewise."""
+    containers = [
+        _running("traefik", (80, 18080)),
+        _running("gateway", (3000, 33000)),
+        _running("web", (3100, 49153)),
+        _running("database", (27017, 27018)),
+        _running("worker"),
+    ]
+    got = [
+        (u.url, u.service, u.via, u.running) for u in stack_urls(_dev(), "localhost", containers)
+    ]
+    unpublished = "traefik router gateway (websecure), entrypoint not published on the host"
+    assert got == [
+        ("https://traefik.meeshy.me:18080", "traefik", "traefik router dashboard (web)", True),
+        ("https://gate.meeshy.me", "gateway", unpublished, True),
+        ("https://api.meeshy.me", "gateway", unpublished, True),
+        ("http://meeshy.local:18080", "web", "traefik router web (web)", True),
+        ("http://localhost:18080", "traefik", "port 80", True),
+        ("http://localhost:33000", "gateway", "port 3000", True),
+        ("http://localhost:49153", "web", "port 3100", True),
+        ("mongodb://localhost:27018", "database", "port 27017", True),
+    ]
+
+
+def test_what_does_not_run_is_said_so() -> None:
+    """The dev stack without --profile full: stack.up lists no URL of a service it did not
+    start, stack.urls the file's, marked; as stack.health says it."""
+    containers = [_running("traefik", (80, 8080)), _running("database", (27017, 27017))]
+    containers += [_running("worker", state="exited")]
+    up = [
+        (u.url, u.service, u.via)
+        for u in stack_urls(_dev(), "localhost", containers, file_fallback=False)
+    ]
+    assert up == [
+        ("https://traefik.meeshy.me:8080", "traefik", "traefik router dashboard (web)"),
+        ("http://localhost:8080", "traefik", "port 80"),
+        ("mongodb://localhost:27017", "database", "port 27017"),
+        ("-", "gateway", "not started (profile full)"),
+        ("-", "web", "not started (profile full)"),
+    ]
+    urls = {(u.url, u.via) for u in stack_urls(_dev(), "localhost", containers) if not u.running}
+    unpublished = "traefik router gateway (websecure), entrypoint not published on the host"
+    not_started = "; from the file: not started (profile full)"
+    assert urls == {
+        ("https://gate.meeshy.me", unpublished + not_started),
+        ("https://api.meeshy.me", unpublished + not_started),
+        ("http://meeshy.local:8080", "traefik router web (web)" + not_started),
+        ("http://localhost:3000", "port 3000" + not_started),
+    }

@@ -17,6 +17,7 @@ from tasks.lib.stack.wait import (
     WaitResult,
     judge,
     judge_service,
+    recheck,
     watch,
 )
 
@@ -256,3 +257,41 @@ def test_settle_restarts_when_a_service_is_not_ready_again() -> None:
     result, _rec, clock = _watch(poll, ["db"], settle=2)
     assert result.ok
     assert clock.now == 4.0
+
+
+def test_recheck_shows_the_stack_as_a_stopped_up_left_it() -> None:
+    """compose up stopped at a timeout: each service not failed is judged again as the
+    engine shows it now; a failed one keeps its reason."""
+    timed_out, _rec, _clock = _watch(
+        _script([_c("db", health="starting")]), ["db", "web", "api", "bad"], timeout=0
+    )
+    failed = replace(timed_out.services[3], kind="failed", reason="exited with code 1")
+    result = replace(timed_out, services=(*timed_out.services[:3], failed))
+    now = [_c("db", health="starting"), _c("web", state="created")]
+    after = recheck(result, now)
+    assert after.up_stopped and not after.ok
+    assert [(r.service, r.kind, r.reason) for r in after.services] == [
+        ("db", "waiting", "health: starting"),
+        ("web", "waiting", "created, not started"),
+        ("api", "waiting", "not created"),
+        ("bad", "failed", "exited with code 1"),
+    ]
+
+
+def test_background_stop_says_whether_it_still_ran() -> None:
+    import threading
+
+    release = threading.Event()
+
+    def lines() -> list[str]:
+        release.wait(5)
+        return ["last"]
+
+    def stop() -> bool:
+        release.set()
+        return True
+
+    bg = Background(lines, stop=stop).start()
+    assert bg.stop() is True
+    assert bg.done and bg.output == ["last"]
+    assert Background(lambda: iter(())).start().stop() is False
