@@ -110,6 +110,7 @@ def up(c: Context, flags: UpFlags) -> None:
     from tasks.lib.stack import up as core
     from tasks.lib.stack import view
     from tasks.lib.stack.containers import project_containers
+    from tasks.lib.stack.lock import changing
 
     with running(_out()) as out:
         if flags.timeout < 0:
@@ -130,7 +131,7 @@ def up(c: Context, flags: UpFlags) -> None:
         if flags.dry_run:
             view.show_up_dry_run(out, plan, wait=flags.wait, timeout=flags.timeout)
             return
-        with connect(target) as client:
+        with changing(target, stack.project, "stack.up"), connect(target) as client:
             if not flags.wait:
                 core.start(plan, client, lambda lines: view.show_lines(out, lines))
             else:
@@ -152,6 +153,7 @@ def down(c: Context, flags: DownFlags) -> None:
     from tasks.lib.engine import connect
     from tasks.lib.stack import compose, view
     from tasks.lib.stack.checks import plan_down
+    from tasks.lib.stack.lock import changing
     from tasks.lib.stack.plan import down_hint
 
     with running(_out()) as out:
@@ -171,7 +173,7 @@ def down(c: Context, flags: DownFlags) -> None:
         if flags.dry_run:
             view.show_down_dry_run(out, plan)
             return
-        with connect(target):
+        with changing(target, stack.project, "stack.down"), connect(target):
             view.show_lines(out, compose.stream(stack, target, plan.call))
         removed = f"; volumes removed: {', '.join(plan.volumes)}" if plan.volumes else ""
         out.step(f"{stack.project} is down{removed}")
@@ -231,6 +233,7 @@ def pull(c: Context, flags: PullFlags) -> None:
     from tasks.lib.engine import connect
     from tasks.lib.stack import pull as core
     from tasks.lib.stack import view
+    from tasks.lib.stack.lock import changing
 
     with running(_out(flags.json)) as out:
         s, stack, target = _open(c, flags, out, changes="stack.pull")
@@ -242,6 +245,7 @@ def pull(c: Context, flags: PullFlags) -> None:
             view.show_pull_plan(out, plan)
             return
         with (
+            changing(target, stack.project, "stack.pull"),
             connect(target) as client,
             out.progress(f"{stack.project}: pull", plan.services) as progress,
         ):

@@ -290,3 +290,43 @@ def test_signal_during_compose_up_says_the_stack_is_partly_created(
         f"and the stack is only partly created ({how_far}): rerun `inv stack.up --env dev` "
         "to finish it, or take it down with `inv stack.down --env dev`"
     ), err
+
+
+@pytest.mark.engine
+def test_two_ups_at_once_one_is_refused_and_the_stack_is_fine(
+    slow_stack: dict[str, str], tmp_path: Path
+) -> None:
+    """Two `stack.up` of one project at once made compose create its network twice: both
+    failed, and so did every later up until a down. The second is now refused at once."""
+    project = slow_stack["PROJECT"]
+    (tmp_path / DEV_FILE).write_text(_chain(3), encoding="utf-8")
+    state = {"XDG_STATE_HOME": str(tmp_path / "state")}
+    with reaped(_inv("stack.up", "--timeout", "120", env={**slow_stack, **state})) as first:
+        deadline = time.monotonic() + 60
+        while not compose_ps(project) and time.monotonic() < deadline:
+            assert first.poll() is None, first.communicate()
+            time.sleep(0.2)
+        with reaped(_inv("stack.up", "--timeout", "120", env={**slow_stack, **state})) as second:
+            out2, err2 = second.communicate(timeout=60)
+        out1, err1 = first.communicate(timeout=120)
+    assert first.returncode == 0, (out1, err1)
+    assert second.returncode == 2, (out2, err2)
+    assert err2.strip().splitlines()[-1] == (
+        f"ERROR: refused, nothing done: stack.up (pid {first.pid}) is changing {project} on "
+        "this engine: wait for it to end (two at once break the project: compose would "
+        "create its network twice), or stop it"
+    ), err2
+    with docker_sdk() as client:
+        assert len(client.networks.list(filters={"name": f"{project}_default"})) == 1
+    assert [r["State"] for r in compose_ps(project)] == ["running"] * 3
+    # and once the first is done, the next up goes through
+    r = subprocess.run(
+        [sys.executable, "-m", "invoke", "stack.up"],
+        cwd=PROJECT,
+        env={**os.environ, "NO_COLOR": "1", **slow_stack, **state},
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert r.returncode == 0, r

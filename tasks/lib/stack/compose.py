@@ -89,6 +89,10 @@ def failures(stack: Stack, what: str, target: EngineTarget) -> Iterator[None]:
         raise CommandFailed(
             f"`docker compose {what}` for {stack.project} failed: "
             + (lines[-1] if lines else f"exit {exc.return_code}"),
+            # two networks of one name (two `up` at once, before the lock): only a down clears it
+            hint=f"`inv stack.down --env {stack.name}` removes both, then rerun"
+            if "is ambiguous" in text
+            else None,
             argv=[str(a) for a in exc.docker_command or ()],
             return_code=exc.return_code,
             output=text,
