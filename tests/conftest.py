@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
+import tempfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -160,7 +161,13 @@ def _check_leftovers() -> bool:
     return bool(os.environ.get("CI") or os.environ.get("MEESHY_CHECK_LEFTOVERS"))
 
 
+_STATE = tempfile.mkdtemp(prefix="meeshy-tests-state-")
+
+
 def pytest_sessionstart(session: pytest.Session) -> None:
+    # the tasks' locks and push records go to a folder of the run's own, never the user's
+    # ~/.local/state (tests that check the state folder set their own)
+    os.environ["XDG_STATE_HOME"] = _STATE
     if _check_leftovers():
         _ENGINE_BEFORE.update(_engine_objects() or {})
 
@@ -168,6 +175,7 @@ def pytest_sessionstart(session: pytest.Session) -> None:
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     """Under CI (or MEESHY_CHECK_LEFTOVERS=1) the run fails when the engine holds other
     images, containers, volumes or networks than when it started."""
+    shutil.rmtree(_STATE, ignore_errors=True)
     if not _ENGINE_BEFORE or not _check_leftovers():
         return
     after = _engine_objects()
