@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any, cast
 from tasks.lib import processes
 from tasks.lib.build.plan import ImageBuild
 from tasks.lib.engine import EngineTarget
+from tasks.lib.errors import TaskError
 from tasks.lib.progress import Progress, Status
 
 if TYPE_CHECKING:
@@ -136,7 +137,12 @@ def build_one(
         result.seconds = time.monotonic() - started
         return result
     if result.ok and land is not None:
-        land(result)  # runs to its end even if a signal comes now: all tags or none
+        try:
+            land(result)  # runs to its end even if a signal comes now: all tags or none
+        except Exception as exc:  # the engine refused or went away: the others go on
+            why = exc.line() if isinstance(exc, TaskError) else _error_text(exc)
+            result.status = Status.FAILED
+            result.error = f"built, but not tagged: {why}"
     result.seconds = time.monotonic() - started
     progress.finish(image.name, result.status, text=result.error or "")
     return result

@@ -133,3 +133,22 @@ def test_the_folders_a_source_names_are_watched() -> None:
         paths=(src("services/gateway/src"), src("./apps/*/package.json"), src("a/b?/c"), "")
     )
     assert _source_folders(sources) == ["services/gateway/src", "apps", "a", "."]
+
+
+def test_a_failure_after_the_build_fails_that_image_only(example_copy: Path) -> None:
+    from tasks.lib.build.runner import BuildResult, run_builds
+    from tasks.lib.errors import EngineUnavailable
+    from tasks.lib.progress import NullProgress, Status
+
+    s = resolve({}, env={}, project_dir=example_copy, root=str(example_copy))
+    images = plan_builds(s, [Target("gateway"), Target("web")], BuildOptions()).images
+
+    def land(r: BuildResult) -> None:  # the engine went away while gateway was being tagged
+        if r.image.name == "gateway":
+            raise EngineUnavailable("the engine went away")
+
+    results = run_builds(images, lambda _img: iter(["#1 DONE"]), NullProgress(), land=land)
+    assert [(r.status, r.error) for r in results] == [
+        (Status.FAILED, "built, but not tagged: the engine went away"),
+        (Status.BUILT, None),
+    ]
