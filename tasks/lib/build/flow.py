@@ -149,7 +149,13 @@ def freshness(plan_: BuildPlan, client: docker.DockerClient | None) -> Freshness
     keys: dict[str, InputKey] = {}
     verdicts: dict[str, Freshness] = {}
     for img in plan_.images:
-        key = compute(img, sources[img.name], local_ids=ids, schema_sha256=plan_.schema_sha256)
+        key = compute(
+            img,
+            sources[img.name],
+            local_ids=ids,
+            schema_sha256=plan_.schema_sha256,
+            early=img.early_stamps,
+        )
         keys[img.name] = key
         if client is None:
             verdicts[img.name] = Freshness(img.name, False, "no engine answered: not checked")
@@ -295,7 +301,14 @@ def land(r: BuildResult, fresh: Freshnesses, client: docker.DockerClient) -> Non
         r.error = f"{where}: no tag was written; rerun once the files are settled"
         return
     if not image_id:
-        return  # built into the builder's cache only (another builder, no --load): no tags
+        if image.load or any("writing image sha256:" in line for line in r.tail):
+            # it was in the image store (untagged, so prunable) and is gone
+            r.status = Status.FAILED
+            r.error = (
+                "the image it built was removed before it could be tagged (a `docker image "
+                "prune` meanwhile?): no tag was written; rerun"
+            )
+        return  # else built into the builder's cache only (another builder, no --load)
     current = find_images(client, image.tags)
     actions = tuple(
         TagAction(
@@ -323,9 +336,12 @@ def engine_answers(client: docker.DockerClient) -> bool:
 
 
 def _what_happened(run: BuildRun, *, failed_word: str = "failed") -> str:
-    done = run.names(Status.BUILT, Status.PUSHED, Status.UP_TO_DATE)
+    done = run.names(Status.BUILT, Status.PUSHED)
+    fresh = run.names(Status.UP_TO_DATE)
     bad = [r.image.name for r in run.results if not r.ok]
     parts = [f"built: {', '.join(done)}" if done else "nothing was built"]
+    if fresh:
+        parts.append(f"up to date: {', '.join(fresh)}")
     if bad:
         parts.append(f"{failed_word}: {', '.join(bad)}")
     return "; ".join(parts)

@@ -37,6 +37,7 @@ from pathlib import Path
 
 from tasks.lib import fsread
 from tasks.lib.build.plan import INPUTS_LABEL, INPUTS_PARTS_LABEL, ImageBuild
+from tasks.lib.build.stamps import FileStamp, file_stamp, stamp_of
 from tasks.lib.errors import CommandFailed
 from tasks.lib.gate import ContextSource, context_files
 from tasks.lib.gate.context import context_rel, has_glob
@@ -52,21 +53,6 @@ class Sources:
 
     paths: tuple[ContextSource | str, ...] = ("",)
     images: tuple[str, ...] = ()
-
-
-FileStamp = tuple[int, ...] | None  # what lstat says of an input; None: absent
-
-
-def _stamp_of(st: os.stat_result) -> tuple[int, ...]:
-    # ctime moves on every write, chmod or rename into place, and user space cannot set it
-    return (st.st_dev, st.st_ino, st.st_mode, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
-
-
-def file_stamp(path: Path) -> FileStamp:
-    try:
-        return _stamp_of(os.lstat(path))
-    except FileNotFoundError:
-        return None
 
 
 @dataclass(frozen=True)
@@ -145,13 +131,15 @@ def compute(
     local_ids: Mapping[str, str | None],
     schema_sha256: str | None,
     files: Sequence[str] | None = None,
+    early: Sequence[tuple[str, FileStamp]] = (),
 ) -> InputKey:
     """The input key of ``image`` (``local_ids``: external image ref -> local image id):
-    a hash per part (:data:`PARTS`), and the key the hash of those. Raises InputVanished
-    when a file goes while it is made."""
+    a hash per part (:data:`PARTS`), and the key the hash of those. ``early``: stamps taken
+    before (the plan's, :attr:`ImageBuild.early_stamps`), kept for their paths. Raises
+    InputVanished when a file goes while it is made."""
     part = {name: _Part() for name in PARTS}
     try:
-        chosen, stamps = _read_files(image, sources, files, part)
+        chosen, stamps = _read_files(image, sources, files, part, dict(early))
     except FileNotFoundError as exc:
         if not exc.filename:
             raise
@@ -178,15 +166,20 @@ def compute(
 
 
 def _read_files(
-    image: ImageBuild, sources: Sources, files: Sequence[str] | None, part: dict[str, _Part]
+    image: ImageBuild,
+    sources: Sources,
+    files: Sequence[str] | None,
+    part: dict[str, _Part],
+    early: dict[str, FileStamp],
 ) -> tuple[list[str], tuple[tuple[str, FileStamp], ...]]:
     """The Dockerfile and the context entries into their parts: the entries (listed now
     unless given) and the stamp of every file read."""
     context = Path(image.context)
     dockerfile = Path(image.dockerfile)
-    # stamped before anything is read, so a change while the key is made is seen too
+    # stamped before anything is read, so a change while the key is made is seen too; the
+    # plan's stamps (taken before the gate and the schema's hash read these files) win
     stamps: list[tuple[str, FileStamp]] = [
-        (str(p), file_stamp(p))
+        (str(p), early[str(p)] if str(p) in early else file_stamp(p))
         for p in (dockerfile, Path(f"{dockerfile}.dockerignore"), context / ".dockerignore")
     ]
     # the folders the sources name: an entry created in one (and gone again) is not listed
@@ -196,7 +189,7 @@ def _read_files(
     for rel in chosen:
         full = context / rel
         st = os.lstat(full)
-        stamps.append((str(full), _stamp_of(st)))
+        stamps.append((str(full), early.get(str(full), stamp_of(st))))
         mode = oct(stat.S_IMODE(st.st_mode))
         if stat.S_ISLNK(st.st_mode):
             part["files"].put("link", rel, os.readlink(full))

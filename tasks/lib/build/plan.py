@@ -10,6 +10,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+from tasks.lib.build.stamps import FileStamp, file_stamp
 from tasks.lib.config import (
     SCHEMA_LABEL,
     SCHEMA_PATH_LABEL,
@@ -78,6 +79,9 @@ class ImageBuild:
     context_rel: str = "."
     gate: GateInput | None = None  # None: --skip-schema-check
     force: bool = False
+    # (path, stamp) of the Dockerfile, the ignore files and the schema when the plan began,
+    # before the gate or the schema's hash read them (see tasks/lib/build/inputs.py)
+    early_stamps: tuple[tuple[str, FileStamp], ...] = ()
 
     @property
     def docker_context(self) -> str:
@@ -260,10 +264,14 @@ def plan_builds(
     skip_schema_check: bool = False,
 ) -> BuildPlan:
     """The whole build: one ImageBuild per target, in order, all stamped alike."""
+    early = [_early_stamps(settings, t) for t in targets]  # before anything is read
     stamp = stamp or Stamp.now(settings.root)
     images = tuple(
-        plan_image(settings, t, options, stamp, skip_schema_check=skip_schema_check)
-        for t in targets
+        replace(
+            plan_image(settings, t, options, stamp, skip_schema_check=skip_schema_check),
+            early_stamps=e,
+        )
+        for t, e in zip(targets, early, strict=True)
     )
     fallbacks = (settings.version_fallback(settings.service(t.service)) for t in targets)
     return BuildPlan(
@@ -274,6 +282,24 @@ def plan_builds(
         skip_schema_check=skip_schema_check,
         warnings=tuple(dict.fromkeys(w for w in fallbacks if w)),
     )
+
+
+def _early_stamps(settings: Settings, target: Target) -> tuple[tuple[str, FileStamp], ...]:
+    """The stamps of what the gate and the schema's hash read, by the paths the input key
+    stamps them under; an unknown service stamps nothing (plan_image refuses it)."""
+    try:
+        service = settings.service(target.service)
+    except ConfigError:
+        return ()
+    dockerfile = settings.root / service.dockerfile
+    context = (settings.root / settings.context).resolve()
+    paths = (
+        dockerfile,
+        Path(f"{dockerfile}.dockerignore"),
+        context / ".dockerignore",
+        settings.root / settings.schema,
+    )
+    return tuple((str(p), file_stamp(p)) for p in paths)
 
 
 def all_targets(settings: Settings) -> list[Target]:

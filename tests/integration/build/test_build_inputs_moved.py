@@ -35,6 +35,7 @@ pytestmark = pytest.mark.engine
 
 SRC = "services/gateway/src/server.ts"
 Hook = Callable[[], object]
+AfterHook = Callable[[ImageBuild], object]
 
 
 @pytest.fixture
@@ -44,7 +45,7 @@ def namespace() -> Iterator[str]:
 
 
 def _build_while_changing(
-    root: Path, ns: str, change: Hook, after: Hook | None = None, *, push: bool = False
+    root: Path, ns: str, change: Hook, after: AfterHook | None = None, *, push: bool = False
 ) -> flow.BuildRun:
     """build.gateway in process, calling ``change()`` once BuildKit's first line is out (and
     ``after()`` once buildx has ended, before the key is made again)."""
@@ -61,7 +62,7 @@ def _build_while_changing(
                     change()
                 yield line
             if after is not None:
-                after()
+                after(image)
 
         return flow.execute(plan, fresh, NullProgress(), client, stream=stream)
 
@@ -123,7 +124,7 @@ def test_a_source_saved_during_the_build_fails_it_and_no_tag_moves(
         root,
         namespace,
         lambda: src.write_text(src.read_text()),
-        after=lambda: seen.append(_ids(sdk, namespace)),
+        after=lambda _image: seen.append(_ids(sdk, namespace)),
     )
     _failed(run, SRC)
     assert seen == [before]  # buildx has ended and still no tag names its image ...
@@ -154,7 +155,10 @@ def test_a_file_created_and_removed_again_during_the_build_is_seen(
     # vim writes and removes a probe file named 4913 on every save: BuildKit may send it
     probe = example_copy / "services/gateway/src/4913"
     run = _build_while_changing(
-        example_copy, namespace, lambda: probe.write_text("stray\n"), after=probe.unlink
+        example_copy,
+        namespace,
+        lambda: probe.write_text("stray\n"),
+        after=lambda _image: probe.unlink(),
     )
     _failed(run, "services/gateway/src")  # the folder the source names: its stamp moved
 
@@ -213,3 +217,25 @@ def test_a_pushed_build_whose_inputs_moved_loses_its_local_tags(
     finally:
         for tag in _ids(sdk, ns):
             subprocess.run(["docker", "image", "rm", tag], check=False, capture_output=True)
+
+
+def test_the_built_image_pruned_before_its_tags_fails_the_build(
+    example_copy: Path, namespace: str, sdk: Any
+) -> None:
+    """Built untagged, an image is dangling until it is tagged: a `docker image prune` by
+    someone else right then removes it. That is a failure, never "built" with no tag."""
+    before = _built_then_edited(example_copy, namespace, sdk)
+
+    def prune(image: ImageBuild) -> None:
+        run_id = dict(image.labels)[BUILD_RUN_LABEL]
+        (built,) = sdk.api.images(filters={"label": f"{BUILD_RUN_LABEL}={run_id}"})
+        sdk.api.remove_image(built["Id"])
+
+    run = _build_while_changing(example_copy, namespace, lambda: None, after=prune)
+    (result,) = run.results
+    assert result.status is Status.FAILED
+    assert result.error == (
+        "the image it built was removed before it could be tagged (a `docker image prune` "
+        "meanwhile?): no tag was written; rerun"
+    )
+    assert _ids(sdk, namespace) == before

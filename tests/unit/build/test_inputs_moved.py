@@ -152,3 +152,18 @@ def test_a_failure_after_the_build_fails_that_image_only(example_copy: Path) -> 
         (Status.FAILED, "built, but not tagged: the engine went away"),
         (Status.BUILT, None),
     ]
+
+
+def test_a_dockerfile_or_schema_changed_after_the_plan_began_is_seen(example_copy: Path) -> None:
+    """The gate reads the Dockerfile (and the plan hashes the schema) before the key does: a
+    save in between would give an image the gate never saw under a key that matches the
+    checkout. The key keeps the plan's stamps of those files, so the check after the build
+    sees it."""
+    s = resolve({}, env={}, project_dir=example_copy, root=str(example_copy))
+    for rel in ("services/gateway/Dockerfile", "packages/shared/prisma/schema.prisma"):
+        plan = plan_builds(s, [Target("gateway")], BuildOptions())
+        _tick()
+        f = example_copy / rel
+        f.write_text(f.read_text() + "\n# saved after the gate\n")
+        fresh = freshness(plan, None)  # made from the new bytes ...
+        assert fresh.inputs_moved(plan.images[0]) == rel  # ... but stamped as the plan saw it
