@@ -264,7 +264,10 @@ def urls(c: Context, flags: ReadFlags) -> None:
 
     with running(_out(flags.json)) as out:
         _s, stack, target = _open(c, flags, out)
-        view.show_stack_urls(out, stack, served(stack, target))
+        found, unchecked = served(stack, target)
+        if unchecked:
+            out.warn(unchecked)
+        view.show_stack_urls(out, stack, found)
 
 
 ns = Collection("stack", up, down, status, health, logs, pull, urls)

@@ -379,3 +379,20 @@ def test_release_offers_none_of_the_build_flags_it_refuses() -> None:
     assert "--registry-url" in r.out and "--dry-run" in r.out
     r = run_inv("release", "--push", "--dry-run", env=NO_ENGINE)
     assert r.code != 0 and "No idea what '--push' is!" in r.err + r.out, r
+
+
+def test_stack_urls_without_an_engine_gives_the_files_urls_and_says_so() -> None:
+    """`make urls` needs no engine; stack.urls reads the ports the engine published, and
+    without one falls back to the file's, saying they were not checked (was exit 3)."""
+    import json
+
+    r = run_inv("stack.urls", env=NO_ENGINE)
+    assert r.code == 0, r
+    assert r.err.strip() == (
+        "WARNING: Cannot reach the Docker engine at unix:///tmp/meeshy-no-engine.sock: No such "
+        "file or directory: the URLs are the file's; whether they are served is not known"
+    )
+    assert "http://localhost:3000" in r.out
+    r = run_inv("stack.urls", "--json", env=NO_ENGINE)
+    urls = json.loads(r.out)["urls"]
+    assert urls and {u["running"] for u in urls} == {None}

@@ -44,12 +44,12 @@ _EP_FLAG = re.compile(r"^--entrypoints\.([^.=]+)\.address=(.*)$", re.IGNORECASE)
 @dataclass(frozen=True)
 class StackUrl:
     """``running``: False for a service that does not run (``via`` says why; ``url`` is the
-    file's, or "-")."""
+    file's, or "-"); None when no engine could be asked."""
 
     url: str
     service: str
     via: str
-    running: bool = True
+    running: bool | None = True
 
     def to_json(self) -> dict[str, Any]:
         return {"url": self.url, "service": self.service, "via": self.via, "running": self.running}
@@ -205,15 +205,22 @@ def _marked(url: StackUrl, why: str | None) -> StackUrl:
     return replace(url, via=f"{url.via}; from the file: {why}", running=False)
 
 
-def served(stack: Stack, target: EngineTarget) -> list[StackUrl]:
+def served(stack: Stack, target: EngineTarget) -> tuple[list[StackUrl], str | None]:
     """The URLs of ``stack`` on ``target``'s host: the running services' through the ports
-    the engine published, the others' from the file, marked (:func:`stack_urls`)."""
+    the engine published, the others' from the file, marked (:func:`stack_urls`). Without an
+    engine (as ``make urls`` needs none) every URL is the file's, and the second item says
+    why they were not checked."""
     from tasks.lib.engine import connect
+    from tasks.lib.errors import EngineUnavailable
     from tasks.lib.stack import compose
     from tasks.lib.stack.containers import project_containers
     from tasks.lib.stack.health import engine_host
 
     spec = compose.spec(stack, target)
-    with connect(target) as client:
-        containers = project_containers(client, stack.project)
-    return stack_urls(spec, engine_host(target), containers)
+    try:
+        with connect(target) as client:
+            containers = project_containers(client, stack.project)
+    except EngineUnavailable as exc:
+        unchecked = f"{exc.message}: the URLs are the file's; whether they are served is not known"
+        return [replace(u, running=None) for u in stack_urls(spec, engine_host(target))], unchecked
+    return stack_urls(spec, engine_host(target), containers), None
