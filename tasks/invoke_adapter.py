@@ -647,9 +647,7 @@ def _config_file_line(path: str, exc: BaseException, tb: Any) -> str:
         bad = exc.object[exc.start : exc.start + 1].hex()
         return f"{path}, line {line}: byte 0x{bad} is not UTF-8{hint}"
     if type(exc).__name__ == "AmbiguousMergeError":
-        return _config_error_line(exc, tb).replace(
-            ": fix the config file (invoke.yaml, or the one -f names)", hint
-        )
+        return _config_error_line(exc, tb, fix=f"fix {path}")
     if isinstance(exc, AttributeError) and "has no attribute 'items'" in str(exc):
         kind = str(exc).split("'")[1]  # "'list' object has no attribute 'items'"
         article = "an" if kind[:1] in tuple("aeiou") else "a"
@@ -684,9 +682,13 @@ def _merge_path(tb: Any) -> str:
     return ".".join(keys)
 
 
-def _config_error_line(exc: BaseException, tb: Any = None) -> str:
+def _config_error_line(
+    exc: BaseException,
+    tb: Any = None,
+    fix: str = "fix the config file (invoke.yaml, or the one -f names)",
+) -> str:
     """Invoke's merge error dumps the whole defaults; say only what the config gave, and
-    where."""
+    where (``fix``: what to fix, when the file is known)."""
     text = str(exc).strip()
     if type(exc).__name__ == "AmbiguousMergeError" and " with " in text:
         import re
@@ -695,10 +697,7 @@ def _config_error_line(exc: BaseException, tb: Any = None) -> str:
         given = re.sub(r"<class '(\w+)'>", r"a \1", given)  # "<class 'list'> ([1])": "a list ([1])"
         key = _merge_path(tb)
         where = f"{key} must be a mapping and" if key else "a key that must be a mapping"
-        return (
-            f"cannot read the Invoke config: {where} is {given[:120]})"
-            + ": fix the config file (invoke.yaml, or the one -f names)"
-        )
+        return f"cannot read the Invoke config: {where} is {given[:120]}): {fix}"
     first = text.splitlines()[0] if text else type(exc).__name__
     return (
         f"cannot read the Invoke config ({type(exc).__name__}: {first[:200]}): "
