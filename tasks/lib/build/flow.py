@@ -14,6 +14,7 @@ from tasks.lib.build.inputs import (
     Freshness,
     InputKey,
     Sources,
+    as_named,
     compute,
     judge,
     label,
@@ -38,7 +39,7 @@ from tasks.lib.errors import (
     TaskError,
 )
 from tasks.lib.gate import GateInput, GateReport, build_inputs, check
-from tasks.lib.images.store import find_images
+from tasks.lib.images.store import LocalImage, find_images
 from tasks.lib.processes import stop_children
 from tasks.lib.progress import Progress, Status
 
@@ -104,36 +105,28 @@ class Freshnesses:
         return {n for n, f in self.verdicts.items() if f.up_to_date}
 
     def inputs_moved(
-        self, image: ImageBuild, client: docker.DockerClient | None = None
+        self, image: ImageBuild, on_engine: Mapping[str, LocalImage | None] | None = None
     ) -> str | None:
         """What changed since ``image``'s key was made (a path, or a base image), or None:
-        the key is made again and compared, content and stamps; with ``client`` the base
-        images are looked up again too."""
+        the key is made again and compared, content and stamps; ``on_engine`` (the base
+        images as the engine has them now) checks the bases too."""
         before = self.keys.get(image.name)
         if before is None:
             return None
         sources = self.sources[image.name]
-        ids = dict(self.local_ids)
-        if client is not None and sources.images:
-            found = find_images(client, sources.images)
+        if on_engine is not None:
             for ref in sources.images:
-                ids[ref] = base.id if (base := found.get(ref)) else None
-                if ids[ref] != self.local_ids.get(ref):
+                now_id = base.id if (base := on_engine.get(ref)) else None
+                if now_id != self.local_ids.get(ref):
                     return f"base image {ref}"  # retagged: BuildKit may have used either
         try:
-            now = compute(image, sources, local_ids=ids, schema_sha256=self.schema_sha256)
+            now = compute(
+                image, sources, local_ids=self.local_ids, schema_sha256=self.schema_sha256
+            )
         except (OSError, TaskError) as exc:  # an input gone or unreadable since
-            return _shown(getattr(exc, "filename", None) or "an input", image)
+            return as_named(getattr(exc, "filename", None) or "an input", image.context)
         path = moved(before, now)
-        return None if path is None else _shown(path, image)
-
-
-def _shown(path: str, image: ImageBuild) -> str:
-    """``path`` relative to the build context when it is inside it, as a user names it."""
-    import os
-
-    rel = os.path.relpath(path, image.context) if os.path.isabs(path) else path
-    return path if rel.startswith("..") else rel
+        return None if path is None else as_named(path, image.context)
 
 
 def freshness(plan_: BuildPlan, client: docker.DockerClient | None) -> Freshnesses:
@@ -275,13 +268,14 @@ def land(r: BuildResult, fresh: Freshnesses, client: docker.DockerClient) -> Non
     from tasks.lib.images.tags import TagAction, TagPlan, apply_tags, rollback
 
     image = r.image
-    r.moved = fresh.inputs_moved(image, client)
+    # one call: the base images (retagged meanwhile?) and what the tags name now
+    now = find_images(client, [*fresh.sources[image.name].images, *image.tags])
+    r.moved = fresh.inputs_moved(image, now)
     where = f"{r.moved} changed during the build, so the image may not be what its input key says"
     if image.push:
         if r.moved is not None:
             r.status = Status.FAILED
             claim = fresh.keys[image.name].sha256
-            now = find_images(client, image.tags)
             undo = [
                 TagAction(image.service, t, t, "", previous_id=None)
                 for t in image.tags
@@ -309,14 +303,13 @@ def land(r: BuildResult, fresh: Freshnesses, client: docker.DockerClient) -> Non
                 "prune` meanwhile?): no tag was written; rerun"
             )
         return  # else built into the builder's cache only (another builder, no --load)
-    current = find_images(client, image.tags)
     actions = tuple(
         TagAction(
             image.service,
             image_id,
             t,
             image_id,
-            previous_id=found.id if (found := current.get(t)) else None,
+            previous_id=found.id if (found := now.get(t)) else None,
         )
         for t in image.tags
     )

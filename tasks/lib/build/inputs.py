@@ -23,7 +23,8 @@ The key is hashed from one read of the files and BuildKit reads them again, late
 also keeps a stamp of every input (inode, size, nanosecond mtime and ctime, taken before its
 content is read): after a build, :func:`moved` recomputes the key and compares both. An input
 that changed in between (an editor saving, a ``git checkout``) means the image may hold either
-version and its label is not to be trusted; the build is then failed and its tags put back.
+version and its label is not to be trusted: the build fails and no tag is written (see
+:func:`tasks.lib.build.flow.land`).
 """
 
 from __future__ import annotations
@@ -37,7 +38,7 @@ from pathlib import Path
 
 from tasks.lib import fsread
 from tasks.lib.build.plan import INPUTS_LABEL, INPUTS_PARTS_LABEL, ImageBuild
-from tasks.lib.build.stamps import FileStamp, file_stamp, stamp_of
+from tasks.lib.build.stamps import FileStamp, build_files, file_stamp, stamp_of
 from tasks.lib.errors import CommandFailed
 from tasks.lib.gate import ContextSource, context_files
 from tasks.lib.gate.context import context_rel, has_glob
@@ -111,12 +112,19 @@ class _Part:
             self.h.update(b"\0")
 
 
+def as_named(path: str, context: Path | str) -> str:
+    """``path`` as a user names it: relative to the build context when inside it."""
+    if not os.path.isabs(path):
+        return path
+    rel = os.path.relpath(path, context)
+    return path if rel.startswith("..") else rel
+
+
 class InputVanished(CommandFailed):
     """An input that disappeared between the listing of the context and its reading."""
 
     def __init__(self, filename: str, context: Path) -> None:
-        rel = os.path.relpath(filename, context)
-        self.filename = rel if not rel.startswith("..") else filename
+        self.filename = as_named(filename, context)
         super().__init__(
             f"{self.filename} disappeared while the input key of the build was made "
             "(a save, a checkout or a build tool writing there)",
@@ -180,7 +188,7 @@ def _read_files(
     # plan's stamps (taken before the gate and the schema's hash read these files) win
     stamps: list[tuple[str, FileStamp]] = [
         (str(p), early[str(p)] if str(p) in early else file_stamp(p))
-        for p in (dockerfile, Path(f"{dockerfile}.dockerignore"), context / ".dockerignore")
+        for p in build_files(dockerfile, context)
     ]
     # the folders the sources name: an entry created in one (and gone again) is not listed
     stamps += [(str(context / d), file_stamp(context / d)) for d in _source_folders(sources)]

@@ -10,7 +10,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from tasks.lib.build.stamps import FileStamp, file_stamp
+from tasks.lib.build.stamps import FileStamp, build_files, file_stamp
 from tasks.lib.config import (
     SCHEMA_LABEL,
     SCHEMA_PATH_LABEL,
@@ -293,12 +293,7 @@ def _early_stamps(settings: Settings, target: Target) -> tuple[tuple[str, FileSt
         return ()
     dockerfile = settings.root / service.dockerfile
     context = (settings.root / settings.context).resolve()
-    paths = (
-        dockerfile,
-        Path(f"{dockerfile}.dockerignore"),
-        context / ".dockerignore",
-        settings.root / settings.schema,
-    )
+    paths = (*build_files(dockerfile, context), settings.root / settings.schema)
     return tuple((str(p), file_stamp(p)) for p in paths)
 
 

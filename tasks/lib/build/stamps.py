@@ -19,3 +19,9 @@ def file_stamp(path: Path) -> FileStamp:
         return stamp_of(os.lstat(path))
     except FileNotFoundError:
         return None
+
+
+def build_files(dockerfile: Path, context: Path) -> tuple[Path, ...]:
+    """What every build reads besides its context entries: the Dockerfile and both places an
+    ignore file may be (``<Dockerfile>.dockerignore`` wins over the context's)."""
+    return (dockerfile, Path(f"{dockerfile}.dockerignore"), context / ".dockerignore")
