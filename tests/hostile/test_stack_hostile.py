@@ -20,17 +20,23 @@ from tests.integration.stack.stack_world import compose_ps, docker_sdk
 
 DEV_FILE = "infrastructure/docker/compose/docker-compose.dev.yml"
 
-SLOW = """\
+
+def _slow(check: str) -> str:
+    """A service ``slow`` whose healthcheck (``check``: true or false) first runs after 60 s."""
+    return f"""\
 services:
   slow:
     image: busybox:latest
     init: true
     command: ["sh", "-c", "exec sleep 600"]
     healthcheck:
-      test: ["CMD", "true"]
+      test: ["CMD", "{check}"]
       interval: 60s
       start_period: 60s
 """
+
+
+SLOW = _slow("true")
 
 
 def _inv(*args: str, env: dict[str, str]) -> subprocess.Popen[str]:
@@ -158,7 +164,6 @@ def test_logs_follow_with_its_output_closed_leaves_no_compose_behind(
     """`inv stack.logs --follow | head -1`: the task exits 141 at the next line, and the
     `docker compose logs --follow` it started goes with it (it would otherwise wait, under
     init, for a log line to meet the closed pipe: forever on a quiet stack)."""
-    import psutil
 
     # one line, a second one later (the task meets the closed pipe there), then silence
     script = "echo tick; sleep 4; echo tock; exec sleep 600"
@@ -170,24 +175,12 @@ def test_logs_follow_with_its_output_closed_leaves_no_compose_behind(
     assert proc.returncode == 141, err
     assert err == ""
     time.sleep(0.5)
-    left = [
-        p.info["cmdline"]
-        for p in psutil.process_iter(["cmdline"])
-        if slow_stack["PROJECT"] in " ".join(p.info["cmdline"] or [])
-    ]
-    assert left == []
+    assert _naming(slow_stack["PROJECT"]) == []
 
 
-SLOW_THEN_B = """\
-services:
-  slow:
-    image: busybox:latest
-    init: true
-    command: ["sh", "-c", "exec sleep 600"]
-    healthcheck:
-      test: ["CMD", "false"]
-      interval: 60s
-      start_period: 60s
+SLOW_THEN_B = (
+    _slow("false")
+    + """\
   b:
     image: busybox:latest
     init: true
@@ -196,16 +189,22 @@ services:
       slow:
         condition: service_healthy
 """
+)
 
 
-def _compose_left(project: str) -> list[list[str]]:
+def _naming(project: str) -> list[list[str]]:
+    """The command lines of the processes that name ``project``."""
     import psutil
 
     return [
-        p.info["cmdline"]
+        cmd
         for p in psutil.process_iter(["cmdline"])
-        if project in " ".join(p.info["cmdline"] or []) and "compose" in (p.info["cmdline"] or [])
+        if project in " ".join(cmd := p.info["cmdline"] or [])
     ]
+
+
+def _compose_left(project: str) -> list[list[str]]:
+    return [cmd for cmd in _naming(project) if "compose" in cmd]
 
 
 @pytest.mark.engine

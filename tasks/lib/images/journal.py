@@ -39,6 +39,14 @@ def state_dir(env: Mapping[str, str]) -> Path:
     return Path(base) / FOLDER
 
 
+def state_refusal(exc: OSError, doing: str, path: Path | str, what: str) -> ConfigError:
+    """A file of the state folder that cannot be written: one line, and how to fix it."""
+    return ConfigError(
+        f"cannot {doing} {path} ({what}): {exc.strerror or exc}",
+        hint="make that folder writable, or set XDG_STATE_HOME to a writable folder",
+    )
+
+
 @dataclass(frozen=True)
 class TempTag:
     """A temporary tag: ``ref`` made to point at ``image_id``; before, it pointed at
@@ -86,11 +94,7 @@ class Journal:
         return self.path.with_suffix(".lock")
 
     def _refuse(self, exc: OSError, doing: str) -> ConfigError:
-        return ConfigError(
-            f"cannot {doing} {self.path} (the record of temporary push tags): "
-            f"{exc.strerror or exc}",
-            hint="make that folder writable, or set XDG_STATE_HOME to a writable folder",
-        )
+        return state_refusal(exc, doing, self.path, "the record of temporary push tags")
 
     def read(self) -> list[TempTag]:
         """The entries; none when there is no record."""

@@ -130,12 +130,9 @@ def spec(stack: Stack, target: EngineTarget) -> ProjectSpec:
 
 
 def stream(stack: Stack, target: EngineTarget, call: ComposeCall) -> Iterator[str]:
-    """Run a changing call (up, down, pull), yielding its output lines as they come; raises
-    CommandFailed at the end when compose fails. ``up`` runs as a :class:`Running` (stopped
-    with the task); down and pull through python-on-whales."""
-    if call.op == "up":
-        yield from Running(stack, target, call).lines()
-        return
+    """Run down or pull through python-on-whales, yielding its output lines as they come;
+    raises CommandFailed at the end when compose fails. (``up`` runs as a :class:`Running`,
+    which the task can stop.)"""
     c = client(stack, target, call.profiles).compose
     with failures(stack, call.op, target):
         if call.op == "down":

@@ -17,7 +17,7 @@ from collections.abc import Iterator, Mapping
 
 from tasks.lib.engine import EngineTarget
 from tasks.lib.errors import ConfigError
-from tasks.lib.images.journal import state_dir
+from tasks.lib.images.journal import state_dir, state_refusal
 
 
 def lock_path(target: EngineTarget, project: str, env: Mapping[str, str]) -> str:
@@ -38,10 +38,7 @@ def changing(
         os.makedirs(os.path.dirname(path), exist_ok=True)
         fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
     except OSError as exc:
-        raise ConfigError(
-            f"cannot create {path} (the lock of stack changes): {exc.strerror or exc}",
-            hint="make that folder writable, or set XDG_STATE_HOME to a writable folder",
-        ) from exc
+        raise state_refusal(exc, "create", path, "the lock of stack changes") from exc
     try:
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
