@@ -11,8 +11,13 @@ With ``--front-end``, the cold row is followed by the same three ``docker buildx
 started at once with no Python in front, against the same bake: how much of the cold ratio
 is BuildKit's work and how much this project's start-up before the first buildx.
 
+With ``--pow-floor``, the cold row is followed by the floor of any front end that builds
+through python-on-whales, as the project's libraries ask: Python, python-on-whales' import and
+one bake streamed through it (``docker.buildx.bake(..., stream_logs=True)``, a single buildx
+process), with no Invoke, no gate and no engine call, against the same bake.
+
     python benchmarks/bench_build.py [--runs 5] [--only cached|cold] [--step-seconds 2]
-                                     [--front-end]
+                                     [--front-end] [--pow-floor]
 """
 
 from __future__ import annotations
@@ -121,6 +126,11 @@ def main() -> None:
     p.add_argument(
         "--front-end", action="store_true", help="cold: also the three buildx with no Python"
     )
+    p.add_argument(
+        "--pow-floor",
+        action="store_true",
+        help="cold: also Python + python-on-whales + one bake through it, vs the bake",
+    )
     a = p.parse_args()
     tmp = Path(tempfile.mkdtemp(prefix="meeshy-bench-"))
     try:
@@ -163,6 +173,21 @@ def main() -> None:
                 paired(
                     "the same three buildx builds at once, no Python in front, vs one bake",
                     lambda: IMAGES.track(all_at_once(cmds)),
+                    one_bake,
+                    runs=a.runs,
+                    before_each=cold,
+                )
+            if a.pow_floor:
+                through_pow = [
+                    sys.executable,
+                    "-c",
+                    "import sys\nfrom python_on_whales import docker\n"
+                    "for _ in docker.buildx.bake(files=[sys.argv[1]], stream_logs=True): pass",
+                    str(bake),
+                ]
+                paired(
+                    "Python + python-on-whales' import + one bake streamed through it, vs bake",
+                    lambda: IMAGES.track(run(through_pow)),
                     one_bake,
                     runs=a.runs,
                     before_each=cold,
