@@ -83,6 +83,7 @@ def run_plan(out: Output, plan: BuildPlan, *, dry_run: bool) -> None:
         (view.gate_table if refused else view.gate_brief)(out, reports)
         if refused:
             raise refused
+        plan = flow.with_gate_reads(plan, reports)
     if dry_run:
         try:
             with connect(plan.engine, timeout=10) as client:

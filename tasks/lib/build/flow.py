@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
 from tasks.lib.build.inputs import (
@@ -64,6 +64,20 @@ def run_gate(inputs: Sequence[GateInput]) -> list[GateReport]:
 def gate(plan_: BuildPlan) -> list[GateReport]:
     """The schema gate over every image of the plan (none with --skip-schema-check)."""
     return run_gate([i.gate for i in plan_.images if i.gate is not None])
+
+
+def with_gate_reads(plan_: BuildPlan, reports: Sequence[GateReport]) -> BuildPlan:
+    """The plan whose images also keep the stamps of the files their gate read (taken just
+    before each read): a file the gate judged and then saved before the key read it is seen
+    by the check after the build, like the Dockerfile (:attr:`ImageBuild.early_stamps`)."""
+    gated = iter(reports)
+    images = []
+    for img in plan_.images:
+        report = next(gated) if img.gate is not None else None
+        known = {p for p, _ in img.early_stamps}
+        more = tuple((p, st) for p, st in report.read if p not in known) if report else ()
+        images.append(replace(img, early_stamps=img.early_stamps + more) if more else img)
+    return replace(plan_, images=tuple(images))
 
 
 def refusal(reports: Sequence[GateReport]) -> SchemaGateError | None:

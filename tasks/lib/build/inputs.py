@@ -38,10 +38,10 @@ from pathlib import Path
 
 from tasks.lib import fsread
 from tasks.lib.build.plan import INPUTS_LABEL, INPUTS_PARTS_LABEL, ImageBuild
-from tasks.lib.build.stamps import FileStamp, build_files, file_stamp, stamp_of
 from tasks.lib.errors import CommandFailed
 from tasks.lib.gate import ContextSource, context_files
 from tasks.lib.gate.context import context_rel, has_glob
+from tasks.lib.stamps import FileStamp, build_files, file_stamp, stamp_of
 
 VOLATILE_ARGS = frozenset({"BUILD_DATE", "VCS_REF"})
 _CHUNK = 1 << 20

@@ -10,7 +10,6 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from tasks.lib.build.stamps import FileStamp, build_files, file_stamp
 from tasks.lib.config import (
     SCHEMA_LABEL,
     SCHEMA_PATH_LABEL,
@@ -24,6 +23,7 @@ from tasks.lib.errors import ConfigError
 from tasks.lib.fsread import kind_of
 from tasks.lib.gate import GateInput
 from tasks.lib.images.refs import format_tags, repository
+from tasks.lib.stamps import FileStamp, build_files, file_stamp
 
 INPUTS_LABEL = "me.meeshy.inputs.sha256"
 INPUTS_PARTS_LABEL = "me.meeshy.inputs.parts"

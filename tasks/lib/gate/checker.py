@@ -23,6 +23,7 @@ class _Collector:
     evidence: list[Evidence] = field(default_factory=list)
     problems: list[str] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
+    context: BuildContext | None = None  # what the gate read through, once it has one
 
     def take(self, outcome: Outcome) -> None:
         self.evidence.extend(e for e in outcome.evidence if e not in self.evidence)
@@ -65,6 +66,7 @@ def check(inp: GateInput) -> GateReport:
         warnings=tuple(dict.fromkeys(warnings)),
         schema=inp.schema,
         schema_sha256=digest,
+        read=tuple(out.context.read_stamps.items()) if out.context else (),
     )
 
 
@@ -135,7 +137,7 @@ def _check(inp: GateInput, out: _Collector) -> None:
         )
         return
     rules = _ignore_rules(inp, root, df_path, context_dir, out)
-    context = BuildContext(context_dir, rules)
+    context = out.context = BuildContext(context_dir, rules)
     ref = _schema_ref(inp, context, schema_rel, out)
     if not df_path.is_file():
         out.problems.append(

@@ -22,6 +22,7 @@ from typing import Literal
 
 from tasks.lib import fsread
 from tasks.lib.gate.dockerignore import IgnorePattern, IgnoreRules, clean
+from tasks.lib.stamps import FileStamp, file_stamp
 
 Kind = Literal["file", "dir", "link"]
 _GLOB_CHARS = frozenset("*?[")
@@ -96,6 +97,9 @@ class BuildContext:
         self._lists: dict[str, list[str]] = {}
         self._texts: dict[str, str | None] = {}
         self._dirs: dict[str, bool] = {}
+        # path -> its stamp, taken just before the gate read it: a build compares these
+        # after it ends, so a file saved after the gate read it is seen (tasks/lib/build)
+        self.read_stamps: dict[str, FileStamp] = {}
 
     def _lstat_kind(self, rel: str) -> Kind | None:
         try:
@@ -168,6 +172,7 @@ class BuildContext:
     def read_text(self, rel: str) -> str | None:
         """The text of context file ``rel`` (``None`` when it cannot be read as UTF-8)."""
         if rel not in self._texts:
+            self.read_stamps[str(self.root / rel)] = file_stamp(self.root / rel)
             try:
                 self._texts[rel] = fsread.read_text(self.root / rel)
             except (OSError, UnicodeDecodeError):

@@ -8,6 +8,8 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Literal
 
+from tasks.lib.stamps import FileStamp
+
 Policy = Literal["generate", "copy", "none"]
 POLICIES: tuple[Policy, ...] = ("generate", "copy", "none")
 
@@ -61,6 +63,9 @@ class GateReport:
     warnings: tuple[str, ...]
     schema: str
     schema_sha256: str | None
+    # (path, stamp taken just before the read) of each context file the gate read beyond
+    # the Dockerfile and the schema (a package.json's build script): not part of the verdict
+    read: tuple[tuple[str, FileStamp], ...] = field(default=(), compare=False, repr=False)
 
     @property
     def ok(self) -> bool:

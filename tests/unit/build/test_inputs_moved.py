@@ -167,3 +167,42 @@ def test_a_dockerfile_or_schema_changed_after_the_plan_began_is_seen(example_cop
         f.write_text(f.read_text() + "\n# saved after the gate\n")
         fresh = freshness(plan, None)  # made from the new bytes ...
         assert fresh.inputs_moved(plan.images[0]) == rel  # ... but stamped as the plan saw it
+
+
+def test_a_file_the_gate_read_and_saved_before_the_key_read_it_is_seen(
+    example_copy: Path,
+) -> None:
+    """web's gate reads package.json build scripts (does the build run prisma generate?):
+    saved between that read and the key's, the image would hold a script the gate never
+    judged under a key that matches the checkout. The gate's stamps (taken before its reads)
+    go with the plan, so the check after the build names the file."""
+    from tasks.lib.build import flow
+
+    s = resolve({}, env={}, project_dir=example_copy, root=str(example_copy))
+    plan = plan_builds(s, [Target("web")], BuildOptions())
+    reports = flow.gate(plan)
+    pkg = example_copy / "apps/web/package.json"
+    assert str(pkg) in dict(reports[0].read)  # the gate read it ...
+    plan = flow.with_gate_reads(plan, reports)
+    _tick()
+    pkg.write_text(pkg.read_text().replace('"build"', '"build:old"'))  # ... then it changed
+    fresh = freshness(plan, None)  # the key is made from the new bytes ...
+    assert fresh.inputs_moved(plan.images[0]) == "apps/web/package.json"  # ... and seen
+
+
+def test_the_gate_reads_are_kept_once_and_only_for_gated_images(example_copy: Path) -> None:
+    from tasks.lib.build import flow
+
+    s = resolve({}, env={}, project_dir=example_copy, root=str(example_copy))
+    plan = plan_builds(s, [Target("gateway"), Target("web")], BuildOptions())
+    merged = flow.with_gate_reads(plan, flow.gate(plan))
+    for before, after in zip(plan.images, merged.images, strict=True):
+        paths = [p for p, _ in after.early_stamps]
+        assert len(paths) == len(set(paths))  # the schema is stamped by the plan already
+        assert after.early_stamps[: len(before.early_stamps)] == before.early_stamps
+    assert [p for p, _ in merged.images[1].early_stamps][-2:] == [
+        str(example_copy / "packages/shared/package.json"),
+        str(example_copy / "apps/web/package.json"),
+    ]
+    skipped = plan_builds(s, [Target("web")], BuildOptions(), skip_schema_check=True)
+    assert flow.with_gate_reads(skipped, []) == skipped
