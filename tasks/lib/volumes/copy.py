@@ -494,6 +494,13 @@ class CopySession:
         job.notes = _notes(job.source, job.work, job.precision)
 
     def _refusals(self, job: _Job) -> Iterator[str]:
+        if job.state == "overlaps":
+            yield (
+                f"{job.key}: is the same host folder as {job.pair.source}, or one inside it or "
+                "holding it (volumes bound to a host device): a copy would write the source; "
+                "give the target a folder of its own (`docker volume inspect` both)"
+            )
+            return
         if job.before == "populated" and not self.plan.force:
             yield f"{job.key}: target is not empty (pass --force to replace its content)"
         users = [

@@ -8,7 +8,8 @@ target at ``/to``, and talks with the task over its attached stdin/stdout:
 container says        meaning
 ====================  ========================================================================
 ``blob NAME SIZE``    then SIZE raw bytes: a manifest file (before ``ready`` and ``verify``)
-``ready S k=v ...``   target state ``S`` (``empty``, ``populated``, ``legacy-incomplete``), what
+``ready S k=v ...``   target state ``S`` (``empty``, ``populated``, ``legacy-incomplete``,
+                      ``overlaps``: the target is the source's folder, inside it, or holds it), what
                       the helper's tools keep (``nscp``: ``cp -a`` keeps sub-second times,
                       ``nstouch``: ``touch -r`` does, ``sparsecp``: ``cp -a`` keeps holes,
                       ``xfast``: xargs runs applets in-process), ``cpus``; the source
@@ -143,6 +144,12 @@ PROBE=$!
 state=empty
 [ -n "$(find /to -mindepth 1 -maxdepth 1 | head -n 1)" ] && state=populated
 [ -e /to/__LEGACY__ ] && [ ! -e /from/__LEGACY__ ] && state=legacy-incomplete
+# Two volumes bound to one host folder (driver_opts device=..., o=bind), or one to a folder
+# inside the other's: /to is /from, lies inside it, or holds it. Writing /to would write the
+# source (and emptying it would delete it): nothing is touched, the task refuses.
+set -- $(stat -c '%d %i' /from /to)
+if [ "$1" = "$3" ] && { [ "$2" = "$4" ] || [ -n "$(find /from -type d -inum "$4" | head -n 1)" ] \
+  || [ -n "$(find /to -type d -inum "$2" | head -n 1)" ]; }; then state=overlaps; fi
 (cd /from && manifest src) || bail "cannot list the source"
 wait $PROBE || bail "cannot probe the helper's tools"
 rm -rf p

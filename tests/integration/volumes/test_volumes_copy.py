@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pytest
@@ -155,6 +156,49 @@ def test_force_refuses_a_target_a_running_container_uses(
         _copy(sdk, [src], force=True)
     assert vols.snapshot(target) == live  # nothing touched
     assert vols.helpers_left() == []
+
+
+def test_a_target_bound_to_the_source_folder_is_refused_and_the_source_untouched(
+    vols: Vols, sdk: docker.DockerClient, call: Call, tmp_path: Path
+) -> None:
+    """Volumes bound to host folders (driver_opts o=bind, device=...): a target that is the
+    source's folder, a folder inside it, or one holding it would be written (with --force:
+    emptied) through /to. Refused, even with --force; the source's folder stays as it was."""
+    prod = tmp_path / "prod"
+    (prod / "uploads-staging").mkdir(parents=True)
+    (prod / "photo.jpg").write_bytes(b"precious")
+
+    def bound(name: str, folder: Path) -> str:
+        opts = {"type": "none", "o": "bind", "device": str(folder)}
+        sdk.volumes.create(name, driver="local", driver_opts=opts)
+        return name
+
+    src = bound(vols.name("bound"), prod)
+    inner = bound(vols.name("inner"), prod / "uploads-staging")
+    pairs = [
+        (src, bound(vols.twin("same"), prod)),  # the same folder
+        (src, bound(vols.twin("inside"), prod / "uploads-staging")),  # inside the source
+        (inner, bound(vols.twin("outer"), prod)),  # holding the source
+    ]
+    for source, target in pairs:
+        for force in (False, True):
+            code, _, err = call(
+                staging_tasks.volumes,
+                volume=[f"{source}:{target}"],
+                helper_image=IMAGE,
+                force=force,
+            )
+            assert code == 2, err
+            [line] = err.strip().splitlines()
+            assert line.startswith(f"ERROR: refused, nothing copied: {target}: is the same host ")
+            assert f"folder as {source}" in line
+    assert sorted(str(p.relative_to(prod)) for p in prod.rglob("*")) == [
+        "photo.jpg",
+        "uploads-staging",
+    ]
+    assert (prod / "photo.jpg").read_bytes() == b"precious"
+    assert not [v for v in vols.volumes() if v.endswith(".copy-incomplete")]
+    assert vols.wait_helpers_gone() == []
 
 
 def test_refusals_change_nothing(vols: Vols, sdk: docker.DockerClient, call: Call) -> None:
