@@ -362,3 +362,63 @@ def test_engine_down_fails_fast(
 ) -> None:
     assert _run(argv, ns) == 3
     assert "Cannot reach the Docker engine" in capsys.readouterr().err
+
+
+class _GoneClient:
+    """An SDK client whose engine (or SSH link) went away during the copy."""
+
+    api = None
+
+    def ping(self) -> bool:
+        raise ConnectionError("the forward's socket is gone")
+
+
+@pytest.mark.parametrize(("answers", "code"), [(False, 3), (True, 1)], ids=["gone", "there"])
+def test_a_copy_cut_by_the_engine_going_away_is_exit_3(
+    answers: bool,
+    code: int,
+    no_engine: None,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """The helper 'stopped' because the SSH link (or the engine) died: that is exit 3 and
+    says so, not exit 1 'the helper stopped'; a helper that failed with the engine still
+    answering stays exit 1."""
+    from contextlib import contextmanager
+
+    from tasks.lib import engine
+    from tasks.lib.progress import Status
+    from tasks.lib.volumes import copy
+
+    client = _GoneClient()
+    if answers:
+        monkeypatch.setattr(client, "ping", lambda: True)
+
+    @contextmanager
+    def connect(*_: Any, **__: Any) -> Any:
+        yield client
+
+    class Session:
+        def __init__(self, _client: Any, plan: p.CopyPlan, _existing: Any) -> None:
+            self.plan = plan
+
+        def __enter__(self) -> Any:
+            return self
+
+        def __exit__(self, *_: Any) -> None:
+            pass
+
+        def prepare(self) -> list[str]:
+            return []
+
+        def run(self, _progress: Any) -> copy.CopyRun:
+            failed = copy.CopyResult(WEB, S_WEB, Status.FAILED, error="the helper stopped")
+            return copy.CopyRun((failed,))
+
+    monkeypatch.setattr(engine, "connect", connect)
+    monkeypatch.setattr(copy, "volume_names", lambda _c: {WEB})
+    monkeypatch.setattr(copy, "CopySession", Session)
+    assert _run(["volumes", "--volume", WEB]) == code
+    err = capsys.readouterr().err.strip().splitlines()[-1]
+    assert f"{S_WEB}: the helper stopped" in err
+    assert ("went away" in err) is not answers
