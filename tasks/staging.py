@@ -176,7 +176,7 @@ class VolumesFlags(EngineFlags, DryRunFlags, JsonFlags):
 @cli_task(VolumesFlags, name="volumes")
 def volumes(c: Context, flags: VolumesFlags) -> None:
     """Copy prod volumes to their staging twins, verified (uploads; --include-models)."""
-    from tasks.lib.engine import connect, unreachable
+    from tasks.lib.engine import answers, connect, unreachable
     from tasks.lib.errors import EngineUnavailable
     from tasks.lib.output import Output
     from tasks.lib.volumes import copy, view
@@ -214,14 +214,14 @@ def volumes(c: Context, flags: VolumesFlags) -> None:
                     run = session.run(progress)
             failed = copy.failure(run)
             # a helper that "stopped" because the engine (or the SSH link to it) went away
-            lost = failed is not None and not copy.engine_answers(client)
+            lost = failed is not None and not answers(client)
         view.results(out, run)
         if failed and lost:
             gone = unreachable(target, ConnectionError("no answer after the copy"), lost=True)
             raise EngineUnavailable(
                 f"{gone.message}; {failed.message}",
                 hint=(gone.hint + "; " if gone.hint else "")
-                + "the failed targets stay marked incomplete: rerun once it answers",
+                + "the failed targets stay marked incomplete until a rerun copies them",
             )
         if failed:
             raise failed

@@ -318,7 +318,7 @@ def unreachable(
     said = None
     if target.is_ssh:
         found = _LINKS.find(target)
-        said = found.explain() if found is not None else None
+        said = found.explain(lost=lost) if found is not None else None
     if lost:
         head = f"the Docker engine at {where} went away"
     else:
@@ -427,6 +427,16 @@ def connect(target: EngineTarget, *, timeout: int = 60) -> Iterator[docker.Docke
             yield client
     finally:
         client.close()
+
+
+def answers(client: docker.DockerClient) -> bool:
+    """Whether the engine still answers ``client`` (after a failure that may only mean it, or
+    the SSH link to it, went away)."""
+    try:
+        client.ping()
+    except Exception:
+        return False
+    return True
 
 
 def _is_connection_error(exc: BaseException) -> bool:

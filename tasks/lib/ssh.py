@@ -244,6 +244,8 @@ def dial_for(resolved: dict[str, str], connect_timeout: int) -> dict[str, str] |
 _KEYGEN_RE = re.compile(r'ssh-keygen -f "([^"]+)" -R "([^"]+)"')
 _DENIED_RE = re.compile(r"Permission denied \(([^)]*)\)")
 # "ssh: connect to host H port P: ..." / "Connection to H port P timed out"
+_MUX_RE = re.compile(r"mux_\w+: ")
+_RESOLVE_RE = re.compile(r"Could not resolve hostname (\S+?):")
 _HOST_PORT_RE = re.compile(r"(?:connect to host|Connection to) (\S+) port (\d+)")
 
 
@@ -260,8 +262,13 @@ def explain(stderr: str, dest: Destination, options: SshOptions) -> tuple[str, s
 
 
 def _without_debug(stderr: str) -> str:
+    """ssh's words without its debug lines and its multiplexing chatter (``mux_...: ``, e.g.
+    the master's ``tcgetattr: Inappropriate ioctl for device`` when the pty session joins):
+    neither is ever the reason a link failed."""
     return "\n".join(
-        ln for ln in (stderr or "").splitlines() if not ln.startswith(("debug1:", "debug2:"))
+        ln
+        for ln in (stderr or "").splitlines()
+        if not ln.startswith(("debug1:", "debug2:")) and not _MUX_RE.match(ln)
     )
 
 
@@ -302,9 +309,17 @@ def recognise(stderr: str, dest: Destination, options: SshOptions) -> tuple[str,
             "be in the agent (tasks never prompt)",
         )
     if "Could not resolve hostname" in text:
-        return (
-            f"could not resolve host name {dest.host!r}",
-            "check the name, or define it as a Host alias in ~/.ssh/config",
+        m = _RESOLVE_RE.search(text)
+        name = m.group(1) if m else dest.host
+        if name.lower() == dest.host.lower():
+            return (
+                f"could not resolve host name {dest.host!r}",
+                "check the name, or define it as a Host alias in ~/.ssh/config",
+            )
+        return (  # an alias whose HostName does not resolve (ssh names that one)
+            f"could not resolve host name {name!r} (the HostName ssh uses for {dest.host!r})",
+            f"check HostName in the ssh config's Host {dest.host} "
+            f"(`ssh -G {_config_flag(options)}{dest.target()}` shows what ssh uses)",
         )
     if "Connection refused" in text and "open failed" not in text:
         return (
@@ -345,6 +360,33 @@ def recognise(stderr: str, dest: Destination, options: SshOptions) -> tuple[str,
     if "Bad configuration option" in text or "Can't open user config file" in text:
         return (_last_line(text), "fix the ssh_config file (meeshy.ssh.config, or ~/.ssh/config)")
     return None
+
+
+def explain_lost(
+    stderr: str, dest: Destination, options: SshOptions, signum: int | None = None
+) -> tuple[str, str]:
+    """``(reason, what to do)`` for a link that was up and died during the run (``signum``:
+    the signal that ended its ssh, when one did). The server closing the connection then is
+    not a key that may not have a pty (that shows when the link starts)."""
+    import signal
+
+    check = f"`ssh {_config_flag(options)}{dest.target()} true`"
+    if signum is not None:
+        try:
+            name = signal.Signals(signum).name
+        except ValueError:
+            name = f"signal {signum}"
+        return (
+            f"the link was cut: its ssh was ended by {name}",
+            f"if nothing here stopped it, check the network to the server ({check}), then rerun",
+        )
+    text = _without_debug(stderr)
+    if re.search(r"Connection to \S+ closed|closed by remote host", text):
+        return (
+            "the server closed the SSH connection",
+            f"check that the server and its sshd are up ({check}), then rerun",
+        )
+    return explain(stderr, dest, options)
 
 
 def _config_flag(options: SshOptions) -> str:
@@ -650,11 +692,16 @@ class Forward:
                 self._said = self._log.read_text(encoding="utf-8", errors="replace")
         return self._said
 
-    def explain(self) -> tuple[str, str] | None:
+    def explain(self, *, lost: bool = False) -> tuple[str, str] | None:
         """ssh's reason for a failure (during the run: the link dropped, or the server has no
-        Docker socket), or None while ssh runs and has reported no failure."""
+        Docker socket), or None while ssh runs and has reported no failure. ``lost``: the link
+        was up and the engine stopped answering through it."""
         if self.alive:
             return recognise(self.stderr(), self.dest, self.options)
+        if lost:
+            code = self.proc.returncode if self.proc is not None else None
+            signum = -code if code is not None and code < 0 else None
+            return explain_lost(self.stderr(), self.dest, self.options, signum)
         return explain(self.stderr(), self.dest, self.options)
 
     def failure(self, reason: str | None = None) -> EngineUnavailable:

@@ -229,6 +229,7 @@ def execute(
     failed, EngineUnavailable when the engine went away, Interrupted on a signal; each
     names what was built and what was not."""
     from tasks.lib.build.runner import inspect_results, run_builds, whales_stream
+    from tasks.lib.engine import answers
 
     skipped = fresh.skipped()
     to_build = [i for i in plan_.images if i.name not in skipped]
@@ -262,7 +263,7 @@ def execute(
         r.reason = v.reason if v else ""
         by_name[r.image.name] = r
     run = BuildRun([by_name[i.name] for i in plan_.images])
-    if not engine_answers(client):
+    if not answers(client):
         raise EngineUnavailable(
             "the Docker engine went away during the build: "
             + _what_happened(run, failed_word="not built"),
@@ -332,14 +333,6 @@ def land(r: BuildResult, fresh: Freshnesses, client: docker.DockerClient) -> Non
     except TaskError as exc:
         r.status = Status.FAILED
         r.error = exc.line()
-
-
-def engine_answers(client: docker.DockerClient) -> bool:
-    try:
-        client.ping()
-    except Exception:
-        return False
-    return True
 
 
 def _what_happened(run: BuildRun, *, failed_word: str = "failed") -> str:

@@ -128,15 +128,6 @@ def volume_names(client: docker.DockerClient) -> set[str]:
     return {str(v["Name"]) for v in client.api.volumes().get("Volumes") or []}
 
 
-def engine_answers(client: docker.DockerClient) -> bool:
-    """The engine still answers (a failed copy may only mean it, or its SSH link, went)."""
-    try:
-        client.ping()
-    except Exception:
-        return False
-    return True
-
-
 def ensure_helper_image(client: docker.DockerClient, image: str) -> None:
     """The helper image is local, or pulled; else ConfigError before anything starts."""
     from docker.errors import APIError, ImageNotFound

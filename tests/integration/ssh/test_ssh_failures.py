@@ -12,6 +12,7 @@ import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -248,3 +249,66 @@ def test_sigint_while_ssh_connects(sshd: Sshd) -> None:
         assert time.monotonic() - started < 10
     assert proc.returncode == 130, err
     assert one_line(err) == "ERROR: interrupted by SIGINT"
+
+
+def test_the_link_cut_during_a_volume_copy_is_exit_3_and_the_target_stays_marked(
+    sshd: Sshd, sdk: Any
+) -> None:
+    """The SSH link dies while staging.volumes copies (its ssh killed, as a dropped network
+    does): the helper stops with it, and the line says the engine went away over SSH, exit 3
+    (the README's code for a lost engine or link), not exit 1 "the helper stopped"; the
+    target stays marked incomplete and the source is as it was."""
+    import docker
+    import psutil
+
+    run_id = uuid.uuid4().hex[:6]
+    src, dst = f"meeshy-tssh{run_id}-uploads", f"meeshy-staging-tssh{run_id}-uploads"
+    marker = f"{dst}.copy-incomplete"
+    fill = "cd /v && for d in $(seq 40); do mkdir $d && (cd $d && seq 500 | xargs touch); done"
+    count = ["sh", "-c", "find /v | wc -l"]
+    ro = {src: {"bind": "/v", "mode": "ro"}}
+
+    def volumes() -> set[str]:
+        return {str(v.name) for v in sdk.volumes.list() if run_id in str(v.name)}
+
+    sdk.volumes.create(src)
+    try:
+        sdk.containers.run(
+            "busybox:latest", ["sh", "-c", fill], volumes={src: {"bind": "/v", "mode": "rw"}},
+            network_mode="none", remove=True,
+        )  # fmt: skip
+        files = sdk.containers.run("busybox:latest", count, volumes=ro, remove=True)
+        proc = popen(
+            sshd, "staging.volumes", "--context", ALIAS, "--volume", src,
+            "--helper-image", "busybox:latest", "--checksum",
+        )  # fmt: skip
+        with reaped(proc):
+            assert _wait_for(lambda: marker in volumes(), 60), "the copy did not start"
+            task = psutil.Process(proc.pid)
+            links = [k for k in task.children(recursive=True) if k.name() == "ssh"]
+            assert links, "no ssh link while copying"
+            for k in links:
+                with contextlib.suppress(psutil.Error):
+                    k.kill()
+            out, err = proc.communicate(timeout=120)
+        assert proc.returncode == 3, (out, err)
+        line = [ln for ln in err.splitlines() if ln.startswith("ERROR: ")][-1]
+        assert line.startswith(f"ERROR: the Docker engine at ssh://{ALIAS} "), err
+        assert "went away over SSH: the link was cut: its ssh was ended by SIGKILL" in line
+        assert f"not copied: {dst}" in line
+        assert line.endswith(
+            ", then rerun; the failed targets stay marked incomplete until a rerun copies them"
+        )
+        assert marker in volumes()  # never reported done: the next run starts over
+        assert sdk.containers.run("busybox:latest", count, volumes=ro, remove=True) == files
+
+        def helpers() -> bool:
+            return bool(sdk.containers.list(all=True, filters={"volume": dst}))
+
+        assert _wait_for(lambda: not helpers(), 20), "the helper outlived the link"
+    finally:
+        for c in sdk.containers.list(all=True, filters={"volume": src}):
+            c.remove(force=True)
+        for name in sorted(volumes()):
+            with contextlib.suppress(docker.errors.NotFound):
+                sdk.volumes.get(name).remove(force=True)

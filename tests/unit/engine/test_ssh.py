@@ -184,10 +184,17 @@ Host key verification failed.
             id="denied",
         ),
         pytest.param(
-            "ssh: Could not resolve hostname nosuchhost.invalid: Name or service not known\r\n",
+            "ssh: Could not resolve hostname 127.0.0.1: Name or service not known\r\n",
             "could not resolve host name '127.0.0.1'",
             "Host alias in ~/.ssh/config",
             id="resolve",
+        ),
+        pytest.param(  # an alias whose HostName does not resolve: ssh names the HostName
+            "ssh: Could not resolve hostname nosuchhost.invalid: Name or service not known\r\n",
+            "could not resolve host name 'nosuchhost.invalid' (the HostName ssh uses for "
+            "'127.0.0.1')",
+            "check HostName in the ssh config's Host 127.0.0.1",
+            id="resolve-alias-hostname",
         ),
         pytest.param(
             "channel 2: open failed: connect failed: open failed\r\n",
@@ -221,6 +228,12 @@ Host key verification failed.
             id="anything-else-is-ssh-s-last-line",
         ),
         pytest.param("", "ssh exited without saying why", "see what ssh says", id="silent-exit"),
+        pytest.param(  # the pty session's join, logged by the master: never the reason
+            "mux_master_process_new_session: tcgetattr: Inappropriate ioctl for device\r\n",
+            "ssh exited without saying why",
+            "see what ssh says",
+            id="mux-chatter-is-not-a-reason",
+        ),
     ],
 )
 def test_explain(stderr: str, reason: str, hint_part: str) -> None:
@@ -534,3 +547,40 @@ def test_ssh_is_tied_to_the_task_only_from_the_main_thread() -> None:
     worker.start()
     worker.join()
     assert seen == [argv]
+
+
+@pytest.mark.parametrize(
+    ("stderr", "signum", "reason", "hint_part"),
+    [
+        pytest.param(
+            "mux_master_process_new_session: tcgetattr: Inappropriate ioctl for device\r\n",
+            9,
+            "the link was cut: its ssh was ended by SIGKILL",
+            "check the network to the server (`ssh -p 22022 root@127.0.0.1 true`), then rerun",
+            id="ssh-killed",
+        ),
+        pytest.param(
+            "Connection to 127.0.0.1 closed by remote host.\r\n",
+            None,
+            "the server closed the SSH connection",
+            "check that the server and its sshd are up",
+            id="server-closed-mid-run-is-not-a-tty-matter",
+        ),
+        pytest.param(
+            "client_loop: send disconnect: Broken pipe\r\n",
+            None,
+            "client_loop: send disconnect: Broken pipe",
+            "see what ssh says",
+            id="anything-else-is-ssh-s-last-line",
+        ),
+    ],
+)
+def test_explain_a_link_lost_during_the_run(
+    stderr: str, signum: int | None, reason: str, hint_part: str
+) -> None:
+    from tasks.lib.ssh import explain_lost
+
+    why, hint = explain_lost(stderr, DEST, SshOptions(), signum)
+    assert why == reason
+    assert hint_part in hint
+    assert "tty" not in hint
