@@ -23,7 +23,13 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from tasks.lib.config import Service, Settings, check_tag
-from tasks.lib.errors import CommandFailed, Interrupted, MissingImageError, TaskError
+from tasks.lib.errors import (
+    CommandFailed,
+    ConfigError,
+    Interrupted,
+    MissingImageError,
+    TaskError,
+)
 from tasks.lib.images.journal import Journal, TempTag
 from tasks.lib.images.refs import Ref, check_registry_url, format_tags, repository
 from tasks.lib.images.signals import held_signals
@@ -84,6 +90,12 @@ def plan_pushes(
         for tag in tags[svc.name]:
             check_tag(tag, "tag")
             source = f"{repo}:{tag}"
+            if url and len(f"{url}/{repo}") > 255:
+                raise ConfigError(
+                    f"--registry-url {url!r} makes {url}/{repo}, longer than the 255 "
+                    "characters Docker allows in a repository name",
+                    hint="give a shorter registry host",
+                )
             out.append(PushTarget(svc.name, source, f"{url}/{source}" if url else source))
     return out
 

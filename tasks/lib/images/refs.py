@@ -17,14 +17,15 @@ from tasks.lib.config import Service, Settings, check_tag
 from tasks.lib.errors import ConfigError
 
 PROJECT_WORD = "meeshy"
-REGISTRY_URL_RE = re.compile(
-    r"^[A-Za-z0-9]([A-Za-z0-9.-]*[A-Za-z0-9])?(:\d{1,5})?$|^\[[0-9a-fA-F:]+\](:\d{1,5})?$"
-)
 # Docker's repository grammar (distribution/reference): [domain[:port]/]component(/component)*
 _COMPONENT = r"[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*"
 _LABEL = r"[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?"
 _DOMAIN = rf"(?:localhost(?::\d{{1,5}})?|{_LABEL}(?:\.{_LABEL})+(?::\d{{1,5}})?|{_LABEL}:\d{{1,5}})"
 REPOSITORY_RE = re.compile(rf"^(?:{_DOMAIN}/)?{_COMPONENT}(?:/{_COMPONENT})*$")
+# --registry-url: a domain as Docker reads one (``localhost``, a dot, or a port: a bare
+# ``registry`` would be a Docker Hub namespace), or a bracketed IPv6 address
+REGISTRY_URL_RE = re.compile(rf"^{_DOMAIN}$|^\[[0-9a-fA-F:]+\](?::\d{{1,5}})?$")
+_LOOSE_HOST_RE = re.compile(r"^[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?$")
 INDEX = "docker.io"
 
 
@@ -119,10 +120,21 @@ def check_registry_url(url: str) -> str:
     """``host[:port]`` for ``--registry-url``; no scheme, no path."""
     if not url:
         return ""
-    if "://" in url or "/" in url or not REGISTRY_URL_RE.match(url):
+    if _LOOSE_HOST_RE.match(url) and url != "localhost":
+        # Docker reads a first component with no '.', no ':port' and not localhost as a
+        # Docker Hub namespace: the push would go to docker.io/<url>/...
+        raise ConfigError(
+            f"--registry-url {url!r} is not host:port: Docker would push to Docker Hub, "
+            f"reading {url!r} as a namespace there",
+            hint=f"give the port ({url}:5000) or the full domain name ({url}.example.com)",
+        )
+    port = url.rpartition(":")[2] if not url.endswith("]") else ""
+    bad_port = ":" in url and port.isdigit() and not 1 <= int(port) <= 65535
+    if "://" in url or "/" in url or not REGISTRY_URL_RE.match(url) or bad_port:
         raise ConfigError(
             f"--registry-url {url!r} is not host:port",
-            hint="give the registry as host:port, e.g. 127.0.0.1:5000 (no http://, no path)",
+            hint="give the registry as host:port, e.g. 127.0.0.1:5000 (no http://, no path; "
+            "a port from 1 to 65535)",
         )
     return url
 

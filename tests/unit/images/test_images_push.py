@@ -86,6 +86,14 @@ def test_push_tag_pattern_errors(s: Settings) -> None:
         push.push_tags(worse, worse.service("web"))
 
 
+def test_plan_refuses_a_registry_url_that_makes_a_name_docker_refuses(s: Settings) -> None:
+    # found by review: the engine refused the temporary tag mid-run (exit 1, no hint)
+    svcs = refs.select_services(s, ["web"])
+    host = "a" * 250 + ".com:5000"
+    with pytest.raises(ConfigError, match="255 characters"):
+        push.plan_pushes(s, svcs, {"web": ["latest"]}, registry_url=host)
+
+
 # ------------------------------------------------------------------ streams
 
 

@@ -83,6 +83,33 @@ def test_registry_url_rejected(url: str) -> None:
         refs.check_registry_url(url)
 
 
+@pytest.mark.parametrize(
+    "url", ["localhost", "localhost:5000", "registry:5000", "Registry.Example.com:443"]
+)
+def test_registry_url_ok_as_docker_reads_a_domain(url: str) -> None:
+    assert refs.check_registry_url(url) == url
+
+
+@pytest.mark.parametrize(
+    "url", ["a..b:5000", "a.:5000", "host:99999", "host:0", "-x.com", "x-.com"]
+)
+def test_registry_url_the_engine_would_refuse_is_refused_first(url: str) -> None:
+    # found by review: these passed, the dry run said it would push, the real run failed at
+    # the engine ("invalid reference format") with exit 1 and no hint
+    with pytest.raises(ConfigError, match="not host:port"):
+        refs.check_registry_url(url)
+
+
+@pytest.mark.parametrize("url", ["registry", "myregistry", "reg-1"])
+def test_registry_url_without_dot_or_port_is_refused_it_would_go_to_docker_hub(url: str) -> None:
+    # found by review: `--registry-url registry` pushed to docker.io/registry/<repo>
+    # (Docker reads a dotless, portless first component as a Docker Hub namespace)
+    assert refs.Ref.parse(f"{url}/isopen/meeshy-web:v1").registry == "docker.io"
+    with pytest.raises(ConfigError, match="Docker Hub") as info:
+        refs.check_registry_url(url)
+    assert f"{url}:5000" in (info.value.hint or "")
+
+
 @pytest.mark.parametrize("image", ["Meeshy-Web", "meeshy web", "meeshy-", "-x", "a//b"])
 def test_invalid_image_name_is_refused_naming_the_value_and_key(image: str) -> None:
     raw = {"services": {"web": {"image": image}}}
