@@ -48,7 +48,7 @@ def read_image_files(
             out[path] = data
     finally:
         with held_signals():  # a Ctrl-C now must not leave the container behind
-            container.remove(force=True)
+            container.remove(force=True, v=True)  # and the anonymous volumes of its VOLUMEs
     return out
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import uuid
@@ -101,6 +102,47 @@ def test_read_files_without_running(example_images: str) -> None:
         assert files["/app/nope"] is None
         assert made_from_it() == before  # created, never started, removed again
     finally:
+        client.close()
+
+
+def test_read_files_leaves_no_volume_of_an_image_that_declares_one(
+    example_images: str, tmp_path: Path
+) -> None:
+    # found by review: an image with a VOLUME (the real gateway may declare one) got an
+    # anonymous volume at `containers.create`, and `remove(force=True)` left it behind: one
+    # more dangling volume on the engine per `images.validate`
+    import subprocess
+
+    import docker
+
+    from tasks.lib.images.files import read_image_files
+
+    client = docker.from_env()
+    ref = f"{example_images}/meeshy-gateway:t4volume"
+    (tmp_path / "Dockerfile").write_text(
+        f"FROM {example_images}/meeshy-gateway:latest\nVOLUME /t4-data /app/packages/shared\n"
+    )
+    subprocess.run(
+        ["docker", "buildx", "build", "--load", "-q", "-t", ref, str(tmp_path)],
+        check=True,
+        capture_output=True,
+    )
+
+    def anonymous() -> set[str]:  # the engine is shared: only unnamed (64-hex) volumes
+        return {
+            str(v.name)
+            for v in client.volumes.list()
+            if len(v.name) == 64 and all(ch in "0123456789abcdef" for ch in v.name)
+        }
+
+    try:
+        before = anonymous()
+        files = read_image_files(client, ref, ["/app/packages/shared/prisma/schema.prisma"])
+        assert files["/app/packages/shared/prisma/schema.prisma"] == (EXAMPLE / SCHEMA).read_bytes()
+        assert anonymous() - before == set()
+    finally:
+        with contextlib.suppress(docker.errors.APIError):
+            client.images.remove(ref)
         client.close()
 
 
