@@ -524,21 +524,29 @@ def running(out: Output | None = None) -> Iterator[Output]:
     except Interrupted as exc:
         stop_children()
         _safe_error(out, exc.line())
+        _json_error(out, exc.message, exc.hint, exc.exit_code)
         raise Exit(code=exc.exit_code) from None
     except KeyboardInterrupt:
         stop_children()
         _safe_error(out, "interrupted")
+        _json_error(out, "interrupted", None, 130)
         raise Exit(code=130) from None
     except TaskError as exc:
         _safe_error(out, exc.line())
-        if out.json_mode and not out.json_written:  # refused before any result: say so there
-            with suppress(OutputClosed, OSError):
-                out.json({"error": exc.message, "hint": exc.hint, "exit_code": exc.exit_code})
+        _json_error(out, exc.message, exc.hint, exc.exit_code)
         raise Exit(code=exc.exit_code) from None
     except (OutputClosed, BrokenPipeError):
         stop_children()  # `stack.logs --follow | head`: compose must not outlive the task
         _quiet_stdout()
         raise Exit(code=141) from None
+
+
+def _json_error(out: Output, message: str, hint: str | None, code: int) -> None:
+    """With --json and no document written yet (refused, or interrupted before the result):
+    the error is the one document, so a script reading stdout never gets nothing."""
+    if out.json_mode and not out.json_written:
+        with suppress(OutputClosed, OSError):
+            out.json({"error": message, "hint": hint, "exit_code": code})
 
 
 def _safe_error(out: Output, line: str) -> None:

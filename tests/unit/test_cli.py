@@ -344,6 +344,36 @@ def test_json_refusal_is_one_json_document_too() -> None:
     assert r.err.startswith("ERROR: monorepo root /nonexistent/meeshy is not a directory")
 
 
+def test_json_interrupted_is_one_json_document_too(capsys: object) -> None:
+    """Found by review: `images.push --json` (any --json task) stopped by SIGINT/SIGTERM
+    before its result left stdout empty; a script reading it got no document at all."""
+    import json
+    import signal
+
+    import pytest
+    from invoke import Exit
+
+    from tasks.invoke_adapter import running
+    from tasks.lib.errors import Interrupted
+    from tasks.lib.output import Output
+
+    with pytest.raises(Exit) as exc, running(Output(plain=True, json_mode=True)):
+        raise Interrupted(signal.SIGTERM, "interrupted by SIGTERM while pushing x; nothing")
+    assert exc.value.code == 143
+    captured = capsys.readouterr()  # type: ignore[attr-defined]
+    doc = json.loads(captured.out)
+    assert doc == {
+        "error": "interrupted by SIGTERM while pushing x; nothing",
+        "hint": None,
+        "exit_code": 143,
+    }
+    assert captured.err.startswith("ERROR: interrupted by SIGTERM")
+    with pytest.raises(Exit) as exc, running(Output(plain=True, json_mode=True)) as out:
+        out.json({"done": True})  # a result already written: never a second document
+        raise Interrupted(signal.SIGINT)
+    assert json.loads(capsys.readouterr().out) == {"done": True}  # type: ignore[attr-defined]
+
+
 def test_builds_refuse_an_image_name_docker_would_refuse() -> None:
     """Found by a hostile review: the image tasks refused it, but build.* planned
     `--tag isopen/UP:...` and left Docker to fail after the build (exit 1)."""
