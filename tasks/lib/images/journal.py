@@ -57,6 +57,10 @@ class TempTag:
     image_id: str
     previous_id: str | None = None
     digests_before: tuple[str, ...] = ()
+    # the tag is put back already; the entry stays for the digest reference the engine may
+    # still add: a push cut short by a signal can end in the engine after the run put back
+    # its tags (the registry had the manifest), and its digest reference would outlive it
+    tag_restored: bool = False
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -64,6 +68,7 @@ class TempTag:
             "image_id": self.image_id,
             "previous_id": self.previous_id,
             "digests_before": list(self.digests_before),
+            "tag_restored": self.tag_restored,
         }
 
     @classmethod
@@ -73,6 +78,7 @@ class TempTag:
             image_id=str(data["image_id"]),
             previous_id=str(data["previous_id"]) if data.get("previous_id") else None,
             digests_before=tuple(str(d) for d in data.get("digests_before") or ()),
+            tag_restored=bool(data.get("tag_restored")),
         )
 
 

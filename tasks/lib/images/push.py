@@ -19,7 +19,7 @@ import signal
 import time
 from collections.abc import Callable, Mapping, Sequence
 from contextlib import AbstractContextManager, nullcontext
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
 from tasks.lib.config import Service, Settings, check_tag
@@ -272,6 +272,8 @@ def restore(
     for e in entries:
         ref = Ref.parse(e.ref)
         current = now.get(ref.familiar)
+        if e.tag_restored:
+            continue  # only its late digest reference, below
         if current is None or current.id != e.image_id or e.previous_id == e.image_id:
             continue
         repo, tag = ref.name_and_tag()
@@ -403,6 +405,7 @@ def push_images(
         states: list[PushState] = []
         made: list[TempTag] = []
         current: PushTarget | None = None
+        cut_repo = ""  # the repository whose push a signal cut short
         try:
             with progress([t.remote for t in targets]) as view:
                 for entry in temp:
@@ -424,8 +427,15 @@ def push_images(
             signum = exc.signum if isinstance(exc, Interrupted) else int(signal.SIGINT)
             done = [t.remote for t, s in zip(targets, states, strict=False) if s.error is None]
             cut = current is not None and current.remote not in {s.ref for s in states}
-            where = f" while pushing {current.remote}" if current is not None and cut else ""
-            what = f"pushed: {', '.join(done)}" if done else "nothing was pushed"
+            where = ""
+            if current is not None and cut:
+                # the engine may have sent the manifest already: the registry can have it
+                where = f" while pushing {current.remote} (it may have reached the registry)"
+                cut_repo = Ref.parse(current.remote).familiar_repository
+            if done:
+                what = f"pushed: {', '.join(done)}"
+            else:
+                what = "nothing before it was pushed" if where else "nothing was pushed"
             note = "; the temporary tags were put back" if made else ""
             raise Interrupted(
                 signum, f"interrupted by {signal.Signals(signum).name}{where}; {what}{note}"
@@ -437,6 +447,11 @@ def push_images(
                     _, bad = restore(client, made)
                     kept = {e for e, _ in bad}
                     journal.discard([e for e in made if e not in kept])
+                    # the cut push may still end in the engine and add a digest reference
+                    # to its repository after this: the next run removes it
+                    for e in made:
+                        if e not in kept and Ref.parse(e.ref).familiar_repository == cut_repo:
+                            journal.add(replace(e, tag_restored=True))
                 unrestored += bad
     outcomes: list[PushOutcome] = []
     for i, t in enumerate(targets):

@@ -97,8 +97,15 @@ def push_dry_run(
     for t in targets:
         via = f" (tagged from {t.source} for the push, then put back)" if t.temporary else ""
         out.info(f"push {t.remote} -> {t.registry}{via}")
+    for repo in dict.fromkeys(e.ref.rpartition(":")[0] for e in leftovers if e.tag_restored):
+        out.warn(
+            f"an interrupted push may leave a digest reference {repo}@...: the next push removes it"
+        )
     for e in leftovers:
-        out.warn(f"an interrupted push left the temporary tag {e.ref}: the next push puts it back")
+        if not e.tag_restored:
+            out.warn(
+                f"an interrupted push left the temporary tag {e.ref}: the next push puts it back"
+            )
     if missing is None:
         out.warn("no engine answers: the sources were not checked")
     for ref in missing or ():

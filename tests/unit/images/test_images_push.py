@@ -260,11 +260,44 @@ def test_signal_during_a_push_puts_the_temporary_tags_back(journal: Journal) -> 
     with pytest.raises(Interrupted) as info:
         run(fake, targets, journal)
     assert fake.api.refs == before
-    assert journal.read() == []
+    # every tag is put back; the cut push's entry stays, its tag marked as put back, for
+    # the digest reference the engine may still add (see the next test)
+    gw = f"{URL}/t4/meeshy-gateway:staging"
+    assert [(e.ref, e.tag_restored) for e in journal.read()] == [(gw, True)]
     line = info.value.line()
     assert f"while pushing {URL}/t4/meeshy-gateway:staging" in line
+    assert "it may have reached the registry" in line
     assert f"pushed: {URL}/t4/meeshy-web:staging" in line
     assert "the temporary tags were put back" in line
+
+
+def test_a_cut_push_that_ends_in_the_engine_later_leaves_nothing_after_the_next_run(
+    journal: Journal,
+) -> None:
+    """Found by review: SIGINT while the registry stored the manifest. The run put its tags
+    back and said "nothing was pushed"; then the engine finished the push (the registry had
+    the tag) and added a digest reference, ``127.0.0.1:P/ns/meeshy-gateway@sha256:...``,
+    that no record named: it outlived the run for good."""
+    fake, targets = _fixture(OK_STREAM)
+    before = dict(fake.api.refs)
+    late = f"{URL}/t4/meeshy-gateway@sha256:7eea5e23"
+
+    def interrupt(ref: str) -> None:
+        if ref.endswith("meeshy-gateway:staging"):
+            raise Interrupted(signal.SIGINT)
+
+    fake.images.on_push = interrupt
+    targets = targets[1:]  # gateway only: cut before any push ended
+    with pytest.raises(Interrupted) as info:
+        run(fake, targets, journal)
+    line = info.value.line()
+    assert "it may have reached the registry" in line and "nothing was pushed" not in line
+    fake.api.refs[late] = "sha256:gw"  # the engine ends the push after the run put back
+    fake.images.on_push = None
+    result = run(fake, targets, journal)  # the next push (or any push through the engine)
+    assert fake.api.refs == before
+    assert result.cleaned == ()  # no tag was left to put back: not reported as one
+    assert journal.read() == []
 
 
 def test_a_killed_run_is_cleaned_by_the_next(journal: Journal) -> None:
