@@ -86,6 +86,8 @@ class TagFlags(ServiceFlags, ImageFlags, DryRunFlags):
 @cli_task(TagFlags)
 def tag(c: Context, flags: TagFlags) -> None:
     """Tag <registry>/meeshy-<svc>:latest as :staging, all or nothing (plan step 2)."""
+    from contextlib import nullcontext
+
     from tasks.lib.engine import EngineTarget, connect
     from tasks.lib.errors import Interrupted
     from tasks.lib.images import freshness, listing, refs, store, tags, view
@@ -97,7 +99,10 @@ def tag(c: Context, flags: TagFlags) -> None:
         services = refs.select_services(s, flags.service)
         wanted = tags.staging_refs(s, services, flags.from_, flags.to)
         engine = EngineTarget(context=s.docker_context)
-        with connect(engine) as client:
+        # a real run holds the registry's staging lock from reading the tags to writing
+        # them: two at once, one interrupted, left a mix of old and new tags
+        lock = nullcontext() if flags.dry_run else tags.staging_lock(engine, s.registry)
+        with connect(engine) as client, lock:
             rules = freshness.default_rules(s, client, [svc.name for svc in services])
             found = store.find_images(client, [r for _, src, dst in wanted for r in (src, dst)])
             plan = tags.plan_staging_tags(wanted, found, rules, allow_stale=flags.allow_stale)

@@ -28,11 +28,15 @@ from tasks.lib.errors import (
 from tasks.lib.images.freshness import Freshness, judge
 from tasks.lib.images.refs import Ref, repository
 from tasks.lib.images.signals import held_signals
-from tasks.lib.images.store import LocalImage, engine_message
+from tasks.lib.images.store import LocalImage, engine_message, find_images
 from tasks.lib.progress import Status
 
 if TYPE_CHECKING:
+    from contextlib import AbstractContextManager
+
     import docker
+
+    from tasks.lib.engine import EngineTarget
 
 
 @dataclass(frozen=True)
@@ -183,15 +187,41 @@ def apply_tags(
     return record
 
 
+def staging_lock(engine: EngineTarget, registry: str) -> AbstractContextManager[None]:
+    """``staging.tag``'s lock of ``registry``'s staging tags on ``engine`` (a second run at
+    once is refused, naming the first)."""
+    import os
+
+    from tasks.lib import locks
+
+    return locks.holding(
+        locks.lock_path("staging-tag", engine, registry, os.environ),
+        "staging.tag",
+        what="the lock of staging tags",
+        refused=f"is tagging {registry}'s staging images on this engine",
+        hint="wait for it to end (two at once can leave a mix of old and new tags), or stop it",
+    )
+
+
 def rollback(
     client: docker.DockerClient, actions: Sequence[TagAction]
 ) -> list[tuple[TagAction, str]]:
-    """Put each target back as it was (last written first); returns what could not be."""
+    """Put each target back as it was (last written first); returns what could not be. A
+    target that no longer names the image this run wrote (another run, or another machine
+    on the same engine, tagged it since) is left as it is, and said."""
     from docker.errors import NotFound
 
     failed: list[tuple[TagAction, str]] = []
+    try:  # one call: what each target names now
+        now = find_images(client, [a.target for a in actions if a.image_id])
+    except Exception:  # no answer: the undo below is tried, and says what failed
+        now = {}
     for a in reversed(actions):
         repo, tag = Ref.parse(a.target).name_and_tag()
+        if a.target in now and (found := _id(now[a.target])) not in (a.image_id, a.previous_id):
+            done = f"tagged it {found[7:19]}" if found else "removed it"
+            failed.append((a, f"another run {done} meanwhile: left as it is"))
+            continue
         try:
             if a.previous_id:
                 client.api.tag(a.previous_id, repo, tag, force=True)
@@ -203,6 +233,10 @@ def rollback(
         except Exception as exc:
             failed.append((a, engine_message(exc)))
     return failed
+
+
+def _id(image: LocalImage | None) -> str | None:
+    return image.id if image is not None else None
 
 
 def undo_summary(undone: Sequence[TagAction], failed: Sequence[tuple[TagAction, str]]) -> str:

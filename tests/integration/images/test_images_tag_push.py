@@ -456,3 +456,32 @@ def test_push_dry_run_says_which_sources_are_missing(
     assert code == 0, err
     assert f"{example_images}/meeshy-web:t4none does not exist here" in err
     assert reg.tags(f"{example_images}/meeshy-web") == []
+
+
+def test_a_second_staging_tag_at_once_is_refused_and_changes_nothing(
+    call: Call, example_images: str, sdk: Any, tags_cleanup: list[str]
+) -> None:
+    """Two staging.tag at once on one engine (one of them interrupted) left a mix of old and
+    new tags: the registry's staging tags are locked from reading them to writing them, and
+    a second run is refused at once, naming the first; a dry run changes nothing and is
+    not refused."""
+    import os
+
+    from tasks.lib.engine import EngineTarget
+    from tasks.lib.images import tags
+
+    ns = example_images
+    tags_cleanup += [f"{ns}/meeshy-{s}:t4lock" for s in SERVICES]
+    with tags.staging_lock(EngineTarget(context=""), ns):  # "the first run", held here
+        code, _, err = call(staging.tag, to="t4lock", root=str(EXAMPLE), registry=ns)
+        assert code == 2, err
+        assert err.strip().splitlines()[-1] == (
+            f"ERROR: refused, nothing done: staging.tag (pid {os.getpid()}) is tagging "
+            f"{ns}'s staging images on this engine: wait for it to end (two at once can "
+            "leave a mix of old and new tags), or stop it"
+        )
+        assert all(image_id(sdk, f"{ns}/meeshy-{s}:t4lock") is None for s in SERVICES)
+        code, _, err = call(staging.tag, to="t4lock", dry_run=True, root=str(EXAMPLE), registry=ns)
+        assert code == 0, err
+    code, _, err = call(staging.tag, to="t4lock", root=str(EXAMPLE), registry=ns)  # free again
+    assert code == 0, err

@@ -224,3 +224,30 @@ def test_rollback_that_fails_says_which_tag(s: Settings) -> None:
     with pytest.raises(CommandFailed) as info:
         tags.apply_tags(fake.sdk(), plan)
     assert "the rollback failed for t4unit/meeshy-gateway:staging" in info.value.line()
+
+
+def test_a_rollback_leaves_a_tag_another_run_moved_and_says_so(s: Settings) -> None:
+    """Two staging.tag at once (on two machines: the lock is per machine): while this run
+    tags, another one writes gateway:staging; this run then fails and undoes. Putting its
+    saved old image back would undo the other run's tag and leave a mix: it is left as the
+    other run wrote it, and the line says so."""
+    fake, plan = _engine(s)
+    before = dict(fake.api.refs)
+    theirs = "sha256:" + "c" * 64
+    fake.api.fail_on.add("t4unit/meeshy-web:staging")
+
+    def other_run(ref: str) -> None:
+        if ref == "t4unit/meeshy-translator:staging":  # after this run wrote gateway's
+            fake.api.refs["t4unit/meeshy-gateway:staging"] = theirs
+
+    fake.api.on_tag = other_run
+    with pytest.raises(CommandFailed) as info:
+        tags.apply_tags(fake.sdk(), plan)
+    assert fake.api.refs["t4unit/meeshy-gateway:staging"] == theirs  # not put back
+    assert fake.api.refs.get("t4unit/meeshy-translator:staging") == before.get(
+        "t4unit/meeshy-translator:staging"
+    )  # this run's own is undone
+    assert (
+        "the rollback failed for t4unit/meeshy-gateway:staging: another run tagged it "
+        "cccccccccccc meanwhile: left as it is (check those tags by hand)"
+    ) in info.value.line()
