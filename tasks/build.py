@@ -63,8 +63,10 @@ def build_plan(
     return flow.plan(s, targets, options, skip_schema_check=flags.skip_schema_check)
 
 
-def run_plan(out: Output, plan: BuildPlan, *, dry_run: bool) -> None:
-    """Gate, keys, then the dry run or the builds; renders as it goes."""
+def run_plan(out: Output, plan: BuildPlan, *, dry_run: bool) -> dict[str, str]:
+    """Gate, keys, then the dry run or the builds; renders as it goes. Returns each tag ->
+    the image ID it names as this run built it or found it up to date (empty for a dry run):
+    ``release`` pushes those images and no other."""
     from tasks.lib.build import flow, view
     from tasks.lib.engine import connect
     from tasks.lib.errors import EngineUnavailable
@@ -92,7 +94,7 @@ def run_plan(out: Output, plan: BuildPlan, *, dry_run: bool) -> None:
             out.warn(f"{exc.message}: up-to-date images not checked")
             fresh = flow.freshness(plan, None)
         view.dry_run(out, flow.labelled(plan, fresh), fresh)
-        return
+        return {}
     with connect(plan.engine, timeout=10) as client:  # preflight: fails before any build
         fresh = flow.freshness(plan, client)
         plan = flow.labelled(plan, fresh)
@@ -106,6 +108,7 @@ def run_plan(out: Output, plan: BuildPlan, *, dry_run: bool) -> None:
     failed = flow.failure(run)
     if failed:
         raise failed
+    return {t: r.full_id for r in run.results if r.full_id for t in r.image.tags}
 
 
 def _build(c: Context, flags: BuildFlags, targets: list[Target] | None) -> None:

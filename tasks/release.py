@@ -18,6 +18,8 @@ class ReleaseFlags(BuildFlags, RegistryUrlFlags):
 @cli_task(ReleaseFlags, name="release")
 def release(c: Context, flags: ReleaseFlags) -> None:
     """Build every image (schema-gated), then push them all; no push if anything failed."""
+    from dataclasses import replace
+
     from tasks.build import build_plan, run_plan
     from tasks.lib.build.plan import all_targets
     from tasks.lib.images import push as push_core
@@ -33,7 +35,9 @@ def release(c: Context, flags: ReleaseFlags) -> None:
         # load=True: with a non-docker builder, gateway/web would otherwise stay in the
         # builder's cache and the push would send whatever older image the store has.
         plan = build_plan(s, all_targets(s), flags, load=True)
-        run_plan(out, plan, dry_run=flags.dry_run)
+        built = run_plan(out, plan, dry_run=flags.dry_run)
+        # each push is of the image this run built: another run's retag is refused, not sent
+        targets = [replace(t, image_id=built.get(t.source, "")) for t in targets]
         run_push(out, s, targets, dry_run=flags.dry_run, layers=True, check_sources=False)
 
 

@@ -333,6 +333,8 @@ def land(r: BuildResult, fresh: Freshnesses, client: docker.DockerClient) -> Non
     except TaskError as exc:
         r.status = Status.FAILED
         r.error = exc.line()
+    else:
+        r.full_id = image_id
 
 
 def _what_happened(run: BuildRun, *, failed_word: str = "failed") -> str:

@@ -35,7 +35,8 @@ class BuildResult:
     image: ImageBuild
     status: Status = Status.QUEUED
     seconds: float = 0.0
-    image_id: str | None = None
+    image_id: str | None = None  # short, as shown
+    full_id: str | None = None  # the image this run built or found up to date
     size: int | None = None
     error: str | None = None
     reason: str = ""  # why it was built or skipped (the input key's verdict)
@@ -199,4 +200,5 @@ def inspect_results(results: Sequence[BuildResult], client: docker.DockerClient)
         img = found.get(r.image.tags[0]) if r.ok and r.image.tags else None
         if img is not None:
             r.image_id = img.short_id
+            r.full_id = r.full_id or img.id  # land set it for a built image: that one
             r.size = img.size

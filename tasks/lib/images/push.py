@@ -33,7 +33,7 @@ from tasks.lib.errors import (
 from tasks.lib.images.journal import Journal, TempTag
 from tasks.lib.images.refs import Ref, check_registry_url, format_tags, repository
 from tasks.lib.images.signals import held_signals
-from tasks.lib.images.store import engine_message, index_by_ref, list_images
+from tasks.lib.images.store import engine_message, find_images, index_by_ref, list_images
 from tasks.lib.progress import Progress, Status
 
 if TYPE_CHECKING:
@@ -50,6 +50,8 @@ class PushTarget:
     service: str
     source: str  # the local ref as built/tagged
     remote: str  # what is pushed (== source without --registry-url)
+    # the image the push must send (release: the one it built); "" for whatever source names
+    image_id: str = ""
 
     @property
     def registry(self) -> str:
@@ -235,6 +237,14 @@ def temporary_tags(client: docker.DockerClient, targets: Sequence[PushTarget]) -
             f"missing local image(s): {', '.join(dict.fromkeys(missing))}; nothing was pushed",
             hint="build or tag them first (`inv build.all`, `inv staging.tag`)",
         )
+    for t in targets:
+        now = by_tag[Ref.parse(t.source).familiar]
+        if t.image_id and now.id != t.image_id:
+            raise CommandFailed(
+                f"{t.source} names {now.short_id}, not the image this run built "
+                f"({t.image_id[7:19]}): another run tagged it since; nothing was pushed",
+                hint="rerun once the other run has ended",
+            )
     out: dict[str, TempTag] = {}
     for t in temp:
         source = by_tag[Ref.parse(t.source).familiar]
@@ -369,6 +379,19 @@ def pushed_summary(pushed: Sequence[PushTarget]) -> str:
 ProgressFactory = Callable[[Sequence[str]], AbstractContextManager[Progress]]
 
 
+def _sent_another(client: docker.DockerClient, t: PushTarget, digest: str | None) -> str | None:
+    """None when the push sent ``t``'s pinned image (the engine records the digest it pushed
+    on the image it pushed); else the error: the name was moved during the push."""
+    repo = Ref.parse(t.remote).familiar_repository
+    sent = find_images(client, [f"{repo}@{digest}"]).get(f"{repo}@{digest}") if digest else None
+    if sent is None or sent.id == t.image_id:
+        return None  # no digest: push_one has said so already
+    return (
+        f"the registry got {sent.short_id}, not the image this run built ({t.image_id[7:19]}): "
+        f"{t.source} was tagged by another run during the push; rerun once it has ended"
+    )
+
+
 def push_images(
     client: docker.DockerClient,
     targets: Sequence[PushTarget],
@@ -417,6 +440,8 @@ def push_images(
                 for t in targets:
                     current = t
                     state = push_one(client, t, view, layers=layers)
+                    if t.image_id and state.error is None:
+                        state.error = _sent_another(client, t, state.digest)
                     states.append(state)
                     if state.error is not None:
                         break

@@ -485,3 +485,63 @@ def test_a_second_staging_tag_at_once_is_refused_and_changes_nothing(
         assert code == 0, err
     code, _, err = call(staging.tag, to="t4lock", root=str(EXAMPLE), registry=ns)  # free again
     assert code == 0, err
+
+
+def test_release_refuses_to_push_an_image_another_run_tagged_after_its_build(
+    call: Call, example_copy: Path, reg: LocalRegistry, sdk: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """release pushes what it built: a name another run (a build.all, a release) moved
+    between the build and the push is refused before anything is pushed. The other run is
+    played here by a retag right after the build, through the real engine."""
+    import tasks.build
+
+    ns = "t4relrace"
+    remove_namespace(ns)
+    real = tasks.build.run_plan
+
+    def build_then_another_run_tags(*args: Any, **kwargs: Any) -> dict[str, str]:
+        built = real(*args, **kwargs)
+        sdk.images.get("busybox:latest").tag(f"{ns}/meeshy-web", "latest")
+        return built
+
+    monkeypatch.setattr(tasks.build, "run_plan", build_then_another_run_tags)
+    try:
+        code, _, err = call(
+            release.release, registry_url=reg.host, root=str(example_copy), registry=ns
+        )
+        assert code == 1, err
+        busybox = sdk.images.get("busybox:latest").short_id.removeprefix("sha256:")
+        line = err.strip().splitlines()[-1]
+        assert line.startswith(f"ERROR: {ns}/meeshy-web:latest names {busybox}, not the image ")
+        assert "another run tagged it since; nothing was pushed" in line
+        assert reg.get_json("_catalog") == {"repositories": []}
+        assert refs_under(sdk, f"{reg.host}/") == []  # no temporary tag left either
+    finally:
+        remove_namespace(ns)
+
+
+def test_release_fails_an_image_retagged_during_its_own_push(
+    call: Call, example_copy: Path, reg: LocalRegistry, sdk: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Pushed by its own name (the registry is in the repository name, no --registry-url),
+    the engine sends what the name holds when the push starts: a retag by another run just
+    before that sends the other image. The digest the engine records says which image went:
+    that push fails, saying so, and nothing after it is pushed."""
+    from tasks.lib.images import push as push_core
+
+    ns = f"{reg.host}/t4reldur"
+    real = push_core.push_one
+    moved = f"{ns}/meeshy-gateway:v1.0.40"
+
+    def another_run_tags_first(client: Any, t: Any, *args: Any, **kwargs: Any) -> Any:
+        if t.source == moved:
+            sdk.images.get("busybox:latest").tag(f"{ns}/meeshy-gateway", "v1.0.40")
+        return real(client, t, *args, **kwargs)
+
+    monkeypatch.setattr(push_core, "push_one", another_run_tags_first)
+    code, _, err = call(release.release, root=str(example_copy), registry=ns)
+    assert code == 1, err
+    busybox = sdk.images.get("busybox:latest").short_id.removeprefix("sha256:")
+    assert f"the registry got {busybox}, not the image this run built" in err
+    assert f"{moved} was tagged by another run during the push" in err
+    assert reg.tags("t4reldur/meeshy-web") == []  # nothing after it
