@@ -177,6 +177,11 @@ def _manifest(files: Mapping[str, bytes], side: str, *, sums: bool) -> mf.Manife
     return mf.Manifest(m.entries, digests)
 
 
+def _within(path: str, folder: str) -> bool:
+    """``path`` is ``folder`` or inside it (both normalised, absolute)."""
+    return path == folder or path.startswith(folder.rstrip("/") + "/")
+
+
 # -- one pair in flight -------------------------------------------------------------------------
 
 
@@ -365,6 +370,9 @@ class CopySession:
         """Every refusal before anything is written; the helpers left ready. Returns the
         warnings to show once before copying (what this helper cannot keep)."""
         self._clear_leftovers()
+        bound = self._bound_to_a_source()
+        if bound:
+            raise ConfigError("refused, nothing copied: " + "; ".join(bound))
         ensure_helper_image(self.client, self.plan.helper_image)
         for job in self.jobs:
             if job.pair.target not in self.existing:
@@ -393,6 +401,40 @@ class CopySession:
             self._pump(lambda: all(j.ended for j in self.jobs))
             raise ConfigError("refused, nothing copied: " + "; ".join(problems))
         return [f"{job.key}: {n[1:]}" for job in self.jobs for n in job.notes if n[0] == "!"]
+
+    def _bound_to_a_source(self) -> list[str]:
+        """Targets bound (``driver_opts: o=bind, device=...``) to a source's host folder, one
+        inside it or one holding it, by the folders the volumes name (one list call): across
+        the pairs of the run (staging-web bound into prod gateway's folder), before anything
+        is created. Each helper checks its own pair, by device and inode (any driver)."""
+        import posixpath
+
+        def folder(v: Mapping[str, Any] | None) -> str | None:
+            opts = (v or {}).get("Options") or {}
+            if "bind" not in str(opts.get("o", "")).split(",") or not opts.get("device"):
+                return None
+            return posixpath.normpath(str(opts["device"]))
+
+        vols = {str(v["Name"]): v for v in self.client.api.volumes().get("Volumes") or []}
+        sources = [(j.pair.source, f) for j in self.jobs if (f := folder(vols.get(j.pair.source)))]
+        out = []
+        for job in self.jobs:
+            t = folder(vols.get(job.pair.target))
+            hit = next(
+                (
+                    (source, f)
+                    for source, f in sources
+                    if t and source != job.pair.source and (_within(t, f) or _within(f, t))
+                ),
+                None,
+            )
+            if hit:
+                out.append(
+                    f"{job.key}: is bound to {t}, the host folder of {hit[0]} ({hit[1]}), one "
+                    "inside it or holding it: a copy would write that source; give the target "
+                    "a folder of its own (`docker volume inspect` both)"
+                )
+        return out
 
     def _clear_leftovers(self) -> None:
         """Helpers of a run that was killed (exited, or created and never started) are

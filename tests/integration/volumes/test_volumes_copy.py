@@ -201,6 +201,52 @@ def test_a_target_bound_to_the_source_folder_is_refused_and_the_source_untouched
     assert vols.wait_helpers_gone() == []
 
 
+def test_a_target_bound_into_another_pairs_source_is_refused_before_anything(
+    vols: Vols, sdk: docker.DockerClient, call: Call, tmp_path: Path
+) -> None:
+    """Each helper sees its own pair only: staging web's target bound into prod gateway's
+    folder (another pair of the same run) would be written through. The run is refused
+    before any helper starts or any volume is created, and both sources stay as they were."""
+    gateway, web = tmp_path / "gateway", tmp_path / "web"
+    (gateway / "web-staging").mkdir(parents=True)
+    (gateway / "photo.jpg").write_bytes(b"precious")
+    web.mkdir()
+    (web / "avatar.png").write_bytes(b"web's")
+
+    def bound(name: str, folder: Path) -> str:
+        opts = {"type": "none", "o": "bind", "device": str(folder) + "/"}  # normalised
+        sdk.volumes.create(name, driver="local", driver_opts=opts)
+        return name
+
+    src_gw, src_web = bound(vols.name("gw"), gateway), bound(vols.name("web"), web)
+    dst_web = bound(vols.twin("web"), gateway / "web-staging")  # inside gateway's folder
+    dst_gw = vols.twin("gw")  # not there yet: it would be created
+    before = vols.volumes()
+    code, _, err = call(
+        staging_tasks.volumes,
+        volume=[f"{src_gw}:{dst_gw}", f"{src_web}:{dst_web}"],
+        helper_image=IMAGE,
+        force=True,
+    )
+    assert code == 2, err
+    [line] = err.strip().splitlines()
+    assert line == (
+        f"ERROR: refused, nothing copied: {dst_web}: is bound to {gateway}/web-staging, the "
+        f"host folder of {src_gw} ({gateway}), one inside it or holding it: a copy would "
+        "write that source; give the target a folder of its own (`docker volume inspect` "
+        "both)"
+    )
+    assert vols.volumes() == before  # no target, no marker created
+    assert sorted(str(p.relative_to(tmp_path)) for p in tmp_path.rglob("*")) == [
+        "gateway",
+        "gateway/photo.jpg",
+        "gateway/web-staging",
+        "web",
+        "web/avatar.png",
+    ]
+    assert vols.helpers_left() == []
+
+
 def test_refusals_change_nothing(vols: Vols, sdk: docker.DockerClient, call: Call) -> None:
     src = vols.create("uploads")
     staging = vols.twin("uploads")
