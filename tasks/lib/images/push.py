@@ -89,6 +89,13 @@ def plan_pushes(
     out: list[PushTarget] = []
     for svc in services:
         repo = repository(settings, svc)
+        if not url and "/" not in repo:  # no namespace (meeshy.registry empty)
+            raise ConfigError(
+                f"meeshy.registry is empty, so {repo} would be pushed to Docker Hub's library "
+                f"of official images (docker.io/library/{repo}), which refuses it",
+                hint="set meeshy.registry, DOCKER_REGISTRY or --registry (e.g. isopen, or "
+                "localhost:5000/meeshy), or give --registry-url",
+            )
         for tag in tags[svc.name]:
             check_tag(tag, "tag")
             source = f"{repo}:{tag}"

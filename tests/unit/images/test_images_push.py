@@ -382,3 +382,25 @@ def test_one_engine_has_one_push_journal_however_it_is_spelled(tmp_path: Path) -
     assert len(paths) == 1
     other = EngineTarget(env={"DOCKER_HOST": "tcp://127.0.0.1:2375"}).identity
     assert Journal.for_engine(other, env).path not in paths
+
+
+def test_an_empty_registry_is_refused_for_a_push_but_not_with_a_registry_url() -> None:
+    """INVOKE_MEESHY_REGISTRY= (empty, a CI variable unset) names images meeshy-<svc> with
+    no namespace: fine for local builds, but a push would go to Docker Hub's library of
+    official images. Refused before anything, saying what to set."""
+    from tasks.lib.config import resolve
+    from tasks.lib.errors import ConfigError
+
+    bare = resolve({}, env={}, project_dir=EXAMPLE, root=str(EXAMPLE), registry="")
+    svcs = refs.select_services(bare, ["web"])
+    with pytest.raises(ConfigError) as exc:
+        push.plan_pushes(bare, svcs, {"web": ["latest"]})
+    assert exc.value.exit_code == 2
+    assert exc.value.line() == (
+        "meeshy.registry is empty, so meeshy-web would be pushed to Docker Hub's library of "
+        "official images (docker.io/library/meeshy-web), which refuses it: set "
+        "meeshy.registry, DOCKER_REGISTRY or --registry (e.g. isopen, or "
+        "localhost:5000/meeshy), or give --registry-url"
+    )
+    [t] = push.plan_pushes(bare, svcs, {"web": ["latest"]}, registry_url=URL)
+    assert t.remote == f"{URL}/meeshy-web:latest"
