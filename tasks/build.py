@@ -108,7 +108,7 @@ def run_plan(out: Output, plan: BuildPlan, *, dry_run: bool) -> dict[str, str]:
     failed = flow.failure(run)
     if failed:
         raise failed
-    return {t: r.full_id for r in run.results if r.full_id for t in r.image.tags}
+    return {t: r.image_id for r in run.results if r.image_id for t in r.image.tags}
 
 
 def _build(c: Context, flags: BuildFlags, targets: list[Target] | None) -> None:

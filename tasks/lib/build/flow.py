@@ -334,7 +334,7 @@ def land(r: BuildResult, fresh: Freshnesses, client: docker.DockerClient) -> Non
         r.status = Status.FAILED
         r.error = exc.line()
     else:
-        r.full_id = image_id
+        r.image_id = image_id
 
 
 def _what_happened(run: BuildRun, *, failed_word: str = "failed") -> str:

@@ -35,8 +35,7 @@ class BuildResult:
     image: ImageBuild
     status: Status = Status.QUEUED
     seconds: float = 0.0
-    image_id: str | None = None  # short, as shown
-    full_id: str | None = None  # the image this run built or found up to date
+    image_id: str | None = None  # the image this run built (tagged) or found up to date
     size: int | None = None
     error: str | None = None
     reason: str = ""  # why it was built or skipped (the input key's verdict)
@@ -54,7 +53,7 @@ class BuildResult:
             "service": self.image.service,
             "variant": self.image.variant,
             "tags": list(self.image.tags),
-            "image_id": self.image_id,
+            "image_id": self.image_id.removeprefix("sha256:")[:12] if self.image_id else None,
             "size": self.size,
             "seconds": round(self.seconds, 3),
             "result": self.status.value,
@@ -199,6 +198,5 @@ def inspect_results(results: Sequence[BuildResult], client: docker.DockerClient)
     for r in results:
         img = found.get(r.image.tags[0]) if r.ok and r.image.tags else None
         if img is not None:
-            r.image_id = img.short_id
-            r.full_id = r.full_id or img.id  # land set it for a built image: that one
+            r.image_id = r.image_id or img.id  # land set it for a built image: that one
             r.size = img.size
