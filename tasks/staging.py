@@ -211,8 +211,8 @@ def volumes(c: Context, flags: VolumesFlags) -> None:
             view.dry_run(out, plan(existing), existing, target.cli_prefix())
             return
         with connect(target) as client:
-            existing = copy.volume_names(client)
-            with copy.CopySession(client, plan(existing), existing) as session:
+            vols = copy.volumes(client)  # one call: the plan's names, the session's records
+            with copy.CopySession(client, plan(set(vols)), vols) as session:
                 for warning in session.prepare():
                     out.warn(warning)
                 with out.progress("Copying volumes", session.plan.targets) as progress:

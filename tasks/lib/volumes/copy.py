@@ -25,7 +25,7 @@ import tarfile
 import threading
 import time
 from collections import deque
-from collections.abc import Callable, Collection, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import suppress
 from dataclasses import dataclass, field
 from types import TracebackType
@@ -123,9 +123,14 @@ def failure(run: CopyRun) -> CommandFailed | None:
 # -- engine helpers -----------------------------------------------------------------------------
 
 
+def volumes(client: docker.DockerClient) -> dict[str, dict[str, Any]]:
+    """Every volume on the engine, by name: its record (driver options...), one call."""
+    return {str(v["Name"]): v for v in client.api.volumes().get("Volumes") or []}
+
+
 def volume_names(client: docker.DockerClient) -> set[str]:
     """Every volume name on the engine (one call)."""
-    return {str(v["Name"]) for v in client.api.volumes().get("Volumes") or []}
+    return set(volumes(client))
 
 
 def ensure_helper_image(client: docker.DockerClient, image: str) -> None:
@@ -296,18 +301,22 @@ def _close(sock: Any) -> None:
 
 
 class CopySession:
-    """``with CopySession(client, plan, existing) as s: notes = s.prepare(); s.run(progress)``.
+    """``with CopySession(client, plan, existing) as s: notes = s.prepare(); s.run(progress)``
+    (``existing``: :func:`volumes`, the engine's volumes when the plan was made).
 
     Leaving the block by an exception kills every helper at once (the copies they had begun
     stay marked incomplete); leaving it by a signal re-raises :class:`Interrupted` with the
     volumes that were done and those that were not."""
 
     def __init__(
-        self, client: docker.DockerClient, plan: CopyPlan, existing: Collection[str]
+        self,
+        client: docker.DockerClient,
+        plan: CopyPlan,
+        existing: Mapping[str, Mapping[str, Any]],
     ) -> None:
         self.client = client
         self.plan = plan
-        self.existing = set(existing)
+        self.existing = dict(existing)
         self.jobs = [_Job(pair, plan.helper(pair)) for pair in plan.pairs]
         self.events: queue.Queue[Event] = queue.Queue()
         self.cleaned: list[str] = []
@@ -404,9 +413,9 @@ class CopySession:
 
     def _bound_to_a_source(self) -> list[str]:
         """Targets bound (``driver_opts: o=bind, device=...``) to a source's host folder, one
-        inside it or one holding it, by the folders the volumes name (one list call): across
-        the pairs of the run (staging-web bound into prod gateway's folder), before anything
-        is created. Each helper checks its own pair, by device and inode (any driver)."""
+        inside it or one holding it, by the folders the volume records name: across the pairs
+        of the run (staging-web bound into prod gateway's folder), before anything is
+        created. Each helper checks its own pair, by device and inode (any driver)."""
         import posixpath
 
         def folder(v: Mapping[str, Any] | None) -> str | None:
@@ -415,7 +424,7 @@ class CopySession:
                 return None
             return posixpath.normpath(str(opts["device"]))
 
-        vols = {str(v["Name"]): v for v in self.client.api.volumes().get("Volumes") or []}
+        vols = self.existing
         sources = [(j.pair.source, f) for j in self.jobs if (f := folder(vols.get(j.pair.source)))]
         out = []
         for job in self.jobs:

@@ -40,7 +40,7 @@ def vols(sdk: docker.DockerClient) -> Iterator[Vols]:
 def _copy(
     sdk: docker.DockerClient, volumes: list[str], progress: Any = None, **kw: Any
 ) -> list[copy.CopyResult]:
-    existing = copy.volume_names(sdk)
+    existing = copy.volumes(sdk)
     plan = plan_copy(volumes, helper_image=IMAGE, existing=existing, **kw)
     with copy.CopySession(sdk, plan, existing) as session:
         session.prepare()
@@ -99,7 +99,7 @@ def test_a_big_tree_is_split_between_workers_and_a_flat_folder_is_not(
     both = vols.create("both", make)
     tree = vols.create("tree", make + " && rm -r /v/flat")
     flat = vols.create("flat", make + " && rm -r /v/tree")
-    existing = copy.volume_names(sdk)
+    existing = copy.volumes(sdk)
     plan = plan_copy([tree, flat, both], helper_image=IMAGE, existing=existing)
     with copy.CopySession(sdk, plan, existing) as session:
         session.prepare()
@@ -271,7 +271,7 @@ def test_refusals_change_nothing(vols: Vols, sdk: docker.DockerClient, call: Cal
 
 def test_missing_helper_image_is_refused_first(vols: Vols, sdk: docker.DockerClient) -> None:
     src = vols.create("uploads")
-    existing = copy.volume_names(sdk)
+    existing = copy.volumes(sdk)
     plan = plan_copy([src], helper_image="meeshy-t3-no-such-image", existing=existing)
     with (
         pytest.raises(ConfigError, match="helper image 'meeshy-t3-no-such-image'"),
@@ -284,7 +284,7 @@ def test_missing_helper_image_is_refused_first(vols: Vols, sdk: docker.DockerCli
 def test_source_is_mounted_read_only(vols: Vols, sdk: docker.DockerClient) -> None:
     src = vols.create("uploads")
     before = vols.snapshot(src)
-    existing = copy.volume_names(sdk)
+    existing = copy.volumes(sdk)
     plan = plan_copy([src], helper_image=IMAGE, existing=existing)
     with copy.CopySession(sdk, plan, existing) as session:
         session.prepare()  # the helper runs, waiting for "go"
@@ -361,7 +361,7 @@ def test_a_copy_that_does_not_verify_is_never_reported_done(
     lossy = good.replace("wait_for work\n", "wait_for work\nrm -f /to/docs/readme.txt\n")
     assert lossy != good
     monkeypatch.setattr(script, "render", lambda: lossy)
-    existing = copy.volume_names(sdk)
+    existing = copy.volumes(sdk)
     plan = plan_copy([src], helper_image=IMAGE, existing=existing, force=True)
     with copy.CopySession(sdk, plan, existing) as session:
         session.prepare()
@@ -414,7 +414,7 @@ def test_checksum_finds_content_that_metadata_cannot(
     assert meta_only.status == Status.COPIED
     plan = plan_copy([src], helper_image=IMAGE, existing=copy.volume_names(sdk), force=True,
                      checksum=True)  # fmt: skip
-    with copy.CopySession(sdk, plan, copy.volume_names(sdk)) as session:
+    with copy.CopySession(sdk, plan, copy.volumes(sdk)) as session:
         session.prepare()
         [result] = session.run(NullProgress()).results
     assert result.status == Status.FAILED
