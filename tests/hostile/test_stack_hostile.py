@@ -51,6 +51,17 @@ def _inv(*args: str, env: dict[str, str]) -> subprocess.Popen[str]:
     )
 
 
+def _wait_one_running(proc: subprocess.Popen[str], project: str, timeout: float = 60) -> None:
+    """Until one of the project's containers runs (stack.up is past compose's first start),
+    while the task itself still runs."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if [r for r in compose_ps(project) if r.get("State") == "running"]:
+            return
+        assert proc.poll() is None, proc.communicate()
+        time.sleep(0.3)
+
+
 @pytest.fixture
 def slow_stack(tmp_path: Path) -> Iterator[dict[str, str]]:
     uid = uuid.uuid4().hex[:8]
@@ -85,12 +96,7 @@ def test_signal_while_waiting_leaves_the_stack_up_and_says_so(
 ) -> None:
     project = slow_stack["PROJECT"]
     with reaped(_inv("stack.up", "--timeout", "120", env=slow_stack)) as proc:
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            if [r for r in compose_ps(project) if r.get("State") == "running"]:
-                break
-            assert proc.poll() is None, proc.communicate()
-            time.sleep(0.3)
+        _wait_one_running(proc, project)
         time.sleep(1.0)  # inside the waiting loop
         os.kill(proc.pid, sig)  # the main process only, as CI runners and `timeout` do
         out, err = proc.communicate(timeout=30)
@@ -263,12 +269,7 @@ def test_signal_during_compose_up_says_the_stack_is_partly_created(
     project = slow_stack["PROJECT"]
     (tmp_path / DEV_FILE).write_text(_chain(12), encoding="utf-8")
     with reaped(_inv("stack.up", "--timeout", "120", env=slow_stack)) as proc:
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            if [r for r in compose_ps(project) if r.get("State") == "running"]:
-                break
-            assert proc.poll() is None, proc.communicate()
-            time.sleep(0.3)
+        _wait_one_running(proc, project)
         time.sleep(1.5)  # compose up is still creating the chain
         os.kill(proc.pid, sig)  # the main process only, as CI runners and `timeout` do
         out, err = proc.communicate(timeout=30)
