@@ -181,7 +181,7 @@ class VolumesFlags(EngineFlags, DryRunFlags, JsonFlags):
 @cli_task(VolumesFlags, name="volumes")
 def volumes(c: Context, flags: VolumesFlags) -> None:
     """Copy prod volumes to their staging twins, verified (uploads; --include-models)."""
-    from tasks.lib.engine import answers, connect, unreachable
+    from tasks.lib.engine import connect
     from tasks.lib.errors import EngineUnavailable
     from tasks.lib.output import Output
     from tasks.lib.volumes import copy, view
@@ -217,17 +217,8 @@ def volumes(c: Context, flags: VolumesFlags) -> None:
                     out.warn(warning)
                 with out.progress("Copying volumes", session.plan.targets) as progress:
                     run = session.run(progress)
-            failed = copy.failure(run)
-            # a helper that "stopped" because the engine (or the SSH link to it) went away
-            lost = failed is not None and not answers(client)
+            failed = copy.run_error(run, client, target)  # asked while the client is open
         view.results(out, run)
-        if failed and lost:
-            gone = unreachable(target, ConnectionError("no answer after the copy"), lost=True)
-            raise EngineUnavailable(
-                f"{gone.message}; {failed.message}",
-                hint=(gone.hint + "; " if gone.hint else "")
-                + "the failed targets stay marked incomplete until a rerun copies them",
-            )
         if failed:
             raise failed
 

@@ -31,7 +31,13 @@ from dataclasses import dataclass, field
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
-from tasks.lib.errors import CommandFailed, ConfigError, Interrupted, TaskError
+from tasks.lib.errors import (
+    CommandFailed,
+    ConfigError,
+    EngineUnavailable,
+    Interrupted,
+    TaskError,
+)
 from tasks.lib.progress import Progress, Status
 from tasks.lib.volumes import manifest as mf
 from tasks.lib.volumes.plan import (
@@ -48,6 +54,8 @@ from tasks.lib.volumes.plan import (
 
 if TYPE_CHECKING:
     import docker
+
+    from tasks.lib.engine import EngineTarget
 
 STALE_CREATED = 60.0  # a helper still "created" this long after its creation was abandoned
 REMOVAL_WAIT = 10  # seconds to wait for the engine to remove an exited helper (AutoRemove)
@@ -117,6 +125,22 @@ def failure(run: CopyRun) -> CommandFailed | None:
         hint=(f"copied and verified: {', '.join(done)}; " if done else "")
         + "the failed targets stay marked incomplete; rerun to redo them (stop the source's "
         "writers if it changed during the copy)",
+    )
+
+
+def run_error(run: CopyRun, client: docker.DockerClient, target: EngineTarget) -> TaskError | None:
+    """:func:`failure`, unless the helpers "stopped" because the engine (or the SSH link to
+    it) went away: then that (exit 3), with the targets left marked incomplete."""
+    from tasks.lib.engine import answers, unreachable
+
+    failed = failure(run)
+    if failed is None or answers(client):
+        return failed
+    gone = unreachable(target, ConnectionError("no answer after the copy"), lost=True)
+    return EngineUnavailable(
+        f"{gone.message}; {failed.message}",
+        hint=(gone.hint + "; " if gone.hint else "")
+        + "the failed targets stay marked incomplete until a rerun copies them",
     )
 
 
