@@ -70,10 +70,10 @@ def with_gate_reads(plan_: BuildPlan, reports: Sequence[GateReport]) -> BuildPla
     """The plan whose images also keep the stamps of the files their gate read (taken just
     before each read): a file the gate judged and then saved before the key read it is seen
     by the check after the build, like the Dockerfile (:attr:`ImageBuild.early_stamps`)."""
-    gated = iter(reports)
+    by_image = {(r.service, r.variant): r for r in reports}
     images = []
     for img in plan_.images:
-        report = next(gated) if img.gate is not None else None
+        report = by_image.get((img.service, img.variant)) if img.gate is not None else None
         known = {p for p, _ in img.early_stamps}
         more = tuple((p, st) for p, st in report.read if p not in known) if report else ()
         images.append(replace(img, early_stamps=img.early_stamps + more) if more else img)

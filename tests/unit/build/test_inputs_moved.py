@@ -206,3 +206,14 @@ def test_the_gate_reads_are_kept_once_and_only_for_gated_images(example_copy: Pa
     ]
     skipped = plan_builds(s, [Target("web")], BuildOptions(), skip_schema_check=True)
     assert flow.with_gate_reads(skipped, []) == skipped
+
+
+def test_the_gate_reads_go_to_the_image_their_report_names_in_any_order(
+    example_copy: Path,
+) -> None:
+    from tasks.lib.build import flow
+
+    s = resolve({}, env={}, project_dir=example_copy, root=str(example_copy))
+    plan = plan_builds(s, [Target("gateway"), Target("web")], BuildOptions())
+    reports = flow.gate(plan)
+    assert flow.with_gate_reads(plan, reports[::-1]) == flow.with_gate_reads(plan, reports)
