@@ -98,7 +98,7 @@ class LocalRegistry:
                 raise RuntimeError(f"docker-registry exited at start:\n{tail}")
             if self.answers():
                 return
-            time.sleep(0.1)
+            time.sleep(0.01)
         self.stop()
         raise RuntimeError(f"docker-registry did not answer on {self.url}/v2/ in {timeout}s")
 
