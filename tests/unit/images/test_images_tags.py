@@ -1,24 +1,18 @@
-"""staging.tag's plan and its all-or-nothing application (no engine: a reference store)."""
+"""staging.tag's plan, decided from the images' data (no engine). Its all-or-nothing
+application and rollback run on the real engine: tests/integration/images/
+test_images_tags_engine.py."""
 
 from __future__ import annotations
 
 import hashlib
-import signal
 from pathlib import Path
 
 import pytest
 
 from tasks.lib.config import SCHEMA_LABEL, Settings, resolve
-from tasks.lib.errors import (
-    CommandFailed,
-    ConfigError,
-    Interrupted,
-    MissingImageError,
-    StaleImageError,
-)
+from tasks.lib.errors import ConfigError, MissingImageError, StaleImageError
 from tasks.lib.images import freshness, refs, tags
-from tasks.lib.images.store import LocalImage, find_images
-from tests.unit.images.fakes import FakeClient
+from tasks.lib.images.store import LocalImage
 
 EXAMPLE = Path(__file__).resolve().parents[3] / "example"
 CURRENT = "a" * 64
@@ -139,115 +133,3 @@ def test_a_freshness_rule_plugs_in(s: Settings) -> None:
     # the schema did not change: the line must not say it did (a hostile review saw it)
     assert line.startswith("not what the checkout would build now (input key k1): ")
     assert "schema" not in line
-
-
-def _engine(s: Settings) -> tuple[FakeClient, tags.TagPlan]:
-    fake = FakeClient()
-    for _, src, _ in refs3(s):
-        fake.add(src, **{SCHEMA_LABEL: CURRENT})
-    old = fake.add("t4unit/meeshy-gateway:staging", "sha256:old")
-    assert old == "sha256:old"
-    wanted = refs3(s)
-    found = find_images(fake.sdk(), [r for _, a, b in wanted for r in (a, b)])
-    assert fake.api.list_calls == 1  # sources and targets: one engine call
-    return fake, tags.plan_staging_tags(wanted, found, RULES, allow_stale=False)
-
-
-def test_apply_writes_every_tag(s: Settings) -> None:
-    fake, plan = _engine(s)
-    record = tags.apply_tags(fake.sdk(), plan)
-    assert record.complete
-    for a in plan.actions:
-        assert fake.api.refs[a.target] == a.image_id
-
-
-def test_apply_failure_rolls_back(s: Settings) -> None:
-    fake, plan = _engine(s)
-    before = dict(fake.api.refs)
-    fake.api.fail_on.add("t4unit/meeshy-web:staging")
-    with pytest.raises(CommandFailed) as info:
-        tags.apply_tags(fake.sdk(), plan)
-    assert fake.api.refs == before  # the old gateway:staging is back, translator's removed
-    line = info.value.line()
-    assert "tagging t4unit/meeshy-web:latest as t4unit/meeshy-web:staging failed" in line
-    assert (
-        "rolled back t4unit/meeshy-gateway:staging, t4unit/meeshy-translator:staging "
-        "(put back as they were): no tag was changed"
-    ) in line
-
-
-def test_signal_midway_rolls_back_the_tag_being_written(s: Settings) -> None:
-    """The signal arrives after the engine wrote the 2nd tag but before the call returned."""
-    fake, plan = _engine(s)
-    before = dict(fake.api.refs)
-
-    def interrupt(ref: str) -> None:
-        if ref == "t4unit/meeshy-translator:staging":
-            raise Interrupted(signal.SIGINT)
-
-    fake.api.on_tag = interrupt
-    record = tags.TagRecord(plan)
-    with pytest.raises(Interrupted) as info:
-        tags.apply_tags(fake.sdk(), plan, record)
-    assert fake.api.refs == before
-    assert not record.complete
-    assert info.value.exit_code == 130
-    line = info.value.line()
-    assert line.startswith("interrupted by SIGINT while tagging; rolled back ")
-    assert "t4unit/meeshy-translator:staging" in line  # the one being written too
-    assert "no tag was changed" in line
-
-
-def test_signal_after_every_tag_undoes_nothing(s: Settings) -> None:
-    fake, plan = _engine(s)
-    record = tags.apply_tags(fake.sdk(), plan)
-    exc = tags.interrupted_after(Interrupted(signal.SIGTERM), plan)
-    assert record.complete
-    assert exc.exit_code == 143
-    assert "after every tag was written" in exc.line()
-    assert "the tagging is complete" in exc.line()
-
-
-def test_rollback_that_fails_says_which_tag(s: Settings) -> None:
-    fake, plan = _engine(s)
-    fake.api.fail_on.add("t4unit/meeshy-web:staging")
-    real_tag = fake.api.tag
-
-    def tag_then_break(image: str, repo: str, tag: str, force: bool = False) -> bool:
-        if image == "sha256:old":  # putting gateway:staging back fails too
-            from docker.errors import APIError
-
-            raise APIError("engine gone")
-        return real_tag(image, repo, tag, force)
-
-    fake.api.tag = tag_then_break  # type: ignore[method-assign]
-    with pytest.raises(CommandFailed) as info:
-        tags.apply_tags(fake.sdk(), plan)
-    assert "the rollback failed for t4unit/meeshy-gateway:staging" in info.value.line()
-
-
-def test_a_rollback_leaves_a_tag_another_run_moved_and_says_so(s: Settings) -> None:
-    """Two staging.tag at once (on two machines: the lock is per machine): while this run
-    tags, another one writes gateway:staging; this run then fails and undoes. Putting its
-    saved old image back would undo the other run's tag and leave a mix: it is left as the
-    other run wrote it, and the line says so."""
-    fake, plan = _engine(s)
-    before = dict(fake.api.refs)
-    theirs = "sha256:" + "c" * 64
-    fake.api.fail_on.add("t4unit/meeshy-web:staging")
-
-    def other_run(ref: str) -> None:
-        if ref == "t4unit/meeshy-translator:staging":  # after this run wrote gateway's
-            fake.api.refs["t4unit/meeshy-gateway:staging"] = theirs
-
-    fake.api.on_tag = other_run
-    with pytest.raises(CommandFailed) as info:
-        tags.apply_tags(fake.sdk(), plan)
-    assert fake.api.refs["t4unit/meeshy-gateway:staging"] == theirs  # not put back
-    assert fake.api.refs.get("t4unit/meeshy-translator:staging") == before.get(
-        "t4unit/meeshy-translator:staging"
-    )  # this run's own is undone
-    assert (
-        "the rollback failed for t4unit/meeshy-gateway:staging: another run tagged it "
-        "cccccccccccc meanwhile: left as it is (check those tags by hand)"
-    ) in info.value.line()
