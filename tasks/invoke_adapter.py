@@ -678,16 +678,40 @@ def check_runtime_config(c: Context) -> None:
         )
 
 
-def _merge_path(tb: Any) -> str:
-    """The config key Invoke's ``merge_dicts`` was merging when it failed: the ``key`` of each
-    of its (recursive) frames, outermost first."""
+def _merge_mismatch(tb: Any) -> tuple[str, Any, Any] | None:
+    """Where Invoke's ``merge_dicts`` failed: (the dotted key, outermost first, from the
+    ``key`` of each of its recursive frames; the value the config gave; the value it was to
+    merge into), from its innermost frame; None when no such frame is in ``tb``."""
     keys: list[str] = []
+    last: dict[str, Any] | None = None
     while tb is not None:
         frame = tb.tb_frame
         if frame.f_code.co_name == "merge_dicts" and "key" in frame.f_locals:
-            keys.append(str(frame.f_locals["key"]))
+            last = frame.f_locals
+            keys.append(str(last["key"]))
         tb = tb.tb_next
-    return ".".join(keys)
+    if last is None:
+        return None
+    base = last.get("base")
+    into = base.get(last["key"]) if isinstance(base, dict) else None
+    return ".".join(keys), last.get("value"), into
+
+
+_KINDS = {
+    "str": "a string",
+    "int": "a whole number",
+    "float": "a number",
+    "bool": "true or false",
+    "NoneType": "empty (null)",
+    "list": "a list",
+    "dict": "a mapping",
+}
+
+
+def _a(value: Any) -> str:
+    """What a YAML user calls the value's type: ``a string``, ``a whole number``, ``a list``."""
+    kind = type(value).__name__
+    return _KINDS.get(kind) or ("an " if kind[:1] in tuple("aeiou") else "a ") + kind
 
 
 def _config_error_line(
@@ -698,14 +722,19 @@ def _config_error_line(
     """Invoke's merge error dumps the whole defaults; say only what the config gave, and
     where (``fix``: what to fix, when the file is known)."""
     text = str(exc).strip()
-    if type(exc).__name__ == "AmbiguousMergeError" and " with " in text:
-        import re
-
-        given = text.rsplit(" with ", 1)[1].rstrip(")")
-        given = re.sub(r"<class '(\w+)'>", r"a \1", given)  # "<class 'list'> ([1])": "a list ([1])"
-        key = _merge_path(tb)
-        where = f"{key} must be a mapping and" if key else "a key that must be a mapping"
-        return f"cannot read the Invoke config: {where} is {given[:120]}): {fix}"
+    mismatch = _merge_mismatch(tb) if type(exc).__name__ == "AmbiguousMergeError" else None
+    if mismatch is not None:
+        key, given, into = mismatch
+        shown = repr(given)[:120]
+        if isinstance(given, dict):  # a mapping where a value is expected
+            return (
+                f"cannot read the Invoke config: {key} must be {_a(into)}, not a mapping "
+                f"({shown}): {fix}"
+            )
+        return (
+            f"cannot read the Invoke config: {key} must be a mapping and is {_a(given)} "
+            f"({shown}): {fix}"
+        )
     first = text.splitlines()[0] if text else type(exc).__name__
     return (
         f"cannot read the Invoke config ({type(exc).__name__}: {first[:200]}): "

@@ -62,7 +62,19 @@ YAML_CASES = [
         "meeshy.services must be a mapping and is a list (['gateway'])",
         id="list-services",
     ),
-    pytest.param("meeshy: hello\n", "meeshy must be a mapping and is a str", id="scalar-meeshy"),
+    pytest.param(
+        "meeshy: hello\n", "meeshy must be a mapping and is a string ('hello')", id="scalar-meeshy"
+    ),
+    pytest.param(
+        "meeshy:\n  stacks: 3\n",
+        "meeshy.stacks must be a mapping and is a whole number (3)",
+        id="int-stacks",
+    ),
+    pytest.param(
+        "meeshy:\n  services:\n    gateway: {dockerfile: {x: 1}}\n",
+        "meeshy.services.gateway.dockerfile must be a string, not a mapping ({'x': 1})",
+        id="mapping-dockerfile",
+    ),
     pytest.param("meeshy:\n  ssh: null\n", "meeshy.ssh must be a mapping", id="null-ssh"),
     pytest.param(
         "meeshy:\n  registry: 'Bad Name'\n", "is not a registry/namespace", id="bad-registry"
