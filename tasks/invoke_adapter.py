@@ -571,10 +571,10 @@ def excepthook(kind: type[BaseException], exc: BaseException, tb: Any) -> None:
         line, code = exc.line(), exc.exit_code
     elif (path := _config_file_in(tb)) is not None:  # raised reading or merging a config file
         line, code = _config_file_line(path, exc, tb), 2
+    elif (var := _uncastable_env_var(tb)) is not None:  # before: Invoke's error is a config one
+        line, code = var, 2
     elif _is_config_load_error(exc):
         line, code = _config_error_line(exc, tb), 2
-    elif (var := _uncastable_env_var(tb)) is not None:
-        line, code = var, 2
     else:
         line = (
             f"internal error, please report it: {kind.__name__}: {exc} "
@@ -602,8 +602,13 @@ def _uncastable_env_var(tb: Any) -> str | None:
             path = frame.f_locals.get("key_path") or []
             value, old = frame.f_locals.get("value"), frame.f_locals.get("old")
             var = "INVOKE_" + "_".join(str(k) for k in path).upper()
-            kind = "a whole number" if isinstance(old, int) else f"a {type(old).__name__}"
-            return f"{var}={value!r} is not {kind}: set it to one, e.g. {old!r}"
+            if isinstance(old, list | tuple):
+                setting = ".".join(str(k) for k in path)
+                return (
+                    f"{var}={value!r}: Invoke cannot set a list from a variable: "
+                    f"set {setting} in invoke.yaml (or a file given with -f), and unset {var}"
+                )
+            return f"{var}={value!r} is not {_a(old)}: set it to one, e.g. {old!r}"
         tb = tb.tb_next
     return None
 

@@ -224,14 +224,18 @@ ENV_PREFIX = "INVOKE_MEESHY_"
 
 def check_env_vars(config: Mapping[str, Any], environ: Mapping[str, str]) -> None:
     """Refuse the ``INVOKE_MEESHY_*`` variables Invoke would silently misread: one that names
-    no setting of the merged config (Invoke ignores it: a typo changes nothing), and one for
-    a yes/no setting holding anything but 1, 0 or nothing (Invoke takes ``false`` as true)."""
+    no setting of the merged config (Invoke ignores it: a typo changes nothing), one that names
+    a group of settings (Invoke reads variables for single settings only, and ignores it too),
+    and one for a yes/no setting holding anything but 1, 0 or nothing (Invoke takes ``false``
+    as true)."""
     known: dict[str, Any] = {}
+    dotted: dict[str, str] = {}
 
     def walk(data: Mapping[str, Any], path: tuple[str, ...]) -> None:
         for key, value in data.items():
             here = (*path, str(key))
-            known[ENV_PREFIX + "_".join(here).upper()] = value
+            var = ENV_PREFIX + "_".join(here).upper()
+            known[var], dotted[var] = value, ".".join(("meeshy", *here))
             if isinstance(value, Mapping):
                 walk(value, here)
 
@@ -248,6 +252,18 @@ def check_env_vars(config: Mapping[str, Any], environ: Mapping[str, str]) -> Non
                 hint=f"did you mean {ENV_PREFIX}{close}?"
                 if close
                 else "unset it (README: Configuration)",
+            )
+        if isinstance(known[var], Mapping):  # Invoke reads variables for leaves only
+            under = dotted[var] + "."
+            keys = [
+                v
+                for v, d in dotted.items()
+                if d.startswith(under) and not isinstance(known[v], Mapping)
+            ]
+            raise ConfigError(
+                f"{var} names the group {dotted[var]}, not one setting (Invoke would ignore it)",
+                hint=f"set {dotted[var]} in invoke.yaml"
+                + (f", or a setting in it ({', '.join(keys[:3])})" if keys else ""),
             )
         if isinstance(known[var], bool) and environ[var].strip() not in ("", "0", "1"):
             raise ConfigError(

@@ -181,6 +181,31 @@ ENV_CASES = [
         {"DOCKER_REGISTRY": "/"}, 2, "DOCKER_REGISTRY '/' is not a registry", id="registry-slash"
     ),
     pytest.param({"DOCKER_REGISTRY": "UPPER"}, 2, "is not a registry", id="registry-upper"),
+    pytest.param(
+        {"INVOKE_MEESHY_SERVICES_WEB_BUILD_ARGS": "NODE_ENV=production"},
+        2,
+        "INVOKE_MEESHY_SERVICES_WEB_BUILD_ARGS names the group meeshy.services.web.build_args,"
+        " not one setting (Invoke would ignore it): set meeshy.services.web.build_args in"
+        " invoke.yaml, or a setting in it (INVOKE_MEESHY_SERVICES_WEB_BUILD_ARGS_",
+        id="group-build-args",
+    ),
+    pytest.param(
+        {"INVOKE_MEESHY_SSH": "1"}, 2, "or a setting in it (INVOKE_MEESHY_SSH_", id="group-ssh"
+    ),
+    pytest.param(
+        {"INVOKE_MEESHY_SERVICES_WEB_TAGS": "a,b"},
+        2,
+        "INVOKE_MEESHY_SERVICES_WEB_TAGS='a,b': Invoke cannot set a list from a variable: set"
+        " meeshy.services.web.tags in invoke.yaml (or a file given with -f), and unset"
+        " INVOKE_MEESHY_SERVICES_WEB_TAGS",
+        id="list-tags",
+    ),
+    pytest.param(
+        {"INVOKE_MEESHY_SSH_CONNECT_TIMEOUT": "soon"},
+        2,
+        "INVOKE_MEESHY_SSH_CONNECT_TIMEOUT='soon' is not a whole number: set it to one, e.g. 10",
+        id="int-timeout",
+    ),
 ]
 
 
