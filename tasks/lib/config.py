@@ -39,6 +39,8 @@ _DOMAIN = rf"(?:localhost{_PORT}?|{_LABEL}(?:\.{_LABEL})+{_PORT}?|{_LABEL}{_PORT
 REGISTRY_RE = rf"^(?:{_DOMAIN}/)?{_COMPONENT}(?:/{_COMPONENT})*$|^{_DOMAIN}$"
 PROJECT_RE = r"^[a-z0-9][a-z0-9_-]*$"  # compose's rule for project names
 TAG_RE = r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$"
+# a buildx builder's name, or a docker context's (buildx takes either for --builder)
+BUILDER_RE = r"^[A-Za-z0-9][A-Za-z0-9_.+-]*$"
 
 
 def _meta(help_: str) -> dict[str, str]:
@@ -272,14 +274,33 @@ def check_env_vars(config: Mapping[str, Any], environ: Mapping[str, str]) -> Non
             )
 
 
+def _must_match(value: str, pattern: str, where: str, what: str, hint: str) -> str:
+    """``value`` if it matches ``pattern``, else one line: ``where`` gave it, it is not
+    ``what``, and ``hint``."""
+    if not re.match(pattern, value):
+        raise ConfigError(f"{where} {value!r} is not {what}", hint=hint)
+    return value
+
+
 def check_tag(tag: str, where: str) -> str:
     """``tag`` if Docker accepts it as a tag, else one line naming ``where`` it came from."""
-    if not re.match(TAG_RE, tag):
-        raise ConfigError(
-            f"{where} {tag!r} is not a valid Docker tag",
-            hint="use letters, digits, '_', '.' and '-' (at most 128, not starting with . or -)",
-        )
-    return tag
+    return _must_match(
+        tag,
+        TAG_RE,
+        where,
+        "a valid Docker tag",
+        "use letters, digits, '_', '.' and '-' (at most 128, not starting with . or -)",
+    )
+
+
+def check_builder(name: str, where: str) -> str:
+    """``name`` if buildx could know a builder (or docker context) by it, or empty (the
+    default builder); else one line naming ``where`` it came from, before any build runs."""
+    hint = (
+        "name one from 'docker buildx ls' (letters, digits, '_', '.', '+', '-'; not starting "
+        "with '-'), or leave it empty for the default"
+    )
+    return name and _must_match(name, BUILDER_RE, where, "a builder name", hint)
 
 
 def closest(value: str, choices: Iterable[str]) -> str | None:
@@ -471,13 +492,8 @@ def _check_keys(data: Mapping[str, Any], allowed: Iterable[str], where: str) -> 
 def check_registry(value: str, where: str) -> str:
     """A registry/namespace as Docker's reference grammar takes it (``isopen``,
     ``ghcr.io/acme``, ``127.0.0.1:5000/team``); empty means unqualified names."""
-    if value and not re.match(REGISTRY_RE, value):
-        raise ConfigError(
-            f"{where} {value!r} is not a registry/namespace",
-            hint="use lowercase words separated by / (e.g. isopen, ghcr.io/acme, "
-            "localhost:5000/team)",
-        )
-    return value
+    hint = "use lowercase words separated by / (e.g. isopen, ghcr.io/acme, localhost:5000/team)"
+    return value and _must_match(value, REGISTRY_RE, where, "a registry/namespace", hint)
 
 
 _SERVICE_FIELDS = {f.name: f for f in fields(Service) if f.name != "name"}
@@ -628,7 +644,9 @@ def resolve(
         schema=str(merged["schema"]),
         context=str(merged["context"]),
         docker_context=ctx,
-        builder=builder if builder is not None else str(merged["builder"] or ""),
+        builder=check_builder(builder, "--builder")
+        if builder is not None
+        else check_builder(str(merged["builder"] or ""), "meeshy.builder"),
         all=checked.all,
         services=checked.services,
         stacks=checked.stacks,

@@ -98,6 +98,11 @@ YAML_CASES = [
         id="typo-policy",
     ),
     pytest.param("meeshy:\n  tag: 'a b'\n", "is not a valid Docker tag", id="bad-tag"),
+    pytest.param(
+        "meeshy:\n  builder: '--help'\n",
+        "meeshy.builder '--help' is not a builder name: name one from 'docker buildx ls'",
+        id="builder-option",
+    ),
     pytest.param("meeshy: [\n", "invoke.yaml, line 2, column 1: ", id="invalid-yaml"),
     pytest.param(
         "meeshy:\n  root: example\n\tregistry: x\n",

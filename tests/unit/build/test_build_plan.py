@@ -199,6 +199,20 @@ def test_registry_override_and_flags(example_copy: Path) -> None:
     ]  # the schema is hashed once, in Settings
 
 
+@pytest.mark.parametrize("name", ["--help", "-x", "a b", "a/b", "é"])
+def test_a_builder_name_buildx_cannot_have_is_refused_before_any_build(
+    example_copy: Path, name: str
+) -> None:
+    """buildx takes ``--builder --help`` as a builder named ``--help`` and fails at build time
+    ("no builder found"); a name no builder or context can have is refused in the plan."""
+    with pytest.raises(ConfigError, match=r"--builder .* is not a builder name"):
+        _settings(example_copy, builder=name)
+    with pytest.raises(ConfigError, match=r"meeshy.builder .* is not a builder name"):
+        resolve({"builder": name}, env={}, project_dir=example_copy, root=str(example_copy))
+    for fine in ("default", "my_builder-2.x", "ctx+1"):
+        assert _settings(example_copy, builder=fine).builder == fine
+
+
 def test_env_registry_and_root(example_copy: Path, tmp_path: Path) -> None:
     s = resolve(
         {}, env={"DOCKER_REGISTRY": "acme", "MEESHY_ROOT": str(example_copy)}, project_dir=tmp_path
