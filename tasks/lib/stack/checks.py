@@ -118,6 +118,18 @@ def staging_preflight(
 # -- stack.down ----------------------------------------------------------------------------------
 
 
+def refuse_prod_project(stack: Stack, prod: Stack, *, why: str = "") -> None:
+    """ConfigError for a stack other than prod holding prod's project name: compose would
+    take its containers for this stack's (a down removes them; an up replaces them with this
+    file's services, on prod's project-scoped volumes). ``why``: said after the name."""
+    if not stack.is_prod and prod.project == stack.project:
+        raise ConfigError(
+            f"refused: stack {stack.name} has prod's project name {stack.project}"
+            + (f" ({why})" if why else ""),
+            hint=f"give meeshy.stacks.{stack.name}.project its own name",
+        )
+
+
 def refuse_down(stack: Stack, prod: Stack, *, volumes: bool) -> None:
     """ConfigError for ``down --volumes`` of prod, and for any other stack holding prod's
     project name (its down would take prod's containers)."""
@@ -126,11 +138,7 @@ def refuse_down(stack: Stack, prod: Stack, *, volumes: bool) -> None:
             "refused: `stack.down --env prod --volumes` would delete prod's data",
             hint="take prod down without --volumes; remove a volume by hand if you mean it",
         )
-    if not stack.is_prod and prod.project == stack.project:
-        raise ConfigError(
-            f"refused: stack {stack.name} has prod's project name {stack.project}",
-            hint=f"give meeshy.stacks.{stack.name}.project its own name",
-        )
+    refuse_prod_project(stack, prod)
 
 
 def removable_volumes(

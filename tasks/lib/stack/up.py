@@ -16,7 +16,7 @@ from tasks.lib.errors import CommandFailed, Interrupted, TaskError
 from tasks.lib.progress import Progress
 from tasks.lib.stack.checks import Preflight
 from tasks.lib.stack.containers import ContainerState
-from tasks.lib.stack.plan import STAGING, ComposeCall, Stack, up_call
+from tasks.lib.stack.plan import PROD, STAGING, ComposeCall, Stack, resolve_stack, up_call
 from tasks.lib.stack.spec import ProjectSpec
 from tasks.lib.stack.wait import WaitResult
 
@@ -76,12 +76,18 @@ def plan_up(
     allow_stale: bool,
     dry_run: bool,
 ) -> UpPlan:
-    """Read the stack's configuration (ConfigError for an unknown ``--service``), run staging's
-    preflight, and say what ``up`` runs and waits for."""
+    """Read the stack's configuration (ConfigError for an unknown ``--service``, or a stack
+    holding prod's project name), run staging's preflight, and say what ``up`` runs and
+    waits for."""
     from tasks.lib.stack import compose
-    from tasks.lib.stack.checks import staging_preflight
+    from tasks.lib.stack.checks import refuse_prod_project, staging_preflight
     from tasks.lib.stack.spec import parse_config
 
+    refuse_prod_project(
+        stack,
+        resolve_stack(settings, PROD, must_exist=False),
+        why="its up would replace prod's containers with this file's, on prod's volumes",
+    )
     config = compose.config(stack, target)
     spec = parse_config(config, stack.project)
     spec.check_services(services, stack.name)

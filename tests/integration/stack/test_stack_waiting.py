@@ -222,6 +222,24 @@ def test_down_of_a_stack_named_like_prod_is_refused(fx: Fx) -> None:
     subprocess.run(["true"], check=True)
 
 
+def test_up_of_a_stack_named_like_prod_is_refused(fx: Fx) -> None:
+    """`stack.up` of a stack holding prod's project name (a copied `project:` line) made
+    compose take prod's containers for its own: it replaced them with this file's services,
+    which wrote into prod's project-scoped volumes. Refused as its down is, dry run too."""
+    fx.write(svc("a", "exec sleep 600"))
+    cfg = fx.config()
+    cfg["stacks"]["prod"]["project"] = fx.project
+    for dry_run in (True, False):
+        code, out, err = run_task(cfg, stack_tasks.up, env="fx", dry_run=dry_run)
+        assert code == 2, out + err
+        assert err.strip() == (
+            f"ERROR: refused: stack fx has prod's project name {fx.project} (its up would "
+            "replace prod's containers with this file's, on prod's volumes): give "
+            "meeshy.stacks.fx.project its own name"
+        )
+    assert fx.states() == {}
+
+
 def test_compose_failing_is_reported_with_its_output(fx: Fx) -> None:
     fx.write(
         svc("a", "exec sleep 600")
