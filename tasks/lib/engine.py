@@ -82,15 +82,11 @@ class EngineTarget:
         for a context that does not exist. Read once per target (it is asked often)."""
         ctx = self.effective_context
         if ctx and ctx != "default":
-            return context_host(ctx, self.env)
+            return _checked_address(context_host(ctx, self.env), f"Docker context {ctx!r}")
         host = self.env.get("DOCKER_HOST") or DEFAULT_HOST
         if not host.startswith(_SCHEMES):
-            raise ConfigError(
-                f"DOCKER_HOST {host!r} is not an engine address",
-                hint="use unix:///path/docker.sock, tcp://HOST:PORT or ssh://[USER@]HOST, "
-                "or unset it",
-            )
-        return host
+            raise ConfigError(f"DOCKER_HOST {host!r} is not an engine address", hint=_ADDRESS_HINT)
+        return _checked_address(host, "DOCKER_HOST")
 
     @property
     def is_ssh(self) -> bool:
@@ -125,6 +121,28 @@ class EngineTarget:
 
 
 _SCHEMES = ("unix://", "tcp://", "ssh://", "npipe://", "fd://", "http://", "https://")
+_ADDRESS_HINT = "use unix:///path/docker.sock, tcp://HOST:PORT or ssh://[USER@]HOST, or unset it"
+
+
+def _checked_address(host: str, where: str) -> str:
+    """``host`` when its host and port parse (a ``tcp://``/``http(s)://`` endpoint); else
+    ConfigError naming ``where`` it came from: the docker SDK raised a bare ValueError for a
+    port out of range or an unclosed ``[`` (an internal error, exit 70), and compose's
+    "unable to resolve docker endpoint" was reported as a bad compose file."""
+    from urllib.parse import urlsplit
+
+    if host.startswith(("tcp://", "http://", "https://")):
+        try:
+            urlsplit(host).port  # noqa: B018 - parsing it is the check
+        except ValueError as exc:
+            reason = str(exc)
+            raise ConfigError(
+                f"{where} {host!r} is not an engine address: {reason[:1].lower()}{reason[1:]}",
+                hint=_ADDRESS_HINT
+                if where == "DOCKER_HOST"
+                else "fix it with `docker context update`, or use another context",
+            ) from None
+    return host
 
 
 def _docker_config_dir(env: Mapping[str, str]) -> Path:

@@ -251,6 +251,39 @@ def test_docker_host_garbage_is_bad_input_not_an_engine_down(project: Path) -> N
     assert "DOCKER_HOST 'garbage' is not an engine address" in line
 
 
+@pytest.mark.parametrize(
+    ("host", "reason"),
+    [
+        pytest.param("tcp://127.0.0.1:99999", "port out of range 0-65535", id="port-range"),
+        pytest.param(
+            "tcp://127.0.0.1:abc", "port could not be cast to integer value as 'abc'", id="port"
+        ),
+        pytest.param("http://[::1", "invalid IPv6 URL", id="ipv6-bracket"),
+    ],
+)
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["docker.ensure"],
+        ["stack.status", "--root", "example"],
+        ["build.web", "--dry-run", "--root", "example"],
+    ],
+    ids=str,
+)
+def test_docker_host_whose_port_or_host_does_not_parse_is_bad_input(
+    project: Path, host: str, reason: str, args: list[str]
+) -> None:
+    """The docker SDK raised a bare ValueError for these (exit 70, "internal error"), even in
+    a dry run; stack.* blamed the compose file (compose: "unable to resolve docker
+    endpoint"). One line naming DOCKER_HOST and why, exit 2."""
+    r = _inv(project, *args, env={"DOCKER_HOST": host})
+    line = _one_line(r, 2)
+    assert line == (
+        f"ERROR: DOCKER_HOST {host!r} is not an engine address: {reason}: use "
+        "unix:///path/docker.sock, tcp://HOST:PORT or ssh://[USER@]HOST, or unset it"
+    )
+
+
 def test_a_schema_path_that_is_a_directory_is_named_so(project: Path) -> None:
     schema = project / "example/packages/shared/prisma/schema.prisma"
     schema.unlink()
