@@ -152,7 +152,7 @@ def down(c: Context, flags: DownFlags) -> None:
     """Stop and remove a stack (docker compose down --remove-orphans [--volumes])."""
     from tasks.lib.engine import connect
     from tasks.lib.stack import compose, view
-    from tasks.lib.stack.checks import plan_down
+    from tasks.lib.stack.checks import plan_down, stopped_down
     from tasks.lib.stack.lock import changing
     from tasks.lib.stack.plan import down_hint
 
@@ -173,7 +173,7 @@ def down(c: Context, flags: DownFlags) -> None:
         if flags.dry_run:
             view.show_down_dry_run(out, plan)
             return
-        with changing(target, stack.project, "stack.down"), connect(target):
+        with changing(target, stack.project, "stack.down"), connect(target), stopped_down(plan):
             view.show_lines(out, compose.stream(stack, target, plan.call))
         removed = f"; volumes removed: {', '.join(plan.volumes)}" if plan.volumes else ""
         out.step(f"{stack.project} is down{removed}")

@@ -19,6 +19,11 @@ from tests.cli import PROJECT, reaped
 from tests.integration.stack.stack_world import compose_ps, docker_sdk
 
 DEV_FILE = "infrastructure/docker/compose/docker-compose.dev.yml"
+PROJECT_PREFIX = "stacktest"  # of every project these tests create
+# a signal to the task process alone, as CI runners and `timeout` send, and its exit code
+SIGNALS = pytest.mark.parametrize(
+    ("sig", "code"), [(signal.SIGINT, 130), (signal.SIGTERM, 143)], ids=["SIGINT", "SIGTERM"]
+)
 
 
 def _slow(check: str) -> str:
@@ -65,7 +70,7 @@ def _wait_one_running(proc: subprocess.Popen[str], project: str, timeout: float 
 @pytest.fixture
 def slow_stack(tmp_path: Path) -> Iterator[dict[str, str]]:
     uid = uuid.uuid4().hex[:8]
-    project = f"stacktest-{uid}-dev"
+    project = f"{PROJECT_PREFIX}-{uid}-dev"
     (tmp_path / DEV_FILE).parent.mkdir(parents=True)
     (tmp_path / DEV_FILE).write_text(SLOW, encoding="utf-8")
     env_file = tmp_path / "infrastructure/envs/.env.example"  # stack.up refuses without it
@@ -88,9 +93,7 @@ def slow_stack(tmp_path: Path) -> Iterator[dict[str, str]]:
 
 
 @pytest.mark.engine
-@pytest.mark.parametrize(
-    ("sig", "code"), [(signal.SIGINT, 130), (signal.SIGTERM, 143)], ids=["SIGINT", "SIGTERM"]
-)
+@SIGNALS
 def test_signal_while_waiting_leaves_the_stack_up_and_says_so(
     slow_stack: dict[str, str], sig: signal.Signals, code: int
 ) -> None:
@@ -260,9 +263,7 @@ def _chain(n: int) -> str:
 
 
 @pytest.mark.engine
-@pytest.mark.parametrize(
-    ("sig", "code"), [(signal.SIGINT, 130), (signal.SIGTERM, 143)], ids=["SIGINT", "SIGTERM"]
-)
+@SIGNALS
 def test_signal_during_compose_up_says_the_stack_is_partly_created(
     slow_stack: dict[str, str], tmp_path: Path, sig: signal.Signals, code: int
 ) -> None:
@@ -330,3 +331,39 @@ def test_two_ups_at_once_one_is_refused_and_the_stack_is_fine(
         check=False,
     )
     assert r.returncode == 0, r
+
+
+# PID 1 without init ignores SIGTERM: each stop waits out its grace period
+STUBBORN = "services:\n" + "".join(
+    f"  s{i}:\n    image: busybox:latest\n    command: [sleep, '600']\n    stop_grace_period: 20s\n"
+    for i in range(3)
+)
+
+
+@pytest.mark.engine
+@SIGNALS
+def test_signal_during_down_says_the_stack_may_be_partly_down(
+    slow_stack: dict[str, str], tmp_path: Path, sig: signal.Signals, code: int
+) -> None:
+    """A signal while `docker compose down` stops the containers ended with the bare
+    "interrupted by SIGINT": nothing said that the stack was left partly down (its containers
+    stopping, not removed; with --volumes, the volumes kept), nor how to finish."""
+    project = slow_stack["PROJECT"]
+    (tmp_path / DEV_FILE).write_text(STUBBORN, encoding="utf-8")
+    up = _inv("stack.up", "--no-wait", env=slow_stack)
+    out, err = up.communicate(timeout=120)
+    assert up.returncode == 0, (out, err)
+    with reaped(_inv("stack.down", "--volumes", env=slow_stack)) as proc:
+        assert proc.stdout is not None
+        while "Stopping" not in (line := proc.stdout.readline()):
+            assert line, proc.communicate()
+        os.kill(proc.pid, sig)  # the main process only, as CI runners and `timeout` do
+        _, err = proc.communicate(timeout=60)
+    assert proc.returncode == code, err
+    assert "Traceback" not in err
+    assert err.strip().splitlines()[-1] == (
+        f"ERROR: interrupted by {sig.name}: `docker compose down` of {project} was stopped "
+        "before it ended: the stack may be partly down, its volumes not removed (rerun "
+        "`inv stack.down --env dev --volumes` to finish it)"
+    ), err
+    assert len(compose_ps(project)) == 3  # not removed: partly down indeed

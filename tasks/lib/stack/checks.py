@@ -11,7 +11,8 @@ raise once it has shown them (a refusal before any warning is raised at once).""
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -219,6 +220,23 @@ def plan_down(
             return DownPlan(stack, call, warnings=warnings, error=exc)
     argv = tuple(compose.argv(stack, target, call)) if dry_run else ()
     return DownPlan(stack, call, tuple(removed), argv, warnings)
+
+
+@contextmanager
+def stopped_down(plan: DownPlan) -> Iterator[None]:
+    """A signal while ``compose down`` runs (it is stopped with the task): the line says the
+    stack may be partly down, and that rerunning the same down finishes it."""
+    try:
+        yield
+    except Interrupted as exc:
+        stack = plan.stack
+        volumes = " --volumes" if "--volumes" in plan.call.args else ""
+        raise Interrupted(
+            exc.signum,
+            f"{exc.message}: `docker compose down` of {stack.project} was stopped before it "
+            f"ended: the stack may be partly down{', its volumes not removed' if volumes else ''}"
+            f" (rerun `inv stack.down --env {stack.name}{volumes}` to finish it)",
+        ) from None
 
 
 def _fatal(exc: TaskError, dry_run: bool) -> bool:
