@@ -118,6 +118,35 @@ def test_binary_prod_file(example_copy: Path) -> None:
     )
 
 
+@pytest.mark.parametrize(
+    ("service", "reason"),
+    [
+        pytest.param("ports: 5", "services.a.ports must be a list", id="ports-scalar"),
+        pytest.param("labels: 7", "services.a.labels must be a mapping", id="labels-scalar"),
+        pytest.param(
+            "environment: [1, 2]", "services.a.environment.[0]: unexpected type int", id="env"
+        ),
+    ],
+)
+def test_prod_file_compose_refuses_is_bad_input(
+    example_copy: Path, service: str, reason: str
+) -> None:
+    """Wrong types our reader passes on and compose refuses were exit 1 ("the work
+    failed") without a hint, where the same file is exit 2 for stack.* and for our reader's
+    own refusals (`service 'a' is not a mapping`). Now one line, exit 2, nothing written."""
+    (example_copy / "prod.yml").write_text(f"services:\n  a:\n    image: busybox\n    {service}\n")
+    for flags in ((), ("--dry-run",)):
+        args = ("staging.compose", "--root", str(example_copy), "--prod", "prod.yml", *flags)
+        code, _out, err = _inv(*args)
+        assert code == 2, err
+        line = _one_line(err)
+        assert line.startswith(
+            f"ERROR: the prod file {example_copy}/prod.yml does not pass `docker compose config`"
+        ), line
+        assert line.endswith(f"{reason}: fix it; nothing was written"), line
+    assert not (example_copy / "docker-compose.staging.yml").exists()
+
+
 @pytest.mark.parametrize("flags", [(), ("--dry-run",), ("--force",)], ids=["write", "dry", "force"])
 def test_staging_path_is_a_directory(example_copy: Path, flags: tuple[str, ...]) -> None:
     (example_copy / OUT).mkdir()

@@ -30,7 +30,7 @@ from tasks.lib.compose.ports import (
 from tasks.lib.compose.separation import clashes
 from tasks.lib.compose.traefik import traefik_urls
 from tasks.lib.compose.yaml import read_compose
-from tasks.lib.errors import ConfigError
+from tasks.lib.errors import CommandFailed, ConfigError
 from tasks.lib.progress import Status
 
 DEFAULT_PROD = "infrastructure/docker/compose/docker-compose.prod.yml"
@@ -162,7 +162,10 @@ def run(job: ComposeJob, *, force: bool = False, dry_run: bool = False) -> Compo
     staging = generate(read_compose(job.prod), job.options, source=str(job.prod))
     text = staging.render()
     project_dir = job.prod.parent
-    prod_config = compose_config([job.prod], project_dir, what=f"the prod file {job.prod}")
+    try:
+        prod_config = compose_config([job.prod], project_dir, what=f"the prod file {job.prod}")
+    except CommandFailed as exc:  # a prod file compose refuses is bad input, as for stack.*
+        raise ConfigError(exc.message, hint="fix it; nothing was written") from None
     staging_config = compose_config_text(
         text,
         project_dir,
