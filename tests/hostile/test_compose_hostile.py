@@ -177,6 +177,25 @@ def test_staging_path_linked_to_prod_is_refused_even_with_force(example_copy: Pa
     assert (example_copy / OUT).is_symlink()
 
 
+def test_symlinked_prod_file_gets_its_staging_twin_beside_the_link(example_copy: Path) -> None:
+    """A prod file that is a symlink (a deploy folder linking the checkout's file): compose
+    resolves its relative paths from the link's folder, but staging.compose resolved the
+    link, wrote the staging file beside the target and read prod's binds from there; then
+    `stack.up --env staging` found no staging file and said to generate it."""
+    prod = example_copy / PROD
+    target = example_copy / "deploy/prod.yml"
+    target.parent.mkdir()
+    prod.rename(target)
+    prod.symlink_to(os.path.relpath(target, prod.parent))
+    code, out, err = _inv("staging.compose", "--root", str(example_copy))
+    assert code == 0, err
+    assert (example_copy / OUT).is_file()
+    assert not (target.parent / "docker-compose.staging.yml").exists()
+    code, out, err = _inv("stack.up", "--env", "staging", "--root", str(example_copy), "--dry-run")
+    assert "no compose file" not in err, err
+    assert f"--file {example_copy / OUT} " in out, out
+
+
 def _chattr(flag: str, path: Path) -> bool:
     if shutil.which("chattr") is None:
         return False

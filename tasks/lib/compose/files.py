@@ -38,6 +38,14 @@ _REQUIRED = re.compile(
 COMPOSE_HINT = "install Docker's compose v2 plugin (`docker compose version` must answer)"
 
 
+def compose_path(path: Path) -> Path:
+    """A compose file's path as ``docker compose --file`` takes it: absolute, ``..`` folded,
+    but a symlink kept. Compose resolves the file's relative paths (bind mounts, ``.env``,
+    ``env_file``) from the folder the path names, not from its target's: a resolved path
+    moved them to another host folder (Docker creates a missing one empty)."""
+    return Path(os.path.abspath(path))
+
+
 def _last_line(text: str) -> str:
     lines = [ln.strip() for ln in text.strip().splitlines() if ln.strip()]
     return lines[-1] if lines else ""

@@ -14,6 +14,7 @@ from typing import Any
 from tasks.lib.compose.files import (
     compose_config,
     compose_config_text,
+    compose_path,
     diff,
     new_file_mode,
     read_existing,
@@ -65,7 +66,7 @@ def resolve_job(
     probe_ports: bool = True,
 ) -> ComposeJob:
     """Check the paths and the flags before anything is generated (also for a dry run)."""
-    prod_path = (root / prod).resolve()
+    prod_path = compose_path(root / prod)  # a symlink kept, as compose keeps it
     if not prod_path.exists():
         raise ConfigError(
             f"prod compose file {prod} not found under {root}", hint="pass --prod FILE"
@@ -84,7 +85,7 @@ def resolve_job(
         )
     if out_path.exists() and not out_path.is_file():
         raise ConfigError(f"{flag} is not a regular file", hint="remove it, or pass --out FILE")
-    if out_path.parent != prod_path.parent:
+    if out_path.parent != Path(os.path.realpath(prod_path.parent)):
         raise ConfigError(
             f"{flag} is not in the prod file's folder {prod_path.parent}",
             hint="relative paths in the file (secrets, configs) resolve from its folder: "

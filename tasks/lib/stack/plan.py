@@ -17,6 +17,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from tasks.lib.compose.files import compose_path
 from tasks.lib.config import Settings
 from tasks.lib.errors import ConfigError
 
@@ -56,7 +57,7 @@ def resolve_stack(
     """The stack ``--env name``; ConfigError (unknown env, with did-you-mean, or a missing
     compose file) before anything runs."""
     cfg = settings.stack(name)
-    file = (settings.root / cfg.file).resolve()
+    file = compose_path(settings.root / cfg.file)
     if must_exist and not file.is_file():
         hint = missing_hint or (
             "generate it first: `inv staging.compose` (after `inv build.all staging.tag`)"

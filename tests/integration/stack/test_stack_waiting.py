@@ -240,6 +240,31 @@ def test_up_of_a_stack_named_like_prod_is_refused(fx: Fx) -> None:
     assert fx.states() == {}
 
 
+def test_a_symlinked_compose_file_binds_what_compose_binds(fx: Fx) -> None:
+    """A stack file that is a symlink: `docker compose --file LINK` (the Makefile) resolves
+    `./data` from the link's folder; stack.* ran compose on the resolved target, so the bind
+    went to another host folder (Docker created it empty: a service started on no data)."""
+    target = fx.root / "elsewhere/fx.yml"
+    target.parent.mkdir()
+    target.write_text(
+        "services:\n" + svc("a", "exec sleep 600", '    volumes: ["./data:/data"]\n'),
+        encoding="utf-8",
+    )
+    fx.file.symlink_to(target)
+    code, out, err = fx.run(stack_tasks.up, env="fx", dry_run=True)
+    assert code == 0, out + err
+    assert f"--file {fx.file} " in out, out
+    code, out, err = fx.run(stack_tasks.up, env="fx", wait=False)
+    assert code == 0, out + err
+    with docker_sdk() as client:
+        (container,) = client.containers.list(
+            filters={"label": f"com.docker.compose.project={fx.project}"}
+        )
+        sources = [m["Source"] for m in container.attrs["Mounts"]]
+    assert sources == [str(fx.root / "data")]
+    assert not (target.parent / "data").exists()
+
+
 def test_compose_failing_is_reported_with_its_output(fx: Fx) -> None:
     fx.write(
         svc("a", "exec sleep 600")
