@@ -33,9 +33,12 @@ FOLDER = "meeshy-tasks"
 
 
 def state_dir(env: Mapping[str, str]) -> Path:
-    base = env.get("XDG_STATE_HOME") or str(
-        Path(env.get("HOME") or Path.home()) / ".local" / "state"
-    )
+    """``$XDG_STATE_HOME/meeshy-tasks``, else ``~/.local/state/meeshy-tasks``. A relative
+    XDG_STATE_HOME is ignored, as the XDG spec says: it named a folder per working directory,
+    so two runs from two folders held two different locks of one project."""
+    base = env.get("XDG_STATE_HOME") or ""
+    if not os.path.isabs(base):
+        base = str(Path(env.get("HOME") or Path.home()) / ".local" / "state")
     return Path(base) / FOLDER
 
 

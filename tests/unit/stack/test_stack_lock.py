@@ -39,6 +39,23 @@ def test_a_second_change_of_the_project_is_refused_naming_the_first(tmp_path: Pa
         pass
 
 
+def test_a_relative_state_home_is_ignored_so_two_folders_share_the_lock(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """XDG_STATE_HOME=state (relative) named a lock folder per working directory: `inv
+    stack.up` from the checkout and from its tasks/ folder ran at once. The XDG spec says to
+    ignore a relative one: both use ~/.local/state."""
+    env = {"XDG_STATE_HOME": "state", "HOME": str(tmp_path / "home")}
+    (tmp_path / "a").mkdir()
+    (tmp_path / "b").mkdir()
+    monkeypatch.chdir(tmp_path / "a")
+    assert lock_path(ENGINE, "meeshy-dev", env).startswith(f"{tmp_path}/home/.local/state/")
+    with changing(ENGINE, "meeshy-dev", "stack.up", env):
+        monkeypatch.chdir(tmp_path / "b")
+        with pytest.raises(ConfigError), changing(ENGINE, "meeshy-dev", "stack.up", env):
+            pytest.fail("ran while another held the lock")
+
+
 def test_a_killed_run_leaves_the_lock_free(tmp_path: Path) -> None:
     env = {"XDG_STATE_HOME": str(tmp_path)}
     code = (
