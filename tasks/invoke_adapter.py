@@ -602,8 +602,15 @@ def _uncastable_env_var(tb: Any) -> str | None:
             path = frame.f_locals.get("key_path") or []
             value, old = frame.f_locals.get("value"), frame.f_locals.get("old")
             var = "INVOKE_" + "_".join(str(k) for k in path).upper()
+            setting = ".".join(str(k) for k in path)
+            if isinstance(_default_at(path), str) and not isinstance(old, str):
+                # Invoke casts the variable to the type a config file gave the key: the
+                # file is at fault (an unquoted `project: 5`), not the variable
+                return (
+                    f"{setting} is {old!r} in a config file, not a string, so Invoke "
+                    f"cannot read {var}={value!r}: quote it in the file"
+                )
             if isinstance(old, list | tuple):
-                setting = ".".join(str(k) for k in path)
                 return (
                     f"{var}={value!r}: Invoke cannot set a list from a variable: "
                     f"set {setting} in invoke.yaml (or a file given with -f), and unset {var}"
@@ -611,6 +618,19 @@ def _uncastable_env_var(tb: Any) -> str | None:
             return f"{var}={value!r} is not {_a(old)}: set it to one, e.g. {old!r}"
         tb = tb.tb_next
     return None
+
+
+def _default_at(path: list[Any]) -> Any:
+    """The default of the config key ``path`` (``["meeshy", "stacks", "dev", "project"]``);
+    None when it has none (a key the user added)."""
+    from tasks.lib.config import defaults
+
+    node: Any = {"meeshy": defaults()}
+    for key in path:
+        if not isinstance(node, dict) or key not in node:
+            return None
+        node = node[key]
+    return node
 
 
 def _is_config_load_error(exc: BaseException) -> bool:

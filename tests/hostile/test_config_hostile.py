@@ -132,6 +132,35 @@ def test_malformed_invoke_yaml(project: Path, yaml_text: str, expected: str) -> 
     assert line.endswith(f"fix {project / 'invoke.yaml'}") or "invoke.yaml" not in expected, line
 
 
+@pytest.mark.parametrize(
+    ("yaml_text", "var", "key"),
+    [
+        pytest.param(
+            "meeshy:\n  stacks:\n    dev: {project: 5}\n",
+            "INVOKE_MEESHY_STACKS_DEV_PROJECT",
+            "meeshy.stacks.dev.project",
+            id="project",
+        ),
+        pytest.param(
+            "meeshy:\n  registry: 5\n", "INVOKE_MEESHY_REGISTRY", "meeshy.registry", id="registry"
+        ),
+    ],
+)
+def test_an_unquoted_number_in_the_file_is_named_not_the_env_var(
+    project: Path, yaml_text: str, var: str, key: str
+) -> None:
+    """Invoke casts an INVOKE_* variable to the type the config file gave the key: with an
+    unquoted `project: 5` in invoke.yaml and the variable set to a name, the line said
+    "INVOKE_MEESHY_STACKS_DEV_PROJECT='acme' is not a whole number: set it to one, e.g. 5",
+    telling the user to put a number where a name belongs. The file is at fault."""
+    (project / "invoke.yaml").write_text(yaml_text)
+    r = _inv(project, "stack.urls", "--root", "example", env={var: "acme"})
+    assert _one_line(r) == (
+        f"ERROR: {key} is 5 in a config file, not a string, so Invoke cannot read "
+        f"{var}='acme': quote it in the file"
+    )
+
+
 RUNTIME_CASES = [
     pytest.param("c.json", "{", "c.json, line 1, column 2: Expecting property name", id="json"),
     pytest.param("c.json", "[1]", "c.json must hold a mapping", id="json-list"),
