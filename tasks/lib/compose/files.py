@@ -166,6 +166,12 @@ def compose_config(
         lost = translate(exc, target)
         if isinstance(lost, EngineUnavailable):
             raise lost from exc
+        bad_env = _refused_env_file(env_files)
+        if bad_env is not None:  # compose names neither: say which file is at fault
+            what, output = f"the env file {bad_env[0]}", bad_env[1]
+            nameless = _nameless_line(bad_env[0])
+            if nameless:
+                output = f"{output.rstrip()} (line {nameless}: no variable name before '=')"
         raise CommandFailed(
             f"{what} does not pass `docker compose config`: "
             + (_last_line(output) or f"exit {exc.return_code}"),
@@ -175,6 +181,42 @@ def compose_config(
             hint=hint,
         ) from None
     return config
+
+
+def _nameless_line(env_file: Path) -> int | None:
+    """The number of the first line of ``env_file`` that sets a variable without a name
+    (``=1``, ``export =1``: compose's "setenv: invalid argument"); None if none does."""
+    from tasks.lib.fsread import read_bytes
+
+    try:
+        lines = read_bytes(env_file).decode("utf-8", "replace").splitlines()
+    except OSError:
+        return None
+    for number, line in enumerate(lines, 1):
+        text = line.strip()
+        if text.startswith("#") or "=" not in text:
+            continue
+        if not text.split("=", 1)[0].removeprefix("export ").strip():
+            return number
+    return None
+
+
+def _refused_env_file(env_files: Sequence[Path]) -> tuple[Path, str] | None:
+    """The first env file compose refuses on its own (a line ``=1``: "setenv: invalid
+    argument", naming no file), with compose's output; None when each passes with a one-service
+    file. Asked only after compose refused the whole: one more ``compose config`` per file."""
+    from python_on_whales.exceptions import DockerException
+
+    for env_file in env_files:
+        with tempfile.TemporaryDirectory(prefix="meeshy-env-") as tmp:
+            probe = Path(tmp) / "compose.yaml"
+            probe.write_text("services:\n  probe:\n    image: busybox\n")
+            client = compose_client([probe], Path(tmp), project="probe", env_files=[env_file])
+            try:
+                client.compose.config(return_json=True)
+            except DockerException as exc:
+                return env_file, str(exc.stderr or exc.stdout or "")
+    return None
 
 
 def compose_config_text(

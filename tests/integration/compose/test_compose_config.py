@@ -229,3 +229,11 @@ def test_a_stacks_config_goes_through_the_same_wrapper(
         f"the compose file of stack dev ({f}) does not pass `docker compose config`: "
     )
     assert failed.value.line().endswith(": fix it")
+    env_file.write_text("OTHER=1\n# a comment = 2\n =1\n")  # compose names no file for this
+    f.write_text("services:\n  a:\n    image: busybox\n")
+    with pytest.raises(ConfigError) as env_failed:
+        stack_compose.config(stack, target)
+    assert env_failed.value.line() == (
+        f"the env file {env_file} does not pass `docker compose config`: setenv: invalid "
+        "argument (line 3: no variable name before '='): fix it"
+    )
