@@ -39,6 +39,7 @@ from tasks.lib.errors import (
     TaskError,
 )
 from tasks.lib.gate import GateInput, GateReport, build_inputs, check
+from tasks.lib.gate.stages import platform_args
 from tasks.lib.images.store import LocalImage, find_images
 from tasks.lib.processes import stop_children
 from tasks.lib.progress import Progress, Status
@@ -97,13 +98,39 @@ def refusal(reports: Sequence[GateReport]) -> SchemaGateError | None:
 # -- up to date ---------------------------------------------------------------------------------
 
 
-def sources_of(image: ImageBuild) -> Sources:
+def sources_of(image: ImageBuild, engine_platform: str = "") -> Sources:
     """What the image takes from the context and which external images, from the gate's
-    reading of the Dockerfile (the whole context when the gate was skipped)."""
+    reading of the Dockerfile (the whole context when the gate was skipped), for each
+    platform it is built for (``--platform``, else the engine's: ``engine_platform``, as
+    ``os/arch``), with the platform ARGs BuildKit gives that build (``COPY bin/$TARGETARCH``
+    copies another folder on an arm64 engine or with ``--platform linux/arm64``)."""
     if image.gate is None:
         return Sources()
-    bi = build_inputs(image.gate)
-    return Sources(paths=bi.sources, images=bi.images)
+    gate = image.gate
+    reads = [
+        build_inputs(
+            replace(gate, build_args={**platform_args(p, engine_platform), **gate.build_args})
+        )
+        for p in image.platforms or (engine_platform or DEFAULT_PLATFORM,)
+    ]
+    return Sources(
+        paths=tuple(dict.fromkeys(s for bi in reads for s in bi.sources)),
+        images=tuple(dict.fromkeys(i for bi in reads for i in bi.images)),
+    )
+
+
+DEFAULT_PLATFORM = "linux/amd64"  # what the gate assumes when no engine says otherwise
+
+
+def engine_platform(client: docker.DockerClient | None) -> str:
+    """The engine's own platform (``os/arch``): what BuildKit builds for without
+    ``--platform``; empty when no engine answers."""
+    if client is None:
+        return ""
+    with contextlib.suppress(Exception):
+        version = client.version()
+        return f"{version.get('Os') or 'linux'}/{version.get('Arch') or 'amd64'}"
+    return ""
 
 
 @dataclass(frozen=True)
@@ -147,7 +174,8 @@ def freshness(plan_: BuildPlan, client: docker.DockerClient | None) -> Freshness
     """Input keys of every image and, when an engine answers, which are up to date.
 
     With ``--push`` the local store says nothing about the registry: nothing is skipped."""
-    sources = {i.name: sources_of(i) for i in plan_.images}
+    platform = engine_platform(client)
+    sources = {i.name: sources_of(i, platform) for i in plan_.images}
     refs = sorted({r for s in sources.values() for r in s.images})
     tags = sorted({t for i in plan_.images for t in i.tags})
     # one list call answers both: base image IDs and the input keys the tags carry

@@ -36,6 +36,32 @@ def _arg_pairs(ins: Instruction) -> list[tuple[str, str | None]]:
     return pairs
 
 
+def platform_args(target: str, build: str = "") -> dict[str, str]:
+    """The platform ARGs BuildKit defines for a build for ``target`` (``os/arch[/variant]``,
+    as ``--platform`` takes it) on an engine of platform ``build`` (default: ``target``)."""
+
+    def parts(spec: str) -> tuple[str, str, str]:
+        os_, _, rest = spec.strip().lower().partition("/")
+        arch, _, variant = rest.partition("/")
+        arch = {"x86_64": "amd64", "aarch64": "arm64", "armhf": "arm"}.get(arch, arch)
+        if arch == "arm64" and variant in ("v8", "8"):
+            variant = ""  # BuildKit normalises linux/arm64/v8 to linux/arm64
+        elif arch == "arm" and not variant:
+            variant = "v7"
+        return os_ or "linux", arch or "amd64", variant
+
+    args: dict[str, str] = {}
+    for prefix, spec in (("TARGET", target), ("BUILD", build or target)):
+        os_, arch, variant = parts(spec)
+        args |= {
+            f"{prefix}PLATFORM": "/".join(p for p in (os_, arch, variant) if p),
+            f"{prefix}OS": os_,
+            f"{prefix}ARCH": arch,
+            f"{prefix}VARIANT": variant,
+        }
+    return args
+
+
 def global_env(df: Dockerfile, build_args: Mapping[str, str]) -> dict[str, str]:
     """The global ARG values: defaults overridden by ``build_args``, platform ARGs included."""
     env: dict[str, str] = dict(DEFAULT_PLATFORM_ARGS)

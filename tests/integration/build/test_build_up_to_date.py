@@ -206,3 +206,38 @@ def test_key_files_are_what_docker_sends(tmp_path: Path, sdk: Any) -> None:
         assert {"empty", "src/empty-too", "src/fifo", "src/tmp"} <= set(expected)
     finally:
         subprocess.run(["docker", "image", "rm", "-f", tag], capture_output=True, check=False)
+
+
+def test_the_key_follows_the_platform_built_for(
+    example_copy: Path, namespace: str, tmp_path: Path
+) -> None:
+    """``COPY bin/${TARGETARCH}/``: with ``--platform linux/arm64`` BuildKit copies the arm64
+    folder, so a change there rebuilds (the key once read the amd64 one and said "up to
+    date" over an image holding the old arm64 file)."""
+    arch = example_copy / "arch"
+    for name in ("amd64", "arm64"):
+        (arch / "bin" / name).mkdir(parents=True)
+        (arch / "bin" / name / "x").write_text(f"{name} 1\n")
+    (arch / "Dockerfile").write_text(
+        "FROM scratch\nARG TARGETARCH\nCOPY arch/bin/${TARGETARCH}/ /app/\n"
+    )
+    config = tmp_path / "arch.yaml"
+    config.write_text(
+        "meeshy:\n  all: arch\n  services:\n    arch:\n      dockerfile: arch/Dockerfile\n"
+        "      image: meeshy-arch\n      tags: [latest]\n      schema_policy: none\n"
+    )
+
+    def status(*extra: str) -> str:
+        r = run_inv(
+            "-f", str(config), "build.all", "--root", str(example_copy), "--registry",
+            namespace, "--json", *extra,
+        )  # fmt: skip
+        assert r.code == 0, r
+        return str(json.loads(r.out)[0]["result"])
+
+    assert status("--platform", "linux/arm64") == "built"
+    assert status("--platform", "linux/arm64") == "up to date"
+    (arch / "bin/arm64/x").write_text("arm64 2\n")
+    assert status("--platform", "linux/arm64") == "built"
+    (arch / "bin/amd64/x").write_text("amd64 2\n")  # not what an arm64 build copies
+    assert status("--platform", "linux/arm64") == "up to date"
