@@ -135,9 +135,12 @@ class IgnoreRules:
 
     @classmethod
     def parse(cls, text: str, source: str | None = None) -> IgnoreRules:
-        """Rules from the text of an ignore file (moby's reader: ``#`` in column 1, BOM)."""
+        """Rules from the text of an ignore file (moby's reader: ``#`` in column 1, BOM; a
+        line ends at ``\n`` only, a ``\r`` before it dropped: not at U+2028 or U+0085 as
+        ``str.splitlines`` would)."""
         lines: list[tuple[int, str]] = []
-        for number, line in enumerate(text.removeprefix("\ufeff").splitlines(), 1):
+        for number, raw in enumerate(text.removeprefix("\ufeff").split("\n"), 1):
+            line = raw.removesuffix("\r")
             if not line.startswith("#"):
                 lines.append((number, line))
         return cls(lines, source)

@@ -187,6 +187,20 @@ def test_ignore_matching(lines: list[str], path: str, excluded: str | None) -> N
     assert (culprit.text if culprit else None) == excluded
 
 
+@pytest.mark.parametrize("sep", ["\u2028", "\u2029", "\x85"])
+def test_ignore_lines_end_at_newline_only(sep: str) -> None:
+    """moby's reader splits the file at ``\n`` (a ``\r`` before it dropped), never at the
+    other characters Python's ``splitlines`` ends a line at: ``a.txt<U+2028>b.txt`` is one
+    pattern that matches neither file, so Docker sends both (checked on a real engine)."""
+    rules = IgnoreRules.parse(f"a.txt{sep}b.txt\n", ".dockerignore")
+    assert not rules.excluded("a.txt") and not rules.excluded("b.txt")
+    crlf = IgnoreRules.parse("# note\r\na.txt\r\n!keep\r\n", ".dockerignore")
+    assert [(p.line, p.pattern, p.exclusion) for p in crlf.patterns] == [
+        (2, "a.txt", False),
+        (3, "keep", True),
+    ]
+
+
 def test_clean_is_go_filepath_clean_without_leading_slash() -> None:
     assert [clean(p) for p in ["/a/b/", "a//b", "./a/../b", "/", "", "../x"]] == [
         "a/b",
