@@ -181,6 +181,12 @@ def freshness(plan_: BuildPlan, client: docker.DockerClient | None) -> Freshness
     # one list call answers both: base image IDs and the input keys the tags carry
     on_engine = find_images(client, [*refs, *tags]) if client is not None else {}
     ids = {r: (base.id if (base := on_engine.get(r)) else None) for r in refs}
+    # a base image's ONBUILD triggers run in this build and may read any of the context
+    triggered = {r for r, i in ids.items() if i and client is not None and _triggers(client, i)}
+    sources = {
+        n: replace(s, paths=(*s.paths, "")) if triggered & set(s.images) else s
+        for n, s in sources.items()
+    }
     keys: dict[str, InputKey] = {}
     verdicts: dict[str, Freshness] = {}
     for img in plan_.images:
@@ -208,6 +214,16 @@ def freshness(plan_: BuildPlan, client: docker.DockerClient | None) -> Freshness
         local_ids=ids,
         schema_sha256=plan_.schema_sha256,
     )
+
+
+def _triggers(client: docker.DockerClient, image_id: str) -> bool:
+    """Whether the image has ``ONBUILD`` triggers (True when it cannot be inspected: the
+    whole context is then an input, which can only cost a rebuild)."""
+    try:
+        found = client.api.inspect_image(image_id)  # type: ignore[no-untyped-call]
+        return bool((found.get("Config") or {}).get("OnBuild"))
+    except Exception:  # gone or unreadable: assume the worst
+        return True
 
 
 def expected_keys(

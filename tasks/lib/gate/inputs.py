@@ -91,13 +91,28 @@ def build_inputs(inp: GateInput) -> BuildInputs:
     for stage, parent, base in zip(df.stages, graph.parents, graph.bases, strict=True):
         if stage.index in graph.required_set and parent is None and base != "scratch":
             images.append(base)
+
+    def take(label: str, ins: Instruction, scope: Scope) -> None:
+        if ins.keyword in ("COPY", "ADD"):
+            _copy_inputs(df, label, ins, scope, sources, images, remote)
+        elif ins.keyword == "RUN":
+            _mount_inputs(df, label, ins, scope, sources, images)
+
+    ends: dict[int, Scope] = {}  # each stage's scope once walked: where its children start
     for stage, ins, scope in walk(df, inp.build_args, graph.parents):
+        ends[stage.index] = scope
         if stage.index not in graph.required_set:
             continue
-        if ins.keyword in ("COPY", "ADD"):
-            _copy_inputs(df, stage.label, ins, scope, sources, images, remote)
-        elif ins.keyword == "RUN":
-            _mount_inputs(df, stage.label, ins, scope, sources, images)
+        take(stage.label, ins, scope)
+    # a stage FROM a stage runs that stage's ONBUILD triggers first (BuildKit does)
+    for stage, parent in zip(df.stages, graph.parents, strict=True):
+        if stage.index not in graph.required_set or parent is None:
+            continue
+        triggers = [ins.onbuild for ins in parent.instructions if ins.onbuild is not None]
+        if triggers:
+            start = Scope(env=ends[parent.index].env, workdir=ends[parent.index].workdir)
+        for trigger in triggers:
+            take(stage.label, trigger, start)
     frontend = dict(df.directives).get("syntax")
     return BuildInputs(
         dockerfile=inp.dockerfile,

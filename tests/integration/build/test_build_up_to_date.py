@@ -241,3 +241,43 @@ def test_the_key_follows_the_platform_built_for(
     assert status("--platform", "linux/arm64") == "built"
     (arch / "bin/amd64/x").write_text("amd64 2\n")  # not what an arm64 build copies
     assert status("--platform", "linux/arm64") == "up to date"
+
+
+def test_a_base_image_s_onbuild_triggers_make_the_context_an_input(
+    example_copy: Path, namespace: str, tmp_path: Path
+) -> None:
+    """``FROM <an image with ONBUILD COPY arch/ /onb/>``: the Dockerfile copies nothing, the
+    trigger does, so a change under arch/ rebuilds (it was "up to date" over the old file)."""
+    base = f"t8onb{uuid.uuid4().hex[:8]}:latest"
+    (tmp_path / "base").mkdir()
+    (tmp_path / "base/Dockerfile").write_text("FROM busybox\nONBUILD COPY arch/ /onb/\n")
+    arch = example_copy / "arch"
+    arch.mkdir()
+    (arch / "x").write_text("1\n")
+    (arch / "Dockerfile").write_text(f"FROM {base}\n")
+    config = tmp_path / "arch.yaml"
+    config.write_text(
+        "meeshy:\n  all: arch\n  services:\n    arch:\n      dockerfile: arch/Dockerfile\n"
+        "      image: meeshy-arch\n      tags: [latest]\n      schema_policy: none\n"
+    )
+
+    def status() -> str:
+        r = run_inv(
+            "-f", str(config), "build.all", "--root", str(example_copy), "--registry",
+            namespace, "--json",
+        )  # fmt: skip
+        assert r.code == 0, r
+        return str(json.loads(r.out)[0]["result"])
+
+    try:
+        subprocess.run(
+            ["docker", "buildx", "build", "--load", "-q", "-t", base, str(tmp_path / "base")],
+            check=True,
+            capture_output=True,
+        )
+        assert status() == "built"
+        assert status() == "up to date"
+        (arch / "x").write_text("2\n")
+        assert status() == "built"
+    finally:
+        subprocess.run(["docker", "image", "rm", base], capture_output=True, check=False)

@@ -166,6 +166,22 @@ def test_context_files_globs_excludes_and_symlinks(repo: Path) -> None:
     assert "packages/shared/prisma/schema.prisma" in every
 
 
+def test_a_stage_from_a_stage_takes_its_onbuild_triggers(tmp_path: Path) -> None:
+    """``ONBUILD COPY`` in a stage runs in every stage FROM it (checked on a real engine):
+    what it copies is an input of the image, read in the child's scope."""
+    (tmp_path / "Dockerfile").write_text(
+        "FROM busybox AS a\nENV D=src\nONBUILD COPY ${D}/f.txt /f.txt\n"
+        "ONBUILD RUN --mount=type=bind,source=m,target=/m true\nFROM a\n"
+    )
+    got = _inputs(tmp_path, "Dockerfile")
+    assert [(s.stage, s.line, s.keyword, s.path) for s in got.sources] == [
+        ("1", 3, "COPY", "src/f.txt"),
+        ("1", 4, "RUN --mount=type=bind", "m"),
+    ]
+    (tmp_path / "Dockerfile").write_text("FROM busybox AS a\nONBUILD COPY f.txt /\nFROM busybox\n")
+    assert _inputs(tmp_path, "Dockerfile").sources == ()  # not FROM a: no trigger runs
+
+
 @pytest.mark.parametrize(
     ("lines", "path", "excluded"),
     [
