@@ -33,6 +33,7 @@ from tasks.lib.build.runner import BuildResult, LogStream
 from tasks.lib.config import Settings
 from tasks.lib.errors import (
     CommandFailed,
+    DockerfileError,
     EngineUnavailable,
     Interrupted,
     SchemaGateError,
@@ -100,19 +101,25 @@ def refusal(reports: Sequence[GateReport]) -> SchemaGateError | None:
 
 def sources_of(image: ImageBuild, engine_platform: str = "") -> Sources:
     """What the image takes from the context and which external images, from the gate's
-    reading of the Dockerfile (the whole context when the gate was skipped), for each
+    reading of the Dockerfile (read so with --skip-schema-check too), for each
     platform it is built for (``--platform``, else the engine's: ``engine_platform``, as
     ``os/arch``), with the platform ARGs BuildKit gives that build (``COPY bin/$TARGETARCH``
     copies another folder on an arm64 engine or with ``--platform linux/arm64``)."""
-    if image.gate is None:
+    gate = image.gate or image.reads
+    if gate is None:
         return Sources()
-    gate = image.gate
-    reads = [
-        build_inputs(
-            replace(gate, build_args={**platform_args(p, engine_platform), **gate.build_args})
-        )
-        for p in image.platforms or (engine_platform or DEFAULT_PLATFORM,)
-    ]
+    try:
+        reads = [
+            build_inputs(
+                replace(gate, build_args={**platform_args(p, engine_platform), **gate.build_args})
+            )
+            for p in image.platforms or (engine_platform or DEFAULT_PLATFORM,)
+        ]
+    except DockerfileError as exc:
+        if image.gate is not None:  # the gate read it first and refused it: not reached
+            raise
+        # --skip-schema-check on a file our reader refuses: BuildKit may take it; built
+        return Sources(unread=exc.message)
     return Sources(
         paths=tuple(dict.fromkeys(s for bi in reads for s in bi.sources)),
         images=tuple(dict.fromkeys(i for bi in reads for i in bi.images)),
@@ -202,6 +209,10 @@ def freshness(plan_: BuildPlan, client: docker.DockerClient | None) -> Freshness
             verdicts[img.name] = Freshness(img.name, False, "no engine answered: not checked")
         elif img.push:
             verdicts[img.name] = Freshness(img.name, False, "--push: built and pushed")
+        elif unread := sources[img.name].unread:
+            verdicts[img.name] = Freshness(
+                img.name, False, f"its inputs cannot be read from the Dockerfile ({unread})"
+            )
         else:
             labels: Mapping[str, Mapping[str, str] | None] = {
                 t: (found.labels if (found := on_engine.get(t)) else None) for t in img.tags

@@ -54,6 +54,9 @@ class Sources:
 
     paths: tuple[ContextSource | str, ...] = ("",)
     images: tuple[str, ...] = ()
+    # why the Dockerfile could not be read for them (only with --skip-schema-check: the
+    # gate refuses such a file first); its base images are then unknown: never up to date
+    unread: str = ""
 
 
 @dataclass(frozen=True)

@@ -78,6 +78,9 @@ class ImageBuild:
     dockerfile_rel: str = ""
     context_rel: str = "."
     gate: GateInput | None = None  # None: --skip-schema-check
+    # the Dockerfile's reading the input key takes its sources and base images from: the
+    # gate's input, kept with --skip-schema-check too (a base image retagged is then seen)
+    reads: GateInput | None = None
     force: bool = False
     # (path, stamp) of the Dockerfile, the ignore files and the schema when the plan began,
     # before the gate or the schema's hash read them (see tasks/lib/build/inputs.py)
@@ -231,6 +234,7 @@ def plan_image(
     # proved, so staging.tag and images.validate then treat the image as unproven.
     sha = None if skip_schema_check else settings.schema_sha256
     labels = [(SCHEMA_LABEL, sha), (SCHEMA_PATH_LABEL, settings.schema)] if sha else []
+    reads = gate_input(settings, service, target.variant)
     return ImageBuild(
         service=service.name,
         variant=variant.name if variant else None,
@@ -250,7 +254,8 @@ def plan_image(
         engine=EngineTarget(context=settings.docker_context),
         dockerfile_rel=service.dockerfile,
         context_rel=settings.context,
-        gate=None if skip_schema_check else gate_input(settings, service, target.variant),
+        gate=None if skip_schema_check else reads,
+        reads=reads,
         force=options.force or options.no_cache or options.pull,
     )
 

@@ -107,6 +107,30 @@ def test_exactly_the_affected_images_rebuild(
     assert _statuses(root, namespace, "--force") == _only(*ALL)
 
 
+def test_without_the_gate_a_base_image_retagged_still_rebuilds(
+    example_copy: Path, namespace: str, base: str, tmp_path: Path
+) -> None:
+    """--skip-schema-check skips the gate's verdict, not the key's reading of the Dockerfile:
+    the base images' IDs and the copied files stay inputs (with no reading, a base retagged
+    to another image left the image "up to date")."""
+    skip = "--skip-schema-check"
+    assert _statuses(example_copy, namespace, skip) == _only(*ALL)
+    assert _statuses(example_copy, namespace, skip) == _only()
+    build_other_image(tmp_path / "other", f"{base}:latest")  # outside the build context
+    assert _statuses(example_copy, namespace, skip) == _only(*ALL)
+    src = example_copy / "services/gateway/src/server.ts"
+    src.write_text(src.read_text() + "\n// changed\n")
+    assert _statuses(example_copy, namespace, skip) == _only("gateway")
+    # a Dockerfile our reader refuses (the gate would): built, never "up to date"
+    df = example_copy / "apps/web/Dockerfile"
+    df.write_text(df.read_text() + "\nCOPY --from= /x /y\n")
+    r = run_inv(
+        "build.all", "--root", str(example_copy), "--registry", namespace, skip, "--dry-run"
+    )
+    assert r.code == 0, r
+    assert "web: its inputs cannot be read from the Dockerfile (" in r.out + r.err, r
+
+
 def test_a_build_arg_change_rebuilds_that_image(
     example_copy: Path, namespace: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
