@@ -103,18 +103,32 @@ class IgnorePattern:
 
 
 def _compile(line: int, raw: str, source: str | None) -> IgnorePattern | None:
+    """The pattern of one line; None for a blank one. ConfigError for what BuildKit refuses
+    (the build would fail, while a key would still call an image up to date): a ``!`` alone
+    ("illegal exclusion pattern"), a control character other than a tab (the patterns travel
+    in the session's gRPC headers: "PROTOCOL_ERROR"), a pattern that does not compile."""
     text = raw.strip()
     if not text:
         return None
+    where = f"{source}:{line}" if source else f"pattern {line}"
+    control = next((c for c in text if (c < " " and c != "\t") or c == "\x7f"), None)
+    if control is not None:
+        raise ConfigError(
+            f"{where}: pattern {text!r} holds the control character {control!r}",
+            hint="BuildKit fails the build on it (PROTOCOL_ERROR): remove it",
+        )
     exclusion = text.startswith("!")
     body = text[1:].strip() if exclusion else text
     if not body:
-        return None
+        raise ConfigError(
+            f"{where}: '!' alone is not a pattern",
+            hint="Docker refuses it (illegal exclusion pattern): name what to re-include after "
+            "it, or remove the line",
+        )
     pattern = clean(body)
     try:
         regex = re.compile(translate(pattern))
     except re.error as exc:
-        where = f"{source}:{line}" if source else f"pattern {line}"
         raise ConfigError(
             f"{where}: pattern {text!r} is invalid ({exc})", hint="fix or remove the pattern"
         ) from None

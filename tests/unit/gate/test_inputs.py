@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from tasks.lib.errors import ConfigError
 from tasks.lib.gate import BuildInputs, ContextSource, GateInput, build_inputs, context_files
 from tasks.lib.gate.dockerignore import IgnoreRules, clean
 
@@ -215,6 +216,32 @@ def test_ignore_lines_end_at_newline_only(sep: str) -> None:
         (2, "a.txt", False),
         (3, "keep", True),
     ]
+
+
+@pytest.mark.parametrize(
+    ("line", "error"),
+    [
+        ("!", "'!' alone is not a pattern: Docker refuses it (illegal exclusion pattern)"),
+        ("! ", "'!' alone is not a pattern"),
+        ("b\rc", "pattern 'b\\rc' holds the control character '\\r': BuildKit fails"),
+        ("a\x01b", "holds the control character '\\x01'"),
+        ("a\x7fb", "holds the control character '\\x7f'"),
+    ],
+)
+def test_ignore_lines_buildkit_refuses_are_refused(line: str, error: str) -> None:
+    """Each of these fails a real build (checked on BuildKit 0.8: "illegal exclusion
+    pattern", "PROTOCOL_ERROR"): refused by name, never skipped (the key would call an image
+    up to date that the checkout cannot build)."""
+    with pytest.raises(ConfigError) as info:
+        IgnoreRules.parse(f"a.txt\n{line}\n", ".dockerignore")
+    assert info.value.line().startswith(".dockerignore:2: ")
+    assert error in info.value.line()
+
+
+@pytest.mark.parametrize("line", ["a\tb", "\x0cb\x0c", "\u00e9.txt", "a\u2028b"])
+def test_ignore_lines_buildkit_takes_are_taken(line: str) -> None:
+    """A tab inside, a form feed at the edges (trimmed), non-ASCII: BuildKit builds."""
+    assert len(IgnoreRules.parse(f"{line}\n", ".dockerignore").patterns) == 1
 
 
 def test_clean_is_go_filepath_clean_without_leading_slash() -> None:
