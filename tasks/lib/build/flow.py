@@ -127,6 +127,9 @@ def sources_of(image: ImageBuild, engine_platform: str = "") -> Sources:
 
 
 DEFAULT_PLATFORM = "linux/amd64"  # what the gate assumes when no engine says otherwise
+# a platform no engine has, differing from the default in every part: reading a Dockerfile
+# with its ARGs tells whether the platform built for changes what the image takes
+_PROBE = "probe-os/probe-arch/probe-variant"
 
 
 def engine_platform(client: docker.DockerClient | None) -> str:
@@ -181,8 +184,12 @@ def freshness(plan_: BuildPlan, client: docker.DockerClient | None) -> Freshness
     """Input keys of every image and, when an engine answers, which are up to date.
 
     With ``--push`` the local store says nothing about the registry: nothing is skipped."""
-    platform = engine_platform(client)
-    sources = {i.name: sources_of(i, platform) for i in plan_.images}
+    sources = {i.name: sources_of(i) for i in plan_.images}
+    # the engine's platform (its /version: ~5 ms) is asked only when it changes what an image
+    # takes: when another platform's ARGs read other sources or base images
+    if client is not None and any(sources_of(i, _PROBE) != sources[i.name] for i in plan_.images):
+        platform = engine_platform(client)
+        sources = {i.name: sources_of(i, platform) for i in plan_.images}
     refs = sorted({r for s in sources.values() for r in s.images})
     tags = sorted({t for i in plan_.images for t in i.tags})
     # one list call answers both: base image IDs and the input keys the tags carry

@@ -12,6 +12,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import docker
 import pytest
 
 from tests.cli import run_inv
@@ -305,3 +306,40 @@ def test_a_base_image_s_onbuild_triggers_make_the_context_an_input(
         assert status() == "built"
     finally:
         subprocess.run(["docker", "image", "rm", base], capture_output=True, check=False)
+
+
+class _VersionCounted(docker.DockerClient):
+    """The real engine's client, counting its ``/version`` requests."""
+
+    versions = 0
+
+    def version(self, *args: Any, **kwargs: Any) -> Any:
+        self.versions += 1
+        return super().version(*args, **kwargs)
+
+
+def test_the_engine_s_platform_is_asked_only_when_it_changes_the_inputs(
+    example_copy: Path,
+) -> None:
+    """The example reads the same files on any platform: the key asks the engine nothing
+    more than its one list call and its bases' inspects; a ``COPY bin/${TARGETARCH}/`` asks
+    its platform once, and is keyed by the engine's folder."""
+    from tasks.lib.build import flow
+    from tasks.lib.build.plan import BuildOptions, Target
+    from tasks.lib.config import resolve
+
+    client = _VersionCounted.from_env()
+    assert isinstance(client, _VersionCounted)
+    s = resolve({}, env={}, project_dir=example_copy, root=str(example_copy))
+    flow.freshness(flow.plan(s, [Target(n) for n in s.all], BuildOptions()), client)
+    assert client.versions == 0
+    arch = client.version()["Arch"]
+    client.versions = 0
+    (example_copy / f"bin/{arch}").mkdir(parents=True)
+    (example_copy / f"bin/{arch}/x").write_text(arch)
+    web = example_copy / "apps/web/Dockerfile"
+    web.write_text(web.read_text() + "\nARG TARGETARCH\nCOPY bin/${TARGETARCH}/ /bin-arch/\n")
+    fresh = flow.freshness(flow.plan(s, [Target("web")], BuildOptions()), client)
+    assert client.versions == 1
+    assert f"bin/{arch}/x" in fresh.keys["web"].files
+    client.close()
