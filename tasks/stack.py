@@ -113,8 +113,12 @@ def up(c: Context, flags: UpFlags) -> None:
     from tasks.lib.stack.lock import changing
 
     with running(_out()) as out:
-        if flags.timeout < 0:
-            raise ConfigError(f"--timeout {flags.timeout}", hint="seconds >= 0")
+        if flags.wait and flags.timeout < 1:  # 0 gave up at once and stopped compose mid-up
+            raise ConfigError(
+                f"--timeout {flags.timeout} leaves no time to wait for the services",
+                hint="give the seconds to wait (at least 1), or --no-wait to start them "
+                "without waiting",
+            )
         s, stack, target = _open(c, flags, out, changes="stack.up")
         plan = core.plan_up(
             s,

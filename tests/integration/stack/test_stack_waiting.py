@@ -164,8 +164,13 @@ def test_one_line_refusals(fx: Fx) -> None:
     assert code == 2
     assert len(err.strip().splitlines()) == 1
     assert "stack staging: no compose file" in err and "inv staging.compose" in err
-    code, _out, err = fx.run(stack_tasks.up, env="fx", timeout=-1)
-    assert code == 2
+    for timeout in (-1, 0):  # 0 gave up at once, and stopped compose mid-up
+        code, _out, err = fx.run(stack_tasks.up, env="fx", timeout=timeout)
+        assert code == 2
+        assert err.strip() == (
+            f"ERROR: --timeout {timeout} leaves no time to wait for the services: give the "
+            "seconds to wait (at least 1), or --no-wait to start them without waiting"
+        )
     code, out, err = fx.run(stack_tasks.up, env="fx", profile=["ful"], dry_run=True)
     assert code == 2, out + err  # compose itself starts nothing more, and says nothing
     assert err.strip() == "ERROR: stack fx has no profile 'ful': it declares no profile"
