@@ -621,13 +621,20 @@ def _uncastable_env_var(tb: Any) -> str | None:
 
 
 def _default_at(path: list[Any]) -> Any:
-    """The default of the config key ``path`` (``["meeshy", "stacks", "dev", "project"]``);
-    None when it has none (a key the user added)."""
-    from tasks.lib.config import defaults
+    """The default of the config key ``path`` (``["meeshy", "stacks", "dev", "project"]``); a
+    stack or service the config adds has the keys every one has (``meeshy.stacks.qa.project``
+    is a string too); None when it has none (a key the user added)."""
+    from tasks.lib.config import DEFAULT_STACKS, Service, defaults
 
     node: Any = {"meeshy": defaults()}
-    for key in path:
-        if not isinstance(node, dict) or key not in node:
+    for depth, key in enumerate(path):
+        if not isinstance(node, dict):
+            return None
+        if key not in node and path[:depth] == ["meeshy", "stacks"]:
+            node = {key: next(iter(DEFAULT_STACKS.values()))}
+        elif key not in node and path[:depth] == ["meeshy", "services"]:
+            node = {key: Service(name=str(key)).to_config()}
+        elif key not in node:
             return None
         node = node[key]
     return node

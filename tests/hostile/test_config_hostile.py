@@ -144,6 +144,20 @@ def test_malformed_invoke_yaml(project: Path, yaml_text: str, expected: str) -> 
         pytest.param(
             "meeshy:\n  registry: 5\n", "INVOKE_MEESHY_REGISTRY", "meeshy.registry", id="registry"
         ),
+        # a stack and a service the config adds have no defaults of their own: their keys
+        # are strings all the same
+        pytest.param(
+            "meeshy:\n  stacks:\n    qa: {file: qa.yml, project: 5, env_file: ''}\n",
+            "INVOKE_MEESHY_STACKS_QA_PROJECT",
+            "meeshy.stacks.qa.project",
+            id="added-stack",
+        ),
+        pytest.param(
+            "meeshy:\n  services:\n    extra: {dockerfile: 5}\n",
+            "INVOKE_MEESHY_SERVICES_EXTRA_DOCKERFILE",
+            "meeshy.services.extra.dockerfile",
+            id="added-service",
+        ),
     ],
 )
 def test_an_unquoted_number_in_the_file_is_named_not_the_env_var(
