@@ -102,12 +102,19 @@ class IgnorePattern:
         return len(comps) > len(parts) or any("**" in c for c in comps)
 
 
+# what Go's strings.TrimSpace trims (unicode.IsSpace), as moby's reader trims each line:
+# Python's str.strip also takes \x1c-\x1f, which stay in the pattern BuildKit gets
+_GO_SPACE = "\t\n\v\f\r \x85\xa0\u1680\u2028\u2029\u202f\u205f\u3000" + "".join(
+    map(chr, range(0x2000, 0x200B))
+)
+
+
 def _compile(line: int, raw: str, source: str | None) -> IgnorePattern | None:
     """The pattern of one line; None for a blank one. ConfigError for what BuildKit refuses
     (the build would fail, while a key would still call an image up to date): a ``!`` alone
     ("illegal exclusion pattern"), a control character other than a tab (the patterns travel
     in the session's gRPC headers: "PROTOCOL_ERROR"), a pattern that does not compile."""
-    text = raw.strip()
+    text = raw.strip(_GO_SPACE)
     if not text:
         return None
     where = f"{source}:{line}" if source else f"pattern {line}"
@@ -118,7 +125,7 @@ def _compile(line: int, raw: str, source: str | None) -> IgnorePattern | None:
             hint="BuildKit fails the build on it (PROTOCOL_ERROR): remove it",
         )
     exclusion = text.startswith("!")
-    body = text[1:].strip() if exclusion else text
+    body = text[1:].strip(_GO_SPACE) if exclusion else text
     if not body:
         raise ConfigError(
             f"{where}: '!' alone is not a pattern",

@@ -226,6 +226,10 @@ def test_ignore_lines_end_at_newline_only(sep: str) -> None:
         ("b\rc", "pattern 'b\\rc' holds the control character '\\r': BuildKit fails"),
         ("a\x01b", "holds the control character '\\x01'"),
         ("a\x7fb", "holds the control character '\\x7f'"),
+        # \x1c-\x1f are whitespace to Python's strip, not to Go's strings.TrimSpace: at
+        # the end of a line they stay in the pattern BuildKit gets (checked: PROTOCOL_ERROR)
+        ("b\x1f", "pattern 'b\\x1f' holds the control character '\\x1f'"),
+        ("\x1cb", "holds the control character '\\x1c'"),
     ],
 )
 def test_ignore_lines_buildkit_refuses_are_refused(line: str, error: str) -> None:
@@ -238,7 +242,9 @@ def test_ignore_lines_buildkit_refuses_are_refused(line: str, error: str) -> Non
     assert error in info.value.line()
 
 
-@pytest.mark.parametrize("line", ["a\tb", "\x0cb\x0c", "\u00e9.txt", "a\u2028b"])
+@pytest.mark.parametrize(
+    "line", ["a\tb", "\x0cb\x0c", "\u00e9.txt", "a\u2028b", "\x85b\u3000", "! \xa0b"]
+)
 def test_ignore_lines_buildkit_takes_are_taken(line: str) -> None:
     """A tab inside, a form feed at the edges (trimmed), non-ASCII: BuildKit builds."""
     assert len(IgnoreRules.parse(f"{line}\n", ".dockerignore").patterns) == 1
