@@ -363,7 +363,7 @@ def test_signal_during_down_says_the_stack_may_be_partly_down(
     assert "Traceback" not in err
     assert err.strip().splitlines()[-1] == (
         f"ERROR: interrupted by {sig.name}: `docker compose down` of {project} was stopped "
-        "before it ended: the stack may be partly down, its volumes not removed (rerun "
+        "before it ended: the stack may be partly down, its volumes maybe not removed (rerun "
         "`inv stack.down --env dev --volumes` to finish it)"
     ), err
     assert len(compose_ps(project)) == 3  # not removed: partly down indeed

@@ -166,7 +166,7 @@ def compose_config(
         lost = translate(exc, target)
         if isinstance(lost, EngineUnavailable):
             raise lost from exc
-        bad_env = _refused_env_file(env_files)
+        bad_env = _refused_env_file(env_files, target)
         if bad_env is not None:  # compose names neither: say which file is at fault
             what, output = f"the env file {bad_env[0]}", bad_env[1]
             nameless = _nameless_line(bad_env[0])
@@ -189,7 +189,8 @@ def _nameless_line(env_file: Path) -> int | None:
     from tasks.lib.fsread import read_bytes
 
     try:
-        lines = read_bytes(env_file).decode("utf-8", "replace").splitlines()
+        # lines end at \n only (a \r before it dropped), as compose's reader splits them
+        lines = read_bytes(env_file).decode("utf-8", "replace").split("\n")
     except OSError:
         return None
     for number, line in enumerate(lines, 1):
@@ -201,7 +202,9 @@ def _nameless_line(env_file: Path) -> int | None:
     return None
 
 
-def _refused_env_file(env_files: Sequence[Path]) -> tuple[Path, str] | None:
+def _refused_env_file(
+    env_files: Sequence[Path], target: EngineTarget | None
+) -> tuple[Path, str] | None:
     """The first env file compose refuses on its own (a line ``=1``: "setenv: invalid
     argument", naming no file), with compose's output; None when each passes with a one-service
     file. Asked only after compose refused the whole: one more ``compose config`` per file."""
@@ -211,7 +214,9 @@ def _refused_env_file(env_files: Sequence[Path]) -> tuple[Path, str] | None:
         with tempfile.TemporaryDirectory(prefix="meeshy-env-") as tmp:
             probe = Path(tmp) / "compose.yaml"
             probe.write_text("services:\n  probe:\n    image: busybox\n")
-            client = compose_client([probe], Path(tmp), project="probe", env_files=[env_file])
+            client = compose_client(
+                [probe], Path(tmp), project="probe", env_files=[env_file], target=target, link=False
+            )
             try:
                 client.compose.config(return_json=True)
             except DockerException as exc:

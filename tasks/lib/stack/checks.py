@@ -231,10 +231,11 @@ def stopped_down(plan: DownPlan) -> Iterator[None]:
     except Interrupted as exc:
         stack = plan.stack
         volumes = " --volumes" if "--volumes" in plan.call.args else ""
+        left = ", its volumes maybe not removed" if volumes else ""
         raise Interrupted(
             exc.signum,
             f"{exc.message}: `docker compose down` of {stack.project} was stopped before it "
-            f"ended: the stack may be partly down{', its volumes not removed' if volumes else ''}"
+            f"ended: the stack may be partly down{left}"
             f" (rerun `inv stack.down --env {stack.name}{volumes}` to finish it)",
         ) from None
 
