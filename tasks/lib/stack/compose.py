@@ -138,7 +138,7 @@ def stream(stack: Stack, target: EngineTarget, call: ComposeCall) -> Iterator[st
         if call.op == "down":
             lines = c.down(remove_orphans=True, volumes="--volumes" in call.args, stream_logs=True)
         elif call.op == "pull":
-            lines = c.pull(list(call.services), stream_logs=True)
+            lines = c.pull(call.operands, stream_logs=True)
         else:  # pragma: no cover - a programming error
             raise ValueError(f"not a changing compose call: {call.op}")
         for _source, raw in lines:
@@ -238,12 +238,12 @@ def _group_alive(pgid: int) -> bool:
 def logs(stack: Stack, target: EngineTarget, call: ComposeCall) -> Iterator[tuple[str, str]]:
     """``compose logs``: (stdout|stderr, line) as compose prints them."""
     c = client(stack, target, call.profiles).compose
-    args = call.args
+    args = call.args[: len(call.args) - len(call.operands)]  # the flags: no service name
     tail = args[args.index("--tail") + 1] if "--tail" in args else None
     since = args[args.index("--since") + 1] if "--since" in args else None
     with failures(stack, "logs", target):
         for source, raw in c.logs(
-            list(call.services),
+            call.operands,
             tail=tail,
             follow="--follow" in args,
             no_log_prefix="--no-log-prefix" in args,

@@ -137,10 +137,21 @@ class ComposeCall:
     profiles: tuple[str, ...] = ()
     services: tuple[str, ...] = ()
 
+    @property
+    def operands(self) -> list[str]:
+        """The service names as the argv's last words: after ``--``, since compose accepts a
+        service named ``--volumes`` or ``-q``, which would otherwise be read as a flag."""
+        return operands(self.services)
+
+
+def operands(services: Sequence[str]) -> list[str]:
+    return ["--", *services] if services else []
+
 
 def up_call(services: Sequence[str] = (), profiles: Sequence[str] = ()) -> ComposeCall:
     """``up --detach [SERVICE...]`` (the Makefile's ``up -d``)."""
-    return ComposeCall("up", ("up", "--detach", *services), tuple(profiles), tuple(services))
+    args = ("up", "--detach", *operands(services))
+    return ComposeCall("up", args, tuple(profiles), tuple(services))
 
 
 def down_call(*, volumes: bool) -> ComposeCall:
@@ -167,11 +178,11 @@ def logs_call(
         args.append("--no-log-prefix")
     if since:
         args += ["--since", since]
-    return ComposeCall("logs", (*args, *services), ALL_PROFILES, tuple(services))
+    return ComposeCall("logs", (*args, *operands(services)), ALL_PROFILES, tuple(services))
 
 
 def pull_call(service: str) -> ComposeCall:
-    return ComposeCall("pull", ("pull", service), ALL_PROFILES, (service,))
+    return ComposeCall("pull", ("pull", *operands([service])), ALL_PROFILES, (service,))
 
 
 _SINCE = re.compile(

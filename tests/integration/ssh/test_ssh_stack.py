@@ -244,7 +244,7 @@ def test_stack_tasks_over_ssh(
     r = run(sshd, stack, transport, "stack.pull", "--all", "--dry-run")
     pulls = [ln for ln in r.out.splitlines() if " compose " in ln]
     assert pulls == [
-        stack.compose_argv(transport, "pull", svc, profile="*")
+        stack.compose_argv(transport, "pull", "--", svc, profile="*")
         for svc in ("database", "frontend", "gateway")
     ], r
 

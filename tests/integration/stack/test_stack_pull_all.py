@@ -126,7 +126,7 @@ def test_dry_run_all_shows_every_pull_and_what_is_not_pulled(world: World) -> No
     assert lines[0] == f"==> dry run: {world.project} would pull every image"
     docker = shutil.which("docker")
     argv = [str(docker), "compose", "--file", str(world.file), "--profile", "*"]
-    argv += ["--project-name", world.project, "pull"]
+    argv += ["--project-name", world.project, "pull", "--"]
     shown = " ".join(shlex.quote(a) for a in argv)
     # in the order of `compose config` (by name)
     assert [ln for ln in lines if ln.startswith(str(docker))] == [

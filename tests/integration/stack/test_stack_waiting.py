@@ -142,7 +142,7 @@ def test_no_wait_and_service_selection(fx: Fx) -> None:
     )
     code, out, err = fx.run(stack_tasks.up, env="fx", service=["web"], dry_run=True)
     assert code == 0, err
-    assert out.splitlines()[1].endswith(f"--project-name {fx.project} up --detach web")
+    assert out.splitlines()[1].endswith(f"--project-name {fx.project} up --detach -- web")
     assert "then wait up to 180s for: db, web" in out
     code, out, err = fx.run(stack_tasks.up, env="fx", service=["web"], wait=False)
     assert code == 0, out + err
@@ -150,6 +150,19 @@ def test_no_wait_and_service_selection(fx: Fx) -> None:
     code, _out, err = fx.run(stack_tasks.up, env="fx", service=["wbe"])
     assert code == 2
     assert "stack fx has no service 'wbe': did you mean 'web'?" in err
+
+
+def test_a_service_named_like_a_flag_is_a_service(fx: Fx) -> None:
+    """Compose takes a service named ``-q``; it reaches compose after ``--``, so ``up``
+    starts that one service and ``logs`` shows its lines (as a flag, ``-q`` would have been
+    read as another option)."""
+    fx.write(svc("-q", "echo quiet-one; exec sleep 600") + svc("other", "exec sleep 600"))
+    code, out, err = fx.run(stack_tasks.up, env="fx", service=["-q"], wait=False)
+    assert code == 0, out + err
+    assert fx.states() == {"-q": "running"}
+    code, out, err = fx.run(stack_tasks.logs, env="fx", service=["-q"])
+    assert code == 0, out + err
+    assert "quiet-one" in out
 
 
 def test_one_line_refusals(fx: Fx) -> None:

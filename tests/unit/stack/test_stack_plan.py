@@ -117,7 +117,9 @@ def test_a_missing_env_file_is_a_warning_for_reads_and_dry_runs(root: Path) -> N
     ("call", "args"),
     [
         pytest.param(up_call(), ("up", "--detach"), id="up"),
-        pytest.param(up_call(["gateway"], ["full"]), ("up", "--detach", "gateway"), id="up-svc"),
+        pytest.param(
+            up_call(["gateway"], ["full"]), ("up", "--detach", "--", "gateway"), id="up-svc"
+        ),
         pytest.param(down_call(volumes=False), ("down", "--remove-orphans"), id="down"),
         pytest.param(
             down_call(volumes=True), ("down", "--remove-orphans", "--volumes"), id="down-v"
@@ -125,15 +127,26 @@ def test_a_missing_env_file_is_a_warning_for_reads_and_dry_runs(root: Path) -> N
         pytest.param(logs_call(), ("logs", "--no-color"), id="logs"),
         pytest.param(
             logs_call(["web", "gateway"], follow=True, since="10m", tail="5"),
-            ("logs", "--no-color", "--tail", "5", "--follow", "--since", "10m", "web", "gateway"),
+            (
+                "logs",
+                "--no-color",
+                "--tail",
+                "5",
+                "--follow",
+                "--since",
+                "10m",
+                "--",
+                "web",
+                "gateway",
+            ),
             id="logs-all",
         ),
         pytest.param(
             logs_call(["web"], tail="20", prefix=False),
-            ("logs", "--no-color", "--tail", "20", "--no-log-prefix", "web"),
+            ("logs", "--no-color", "--tail", "20", "--no-log-prefix", "--", "web"),
             id="logs-no-prefix",
         ),
-        pytest.param(pull_call("web"), ("pull", "web"), id="pull"),
+        pytest.param(pull_call("web"), ("pull", "--", "web"), id="pull"),
     ],
 )
 def test_call_args(call: ComposeCall, args: tuple[str, ...]) -> None:
@@ -185,6 +198,8 @@ def captured(monkeypatch: pytest.MonkeyPatch) -> list[list[str]]:
         pytest.param(down_call(volumes=False), id="down"),
         pytest.param(down_call(volumes=True), id="down-volumes"),
         pytest.param(pull_call("web"), id="pull"),
+        pytest.param(up_call(["--volumes", "-q"]), id="up-dash-names"),
+        pytest.param(pull_call("-q"), id="pull-dash-name"),
     ],
 )
 def test_dry_run_argv_is_what_whales_runs(
@@ -195,7 +210,7 @@ def test_dry_run_argv_is_what_whales_runs(
     shown = compose.argv(st, target, call)
     if call.op == "up":  # run by compose.Running: held to what python-on-whales would run
         compose.client(st, target, call.profiles).compose.up(
-            list(call.services) or None, detach=True, stream_logs=True
+            call.operands or None, detach=True, stream_logs=True
         )
     else:
         list(compose.stream(st, target, call))
@@ -211,6 +226,7 @@ def test_dry_run_argv_is_what_whales_runs(
         pytest.param(logs_call(), id="logs"),
         pytest.param(logs_call(["web"], follow=True, since="10m", tail="20"), id="logs-all"),
         pytest.param(logs_call(["web"], tail="20", prefix=False), id="logs-no-prefix"),
+        pytest.param(logs_call(["--follow"]), id="logs-dash-name"),
     ],
 )
 def test_logs_argv_is_what_whales_runs(
