@@ -228,6 +228,21 @@ def build_other_image(workdir: Path, ref: str) -> None:
     )
 
 
+def build_unrelated_image(workdir: Path, ref: str) -> None:
+    """Build ``ref``: busybox's files and one of its own in a single layer of its own, so
+    an image that shares no layer with busybox (not built FROM it) yet runs as it does."""
+    workdir.mkdir()
+    (workdir / "Dockerfile").write_text(
+        f"FROM busybox AS files\nRUN echo {uuid.uuid4().hex} > /m\n"
+        "FROM scratch\nCOPY --from=files / /\n"
+    )
+    subprocess.run(
+        ["docker", "buildx", "build", "--load", "-q", "-t", ref, str(workdir)],
+        check=True,
+        capture_output=True,
+    )
+
+
 def build_example(root: Path, namespace: str, services: tuple[str, ...] = ()) -> None:
     """Build the example images under ``namespace`` through build_flow (gate + BuildKit)."""
     from tasks.build import BuildFlags, build_plan, run_plan

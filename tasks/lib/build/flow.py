@@ -123,6 +123,7 @@ def sources_of(image: ImageBuild, engine_platform: str = "") -> Sources:
     return Sources(
         paths=tuple(dict.fromkeys(s for bi in reads for s in bi.sources)),
         images=tuple(dict.fromkeys(i for bi in reads for i in bi.images)),
+        root=reads[0].root if len(reads) == 1 else "",
     )
 
 
@@ -364,6 +365,11 @@ def land(r: BuildResult, fresh: Freshnesses, client: docker.DockerClient) -> Non
     run_id = dict(image.labels).get(BUILD_RUN_LABEL, "")
     built = client.api.images(filters={"label": f"{BUILD_RUN_LABEL}={run_id}"}) if run_id else []
     image_id = str(built[0]["Id"]) if built else ""
+    if r.moved is None and image_id:
+        r.moved = _other_root(client, image, image_id, fresh)
+        where = (
+            f"{r.moved} changed during the build, so the image may not be what its input key says"
+        )
     if r.moved is not None:
         r.status = Status.FAILED
         if image_id:
@@ -397,6 +403,25 @@ def land(r: BuildResult, fresh: Freshnesses, client: docker.DockerClient) -> Non
         r.error = exc.line()
     else:
         r.image_id = image_id
+
+
+def _other_root(
+    client: docker.DockerClient, image: ImageBuild, image_id: str, fresh: Freshnesses
+) -> str | None:
+    """``base image X`` when the built image does not start with the layers of the base its
+    key names: X was retagged to another image and back while BuildKit built (the tag names
+    the key's image again when the build ends, so only the layers tell). The engine's own
+    builder only: another builder resolves bases from its registry, not from this store."""
+    ref = fresh.sources[image.name].root
+    base_id = fresh.local_ids.get(ref) if ref else None
+    if not base_id or image.builder not in ("", "default"):
+        return None
+    try:
+        base = client.api.inspect_image(base_id)["RootFS"]["Layers"]  # type: ignore[no-untyped-call]
+        built = client.api.inspect_image(image_id)["RootFS"]["Layers"]  # type: ignore[no-untyped-call]
+    except Exception:  # gone meanwhile: the tag check above has seen it
+        return None
+    return None if list(built[: len(base)]) == list(base) else f"base image {ref}"
 
 
 def _what_happened(run: BuildRun, *, failed_word: str = "failed") -> str:

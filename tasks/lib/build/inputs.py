@@ -54,6 +54,9 @@ class Sources:
 
     paths: tuple[ContextSource | str, ...] = ("",)
     images: tuple[str, ...] = ()
+    # the image the final stage starts from ("" for scratch, or several platforms built):
+    # the built image's first layers must be its layers (land checks it)
+    root: str = ""
     # why the Dockerfile could not be read for them (only with --skip-schema-check: the
     # gate refuses such a file first); its base images are then unknown: never up to date
     unread: str = ""

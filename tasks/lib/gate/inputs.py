@@ -60,6 +60,9 @@ class BuildInputs:
     images: tuple[str, ...]  # image references, in order of first use
     remote: tuple[str, ...]  # ADD of a URL or a git repository
     frontend: str | None  # the ``# syntax=`` image, if any
+    # the image the final stage's filesystem starts from (the FROM at the root of its chain
+    # of stages); "" for scratch: its layers are the first of the built image's
+    root: str = ""
 
     def to_json(self) -> dict[str, object]:
         """JSON-ready form."""
@@ -114,6 +117,10 @@ def build_inputs(inp: GateInput) -> BuildInputs:
         for trigger in triggers:
             take(stage.label, trigger, start)
     frontend = dict(df.directives).get("syntax")
+    first = graph.final
+    while (up := graph.parents[first.index]) is not None:
+        first = up
+    root = graph.bases[first.index]
     return BuildInputs(
         dockerfile=inp.dockerfile,
         final=graph.final.label,
@@ -122,6 +129,7 @@ def build_inputs(inp: GateInput) -> BuildInputs:
         images=tuple(dict.fromkeys(images)),
         remote=tuple(dict.fromkeys(remote)),
         frontend=frontend,
+        root="" if root == "scratch" else root,
     )
 
 

@@ -25,6 +25,7 @@ from tests.cli import run_inv
 from tests.integration.registry import (
     LocalRegistry,
     build_other_image,
+    build_unrelated_image,
     own_namespace,
     registry,
 )
@@ -45,15 +46,24 @@ def namespace() -> Iterator[str]:
 
 
 def _build_while_changing(
-    root: Path, ns: str, change: Hook, after: AfterHook | None = None, *, push: bool = False
+    root: Path,
+    ns: str,
+    change: Hook,
+    after: AfterHook | None = None,
+    *,
+    push: bool = False,
+    before: Hook | None = None,
 ) -> flow.BuildRun:
     """build.gateway in process, calling ``change()`` once BuildKit's first line is out (and
-    ``after()`` once buildx has ended, before the key is made again)."""
+    ``after()`` once buildx has ended, before the key is made again; ``before()`` once the
+    key is made, before buildx starts)."""
     settings = resolve({}, env={}, project_dir=root, root=str(root), registry=ns)
     plan = flow.plan(settings, [Target("gateway")], BuildOptions(push=push))
     with connect(plan.engine) as client:
         fresh = flow.freshness(plan, client)
         plan = flow.labelled(plan, fresh)
+        if before is not None:
+            before()
         real = whales_stream(plan.engine)
 
         def stream(image: ImageBuild) -> Iterator[str]:
@@ -163,26 +173,53 @@ def test_a_file_created_and_removed_again_during_the_build_is_seen(
     _failed(run, "services/gateway/src")  # the folder the source names: its stamp moved
 
 
+@pytest.fixture
+def base(example_copy: Path, sdk: Any) -> Iterator[str]:
+    """gateway's Dockerfile FROM ``<base>:latest``, a tag of busybox of the test's own (the
+    test adds ``<base>:other``); both tags go afterwards."""
+    name = f"t8mvbase{uuid.uuid4().hex[:8]}"
+    sdk.api.tag("busybox:latest", name, "latest")
+    df = example_copy / "services/gateway/Dockerfile"
+    df.write_text(df.read_text().replace("FROM busybox", f"FROM {name}"))
+    yield name
+    for tag in ("latest", "other"):
+        subprocess.run(["docker", "image", "rm", f"{name}:{tag}"], check=False, capture_output=True)
+
+
 def test_a_base_image_retagged_during_the_build_is_seen(
-    example_copy: Path, namespace: str, sdk: Any
+    example_copy: Path, namespace: str, sdk: Any, base: str
 ) -> None:
-    base = f"t8mvbase{uuid.uuid4().hex[:8]}"
     build_other_image(example_copy / "other-base", f"{base}:other")
-    sdk.api.tag("busybox:latest", base, "latest")
-    try:
-        df = example_copy / "services/gateway/Dockerfile"
-        df.write_text(df.read_text().replace("FROM busybox", f"FROM {base}"))
-        run = _build_while_changing(
-            example_copy,
-            namespace,
-            lambda: sdk.api.tag(f"{base}:other", base, "latest", force=True),
-        )
-        _failed(run, f"base image {base}")
-    finally:
-        for tag in ("latest", "other"):
-            subprocess.run(
-                ["docker", "image", "rm", f"{base}:{tag}"], check=False, capture_output=True
-            )
+    run = _build_while_changing(
+        example_copy,
+        namespace,
+        lambda: sdk.api.tag(f"{base}:other", base, "latest", force=True),
+    )
+    _failed(run, f"base image {base}")
+
+
+def test_a_base_image_retagged_and_back_during_the_build_is_seen(
+    example_copy: Path, namespace: str, sdk: Any, base: str
+) -> None:
+    """The base's tag names another image when BuildKit resolves it, and the key's image
+    again when the build ends: the tag check sees nothing, the layers do (the built image
+    does not start with the key's base), and no tag is written. (An image built FROM the
+    key's base starts with its layers: that retag-and-back is not seen.)"""
+    build_unrelated_image(example_copy / "other-base", f"{base}:other")
+    untagged = _untagged_builds(sdk)
+    run = _build_while_changing(
+        example_copy,
+        namespace,
+        lambda: None,
+        before=lambda: sdk.api.tag(f"{base}:other", base, "latest", force=True),
+        after=lambda _image: sdk.api.tag("busybox:latest", base, "latest", force=True),
+    )
+    _failed(run, f"base image {base}")
+    assert _ids(sdk, namespace) == dict.fromkeys(_ids(sdk, namespace))  # no tag at all
+    assert _untagged_builds(sdk) == untagged  # the image built on the other base is gone
+    # the same build with the base left alone is tagged
+    run = _build_while_changing(example_copy, namespace, lambda: None)
+    assert [r.status for r in run.results] == [Status.BUILT], run.results[0].error
 
 
 def test_an_ignored_file_written_during_the_build_changes_nothing(
