@@ -99,19 +99,28 @@ def refusal(reports: Sequence[GateReport]) -> SchemaGateError | None:
 # -- up to date ---------------------------------------------------------------------------------
 
 
-def sources_of(image: ImageBuild, engine_platform: str = "") -> Sources:
+def sources_of(
+    image: ImageBuild,
+    engine_platform: str = "",
+    base_env: Mapping[str, Mapping[str, str]] | None = None,
+) -> Sources:
     """What the image takes from the context and which external images, from the gate's
     reading of the Dockerfile (read so with --skip-schema-check too), for each
     platform it is built for (``--platform``, else the engine's: ``engine_platform``, as
     ``os/arch``), with the platform ARGs BuildKit gives that build (``COPY bin/$TARGETARCH``
-    copies another folder on an arm64 engine or with ``--platform linux/arm64``)."""
+    copies another folder on an arm64 engine or with ``--platform linux/arm64``), and with
+    ``base_env`` (image reference -> its ENV) in the stages FROM those images."""
     gate = image.gate or image.reads
     if gate is None:
         return Sources()
     try:
         reads = [
             build_inputs(
-                replace(gate, build_args={**platform_args(p, engine_platform), **gate.build_args})
+                replace(
+                    gate,
+                    build_args={**platform_args(p, engine_platform), **gate.build_args},
+                    base_env=base_env or {},
+                )
             )
             for p in image.platforms or (engine_platform or DEFAULT_PLATFORM,)
         ]
@@ -185,6 +194,7 @@ def freshness(plan_: BuildPlan, client: docker.DockerClient | None) -> Freshness
     """Input keys of every image and, when an engine answers, which are up to date.
 
     With ``--push`` the local store says nothing about the registry: nothing is skipped."""
+    platform = ""
     sources = {i.name: sources_of(i) for i in plan_.images}
     # the engine's platform (its /version: ~5 ms) is asked only when it changes what an image
     # takes: when another platform's ARGs read other sources or base images
@@ -196,8 +206,17 @@ def freshness(plan_: BuildPlan, client: docker.DockerClient | None) -> Freshness
     # one list call answers both: base image IDs and the input keys the tags carry
     on_engine = find_images(client, [*refs, *tags]) if client is not None else {}
     ids = {r: (base.id if (base := on_engine.get(r)) else None) for r in refs}
-    # a base image's ONBUILD triggers run in this build and may read any of the context
-    triggered = {r for r, i in ids.items() if i and client is not None and _triggers(client, i)}
+    # each base image's config (None: not readable): its ENV is expanded in the stages FROM
+    # it (`COPY ${DIR}/` copies the folder the base names), and its ONBUILD triggers run in
+    # this build and may read any of the context
+    configs = {r: _config(client, i) for r, i in ids.items() if i and client is not None}
+    envs = {r: _env(c) for r, c in configs.items() if c and c.get("Env")}
+    if envs:  # the files read with them; the base images stay those the ids were found for
+        sources = {
+            i.name: replace(sources[i.name], paths=sources_of(i, platform, envs).paths)
+            for i in plan_.images
+        }
+    triggered = {r for r, c in configs.items() if c is None or c.get("OnBuild")}
     sources = {
         n: replace(s, paths=(*s.paths, "")) if triggered & set(s.images) else s
         for n, s in sources.items()
@@ -235,14 +254,21 @@ def freshness(plan_: BuildPlan, client: docker.DockerClient | None) -> Freshness
     )
 
 
-def _triggers(client: docker.DockerClient, image_id: str) -> bool:
-    """Whether the image has ``ONBUILD`` triggers (True when it cannot be inspected: the
-    whole context is then an input, which can only cost a rebuild)."""
+def _config(client: docker.DockerClient, image_id: str) -> dict[str, Any] | None:
+    """The image's config (``ENV``, ``ONBUILD``, ...); None when it cannot be inspected (its
+    triggers are then unknown: the whole context is an input, which can only cost a
+    rebuild)."""
     try:
         found = client.api.inspect_image(image_id)  # type: ignore[no-untyped-call]
-        return bool((found.get("Config") or {}).get("OnBuild"))
+        return dict(found.get("Config") or {})
     except Exception:  # gone or unreadable: assume the worst
-        return True
+        return None
+
+
+def _env(config: Mapping[str, Any]) -> dict[str, str]:
+    """A config's ``Env`` (``["K=V", ...]``) as a mapping."""
+    pairs = (str(e).partition("=") for e in config.get("Env") or ())
+    return {k: v for k, _, v in pairs if k}
 
 
 def expected_keys(

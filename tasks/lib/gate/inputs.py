@@ -102,7 +102,12 @@ def build_inputs(inp: GateInput) -> BuildInputs:
             _mount_inputs(df, label, ins, scope, sources, images)
 
     ends: dict[int, Scope] = {}  # each stage's scope once walked: where its children start
-    for stage, ins, scope in walk(df, inp.build_args, graph.parents):
+    start_env = {
+        stage.index: inp.base_env[base]
+        for stage, parent, base in zip(df.stages, graph.parents, graph.bases, strict=True)
+        if parent is None and base in inp.base_env
+    }
+    for stage, ins, scope in walk(df, inp.build_args, graph.parents, start_env):
         ends[stage.index] = scope
         if stage.index not in graph.required_set:
             continue

@@ -35,6 +35,9 @@ class GateInput:
     build_args: Mapping[str, str] = field(default_factory=dict)
     schema: str = "packages/shared/prisma/schema.prisma"
     target: str | None = None
+    # image reference -> its ENV, for stages FROM it (the input key's reading; the gate
+    # itself reads the Dockerfile alone)
+    base_env: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)

@@ -147,18 +147,23 @@ class Scope:
 
 
 def walk(
-    df: Dockerfile, build_args: Mapping[str, str], parents: list[Stage | None] | None = None
+    df: Dockerfile,
+    build_args: Mapping[str, str],
+    parents: list[Stage | None] | None = None,
+    start_env: Mapping[int, Mapping[str, str]] | None = None,
 ) -> Iterator[tuple[Stage, Instruction, Scope]]:
     """Each instruction of each stage with the scope in force before it (a live object).
 
-    ENV and WORKDIR are inherited from the stage a stage is FROM; ARGs are per stage.
+    ENV and WORKDIR are inherited from the stage a stage is FROM; ARGs are per stage; a
+    stage FROM an image starts with ``start_env`` of its index (the image's own ENV, which
+    BuildKit expands in its instructions), when given.
     """
     genv = global_env(df, build_args)
     if parents is None:
         parents = base_stages(df, build_args)
     ends: list[Scope] = []
     for stage, parent in zip(df.stages, parents, strict=True):
-        scope = Scope()
+        scope = Scope(env=(start_env or {}).get(stage.index))
         if parent is not None:
             inherited = ends[parent.index]
             scope = Scope(env=inherited.env, workdir=inherited.workdir)

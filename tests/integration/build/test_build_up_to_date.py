@@ -132,6 +132,32 @@ def test_without_the_gate_a_base_image_retagged_still_rebuilds(
     assert "web: its inputs cannot be read from the Dockerfile (" in r.out + r.err, r
 
 
+def test_a_base_image_s_env_names_what_copy_takes(
+    example_copy: Path, namespace: str, base: str, tmp_path: Path
+) -> None:
+    """BuildKit expands the base image's own ENV in a stage FROM it: with ``ENV SRC=envdir1``
+    in the base, ``COPY ${SRC:-envdir2}/`` copies envdir1, which the key then names (read
+    without the base's ENV, it named envdir2: a change to envdir1 was "up to date")."""
+    ctx = tmp_path / "env-base"
+    ctx.mkdir()
+    (ctx / "Dockerfile").write_text("FROM busybox\nENV SRC=envdir1\n")
+    subprocess.run(
+        ["docker", "buildx", "build", "--load", "-q", "-t", f"{base}:latest", str(ctx)],
+        check=True,
+        capture_output=True,
+    )
+    for name in ("envdir1", "envdir2"):
+        (example_copy / name).mkdir()
+        (example_copy / name / "f").write_text(name)
+    web = example_copy / "apps/web/Dockerfile"
+    web.write_text(web.read_text() + "\nCOPY ${SRC:-envdir2}/ /envsrc/\n")
+    assert _statuses(example_copy, namespace) == _only(*ALL)
+    (example_copy / "envdir1/f").write_text("changed")
+    assert _statuses(example_copy, namespace) == _only("web")
+    (example_copy / "envdir2/f").write_text("changed")  # not what BuildKit copies
+    assert _statuses(example_copy, namespace) == _only()
+
+
 def test_a_build_arg_change_rebuilds_that_image(
     example_copy: Path, namespace: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
