@@ -8,9 +8,9 @@ import io
 import tarfile
 import time
 import uuid
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from pathlib import PurePosixPath
-from typing import TYPE_CHECKING
+from typing import IO, TYPE_CHECKING, Any
 
 from tasks.lib.images.signals import held_signals
 
@@ -20,6 +20,7 @@ if TYPE_CHECKING:
 SYMLINK_HOPS = 8
 READER_LABEL = "me.meeshy.image-reader"  # value: one token per read, to find it again
 STALE_READER = 60.0  # seconds: a reader lives for one read; older ones were abandoned
+MAX_FILE = 16 << 20  # a schema file is kilobytes: no more than this is read of one file
 
 
 def read_image_files(
@@ -58,7 +59,10 @@ def read_image_files(
                 except NotFound:
                     data = None
                     break
-                member_data, link = first_member(b"".join(stream))
+                try:
+                    member_data, link = first_member(stream)
+                finally:
+                    stream.close()  # the rest (a folder's whole tree) is never read
                 if link is None:
                     data = member_data
                     break
@@ -93,14 +97,52 @@ def remove_stale_readers(client: docker.DockerClient, *, older_than: float = STA
     remove_readers(client, READER_LABEL, older_than=older_than)
 
 
-def first_member(tar_bytes: bytes) -> tuple[bytes | None, str | None]:
-    """(content, None) for a regular file, (None, target) for a symlink, (None, None) else."""
-    with tarfile.open(fileobj=io.BytesIO(tar_bytes)) as tar:
-        for member in tar:
-            if member.issym():
-                return None, member.linkname
-            if member.isfile():
-                f = tar.extractfile(member)
-                return (f.read() if f else None), None
+def first_member(chunks: Iterable[bytes], limit: int = MAX_FILE) -> tuple[bytes | None, str | None]:
+    """From a tar stream (``get_archive``), read as far as its first member only:
+    (content, None) for a regular file (at most ``limit`` bytes of it: a bigger file is not
+    the schema, and its first bytes differ from it), (None, target) for a symlink, (None, None)
+    else. What follows (a folder's tree, a huge file's rest) is never read into memory."""
+    with tarfile.open(fileobj=_ChunkReader(chunks), mode="r|") as tar:
+        member = tar.next()
+        if member is None:
             return None, None
+        if member.issym():
+            return None, member.linkname
+        if member.isfile():
+            f = tar.extractfile(member)
+            return (_read_at_most(f, limit) if f else None), None
     return None, None
+
+
+def _read_at_most(f: IO[bytes], limit: int, piece: int = 1 << 20) -> bytes:
+    """Up to ``limit`` bytes, a piece at a time (one big read costs tarfile's stream mode
+    several copies of it)."""
+    data = bytearray()
+    while len(data) < limit:
+        got = f.read(min(piece, limit - len(data)))
+        if not got:
+            break
+        data += got
+    return bytes(data)
+
+
+class _ChunkReader(io.RawIOBase):
+    """A file over an iterator of byte chunks, read only as far as asked."""
+
+    def __init__(self, chunks: Iterable[bytes]) -> None:
+        self._chunks = iter(chunks)
+        self._rest = b""
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        while not self._rest:
+            chunk = next(self._chunks, None)
+            if chunk is None:
+                return 0
+            self._rest = chunk
+        n = min(len(buffer), len(self._rest))
+        buffer[:n] = self._rest[:n]
+        self._rest = self._rest[n:]
+        return n

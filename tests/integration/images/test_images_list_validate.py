@@ -111,22 +111,17 @@ def test_read_files_leaves_no_volume_of_an_image_that_declares_one(
     # found by review: an image with a VOLUME (the real gateway may declare one) got an
     # anonymous volume at `containers.create`, and `remove(force=True)` left it behind: one
     # more dangling volume on the engine per `images.validate`
-    import subprocess
 
-    import docker
-
-    from tasks.lib.images.files import read_image_files
-
-    client = docker.from_env()
     ref = f"{example_images}/meeshy-gateway:t4volume"
-    (tmp_path / "Dockerfile").write_text(
+    dockerfile = (
         f"FROM {example_images}/meeshy-gateway:latest\nVOLUME /t4-data /app/packages/shared\n"
     )
-    subprocess.run(
-        ["docker", "buildx", "build", "--load", "-q", "-t", ref, str(tmp_path)],
-        check=True,
-        capture_output=True,
-    )
+    with built_image(tmp_path, ref, dockerfile) as client:
+        check_no_volume_left(client, ref)
+
+
+def check_no_volume_left(client: Any, ref: str) -> None:
+    from tasks.lib.images.files import read_image_files
 
     def anonymous() -> set[str]:  # the engine is shared: only unnamed (64-hex) volumes
         return {
@@ -135,11 +130,28 @@ def test_read_files_leaves_no_volume_of_an_image_that_declares_one(
             if len(v.name) == 64 and all(ch in "0123456789abcdef" for ch in v.name)
         }
 
+    before = anonymous()
+    files = read_image_files(client, ref, ["/app/packages/shared/prisma/schema.prisma"])
+    assert files["/app/packages/shared/prisma/schema.prisma"] == (EXAMPLE / SCHEMA).read_bytes()
+    assert anonymous() - before == set()
+
+
+@contextlib.contextmanager
+def built_image(tmp_path: Path, ref: str, dockerfile: str) -> Iterator[Any]:
+    """``ref`` built from ``dockerfile``; yields an SDK client; the image is removed after."""
+    import subprocess
+
+    import docker
+
+    (tmp_path / "Dockerfile").write_text(dockerfile)
+    subprocess.run(
+        ["docker", "buildx", "build", "--load", "-q", "-t", ref, str(tmp_path)],
+        check=True,
+        capture_output=True,
+    )
+    client = docker.from_env()
     try:
-        before = anonymous()
-        files = read_image_files(client, ref, ["/app/packages/shared/prisma/schema.prisma"])
-        assert files["/app/packages/shared/prisma/schema.prisma"] == (EXAMPLE / SCHEMA).read_bytes()
-        assert anonymous() - before == set()
+        yield client
     finally:
         with contextlib.suppress(docker.errors.APIError):
             client.images.remove(ref)
@@ -219,3 +231,35 @@ def test_list_shows_only_the_registry_asked_for(
     assert [(r["repository"], r["tags"]) for r in json.loads(out)] == [
         (f"{other_registry}/meeshy-web", ["latest"])
     ]
+
+
+def test_read_files_never_loads_a_folder_or_a_huge_file_whole(
+    example_images: str, tmp_path: Path
+) -> None:
+    # found by review: get_archive's whole tar was joined in memory before its first member
+    # was looked at, so an image whose schema path is a folder of 200 MB (or a file of 200 MB)
+    # cost images.validate 400+ MB of memory, and a big enough one killed it
+    import tracemalloc
+
+    from tasks.lib.images.files import MAX_FILE, read_image_files
+
+    ref = f"{example_images}/meeshy-gateway:t4huge"
+    dockerfile = (
+        "FROM busybox\nRUN mkdir -p /d/schema.prisma && "
+        "dd if=/dev/zero of=/d/schema.prisma/big bs=1M count=200 2>/dev/null && "
+        "dd if=/dev/zero of=/f bs=1M count=200 2>/dev/null\n"
+    )
+    with built_image(tmp_path, ref, dockerfile) as client:
+        tracemalloc.start()
+        try:
+            files = read_image_files(client, ref, ["/d/schema.prisma"])
+            folder_peak = tracemalloc.get_traced_memory()[1]
+            tracemalloc.reset_peak()
+            big = read_image_files(client, ref, ["/f"])["/f"]
+            file_peak = tracemalloc.get_traced_memory()[1]
+        finally:
+            tracemalloc.stop()
+    assert files == {"/d/schema.prisma": None}
+    assert folder_peak < 16 << 20
+    assert big is not None and len(big) == MAX_FILE < 200 << 20
+    assert file_peak < 3 * MAX_FILE

@@ -151,8 +151,8 @@ def _tar(name: str, data: bytes | None = None, link: str | None = None) -> bytes
 
 
 def test_first_member() -> None:
-    assert first_member(_tar("schema.prisma", b"x")) == (b"x", None)
-    assert first_member(_tar("schema.prisma", link="../s.prisma")) == (None, "../s.prisma")
+    assert first_member([_tar("schema.prisma", b"x")]) == (b"x", None)
+    assert first_member([_tar("schema.prisma", link="../s.prisma")]) == (None, "../s.prisma")
 
 
 def test_freshness_labels_are_the_build_sides() -> None:
