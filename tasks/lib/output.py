@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shlex
 import sys
 from collections.abc import Iterable, Mapping, Sequence
@@ -172,7 +173,7 @@ class Output:
         columns: Sequence[str],
         rows: Iterable[Sequence[Any]],
     ) -> None:
-        cells = [[("" if c is None else str(c)) for c in r] for r in rows]
+        cells = [[("" if c is None else shown(str(c))) for c in r] for r in rows]
         if self.json_mode:
             return
         if self.plain:
@@ -204,6 +205,16 @@ class Output:
                     )
                 )
         _write("".join(line.rstrip() + "\n" for line in lines))
+
+
+_CONTROL = re.compile("[\x00-\x09\x0b-\x1f\x7f-\x9f]")
+
+
+def shown(text: str) -> str:
+    """``text`` safe to print: a control character (but the newline a cell may break at),
+    from an image label or a file name, is written as its escape (``\\x1b``) rather than
+    sent to the terminal, where it could move the cursor, set the title or hide a line."""
+    return _CONTROL.sub(lambda m: repr(m.group())[1:-1], text)
 
 
 def _write(text: str) -> None:

@@ -28,6 +28,20 @@ def test_table_cells_are_not_markup(capsys: pytest.CaptureFixture[str]) -> None:
     assert "💯" not in text and "❌" not in text
 
 
+@pytest.mark.parametrize("plain", [True, False], ids=["plain", "terminal"])
+def test_table_cells_never_send_control_characters(
+    plain: bool, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """An image label is anyone's text: ``1.0<ESC>]0;owned<BEL>`` set the terminal's title
+    through images.list (seen by a hostile review). Control characters are shown escaped;
+    a newline still breaks a cell, as multi-line cells do."""
+    label = "1.0\x1b]0;owned\x07\r\x9bX"
+    Output(plain=plain).table("images", ["version"], [[label]])
+    text = capsys.readouterr().out
+    assert not any(c in text for c in "\x1b\x07\r\x9b")
+    assert "1.0\\x1b]0;owned\\x07\\r\\x9bX" in text
+
+
 def test_plain_progress_says_an_unchanged_amount_only_as_a_keep_alive(
     capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
