@@ -354,7 +354,21 @@ def unreachable(
         hint = "check the engine on that machine (docker.ensure starts only a local engine)"
     else:
         hint = START_HINT
+    waited = _read_timeout(exc)
+    if waited is not None:  # something listens there, and does not answer: not a start
+        return EngineUnavailable(
+            f"{head}: it took the connection but sent no answer in {waited} s",
+            hint="it may be hung: check it with `docker info`, restart it if that hangs too "
+            "(Linux: `sudo systemctl restart docker`)",
+        )
     return EngineUnavailable(f"{head}: {_library_message(exc)}", hint=hint)
+
+
+def _read_timeout(exc: BaseException) -> str | None:
+    """The seconds waited when ``exc`` is a read that timed out (requests' "Read timed out.
+    (read timeout=60)"), else None."""
+    found = re.search(r"Read timed out\.? \(read timeout=([\d.]+)\)", str(exc))
+    return found.group(1) if found else None
 
 
 def _connect(target: EngineTarget, timeout: int) -> docker.DockerClient:
