@@ -161,6 +161,8 @@ class Freshnesses:
     sources: dict[str, Sources] = field(default_factory=dict)
     local_ids: dict[str, str | None] = field(default_factory=dict)
     schema_sha256: str | None = None
+    # each base image's layers, read with its ID: a built image must start with them
+    base_layers: dict[str, tuple[str, ...]] = field(default_factory=dict)
 
     def skipped(self) -> set[str]:
         return {n for n, f in self.verdicts.items() if f.up_to_date}
@@ -209,7 +211,10 @@ def freshness(plan_: BuildPlan, client: docker.DockerClient | None) -> Freshness
     # each base image's config (None: not readable): its ENV is expanded in the stages FROM
     # it (`COPY ${DIR}/` copies the folder the base names), and its ONBUILD triggers run in
     # this build and may read any of the context
-    configs = {r: _config(client, i) for r, i in ids.items() if i and client is not None}
+    inspected = {r: _inspect(client, i) for r, i in ids.items() if i and client is not None}
+    configs = {
+        r: (dict(found.get("Config") or {}) if found else None) for r, found in inspected.items()
+    }
     envs = {r: _env(c) for r, c in configs.items() if c and c.get("Env")}
     if envs:  # the files read with them; the base images stay those the ids were found for
         sources = {
@@ -251,16 +256,20 @@ def freshness(plan_: BuildPlan, client: docker.DockerClient | None) -> Freshness
         sources=sources,
         local_ids=ids,
         schema_sha256=plan_.schema_sha256,
+        base_layers={
+            r: tuple((found.get("RootFS") or {}).get("Layers") or ())
+            for r, found in inspected.items()
+            if found
+        },
     )
 
 
-def _config(client: docker.DockerClient, image_id: str) -> dict[str, Any] | None:
-    """The image's config (``ENV``, ``ONBUILD``, ...); None when it cannot be inspected (its
-    triggers are then unknown: the whole context is an input, which can only cost a
-    rebuild)."""
+def _inspect(client: docker.DockerClient, image_id: str) -> dict[str, Any] | None:
+    """The image's inspect (its config: ``ENV``, ``ONBUILD``; its layers); None when it
+    cannot be inspected (its triggers are then unknown: the whole context is an input, which
+    can only cost a rebuild)."""
     try:
-        found = client.api.inspect_image(image_id)  # type: ignore[no-untyped-call]
-        return dict(found.get("Config") or {})
+        return dict(client.api.inspect_image(image_id))  # type: ignore[no-untyped-call]
     except Exception:  # gone or unreadable: assume the worst
         return None
 
@@ -375,7 +384,6 @@ def land(r: BuildResult, fresh: Freshnesses, client: docker.DockerClient) -> Non
     # one call: the base images (retagged meanwhile?) and what the tags name now
     now = find_images(client, [*fresh.sources[image.name].images, *image.tags])
     r.moved = fresh.inputs_moved(image, now)
-    where = f"{r.moved} changed during the build, so the image may not be what its input key says"
     if image.push:
         if r.moved is not None:
             r.status = Status.FAILED
@@ -386,22 +394,21 @@ def land(r: BuildResult, fresh: Freshnesses, client: docker.DockerClient) -> Non
                 if (img := now.get(t)) is not None and img.label(INPUTS_LABEL) == claim
             ]
             rollback(client, undo)  # untag: the local tags are not a claim worth keeping
-            r.error = f"{where}; it was pushed: rerun with --force once the files are settled"
+            r.error = (
+                f"{_changed(r.moved)}; it was pushed: rerun with --force once the files are settled"
+            )
         return
     run_id = dict(image.labels).get(BUILD_RUN_LABEL, "")
     built = client.api.images(filters={"label": f"{BUILD_RUN_LABEL}={run_id}"}) if run_id else []
     image_id = str(built[0]["Id"]) if built else ""
     if r.moved is None and image_id:
         r.moved = _other_root(client, image, image_id, fresh)
-        where = (
-            f"{r.moved} changed during the build, so the image may not be what its input key says"
-        )
     if r.moved is not None:
         r.status = Status.FAILED
         if image_id:
             with contextlib.suppress(Exception):  # untagged and unused: nothing else has it
                 client.api.remove_image(image_id, noprune=True)
-        r.error = f"{where}: no tag was written; rerun once the files are settled"
+        r.error = f"{_changed(r.moved)}: no tag was written; rerun once the files are settled"
         return
     if not image_id:
         if image.load or any("writing image sha256:" in line for line in r.tail):
@@ -431,23 +438,27 @@ def land(r: BuildResult, fresh: Freshnesses, client: docker.DockerClient) -> Non
         r.image_id = image_id
 
 
+def _changed(what: str) -> str:
+    return f"{what} changed during the build, so the image may not be what its input key says"
+
+
 def _other_root(
     client: docker.DockerClient, image: ImageBuild, image_id: str, fresh: Freshnesses
 ) -> str | None:
     """``base image X`` when the built image does not start with the layers of the base its
-    key names: X was retagged to another image and back while BuildKit built (the tag names
-    the key's image again when the build ends, so only the layers tell). The engine's own
-    builder only: another builder resolves bases from its registry, not from this store."""
+    key names (read with its ID when the key was made): X was retagged to another image and
+    back while BuildKit built (the tag names the key's image again when the build ends, so
+    only the layers tell). The engine's own builder only: another builder resolves bases
+    from its registry, not from this store."""
     ref = fresh.sources[image.name].root
-    base_id = fresh.local_ids.get(ref) if ref else None
-    if not base_id or image.builder not in ("", "default"):
+    base = fresh.base_layers.get(ref) if ref else None
+    if not base or image.builder not in ("", "default"):
         return None
     try:
-        base = client.api.inspect_image(base_id)["RootFS"]["Layers"]  # type: ignore[no-untyped-call]
         built = client.api.inspect_image(image_id)["RootFS"]["Layers"]  # type: ignore[no-untyped-call]
     except Exception:  # gone meanwhile: the tag check above has seen it
         return None
-    return None if list(built[: len(base)]) == list(base) else f"base image {ref}"
+    return None if tuple(built[: len(base)]) == base else f"base image {ref}"
 
 
 def _what_happened(run: BuildRun, *, failed_word: str = "failed") -> str:
