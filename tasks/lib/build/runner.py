@@ -19,6 +19,7 @@ from tasks.lib import processes
 from tasks.lib.build.plan import ImageBuild
 from tasks.lib.engine import EngineTarget
 from tasks.lib.errors import TaskError
+from tasks.lib.images.store import short_id
 from tasks.lib.progress import Progress, Status
 
 if TYPE_CHECKING:
@@ -53,7 +54,7 @@ class BuildResult:
             "service": self.image.service,
             "variant": self.image.variant,
             "tags": list(self.image.tags),
-            "image_id": self.image_id.removeprefix("sha256:")[:12] if self.image_id else None,
+            "image_id": short_id(self.image_id) if self.image_id else None,
             "size": self.size,
             "seconds": round(self.seconds, 3),
             "result": self.status.value,

@@ -33,7 +33,13 @@ from tasks.lib.errors import (
 from tasks.lib.images.journal import Journal, TempTag
 from tasks.lib.images.refs import Ref, check_registry_url, format_tags, repository
 from tasks.lib.images.signals import held_signals
-from tasks.lib.images.store import engine_message, find_images, index_by_ref, list_images
+from tasks.lib.images.store import (
+    engine_message,
+    find_images,
+    index_by_ref,
+    list_images,
+    short_id,
+)
 from tasks.lib.progress import Progress, Status
 
 if TYPE_CHECKING:
@@ -249,7 +255,7 @@ def temporary_tags(client: docker.DockerClient, targets: Sequence[PushTarget]) -
         if t.image_id and now.id != t.image_id:
             raise CommandFailed(
                 f"{t.source} names {now.short_id}, not the image this run built "
-                f"({t.image_id[7:19]}): another run tagged it since; nothing was pushed",
+                f"({short_id(t.image_id)}): another run tagged it since; nothing was pushed",
                 hint="rerun once the other run has ended",
             )
     out: dict[str, TempTag] = {}
@@ -394,7 +400,7 @@ def _sent_another(client: docker.DockerClient, t: PushTarget, digest: str | None
     if sent is None or sent.id == t.image_id:
         return None  # no digest: push_one has said so already
     return (
-        f"the registry got {sent.short_id}, not the image this run built ({t.image_id[7:19]}): "
+        f"the registry got {sent.short_id}, not the image this run built ({short_id(t.image_id)}): "
         f"{t.source} was tagged by another run during the push; rerun once it has ended"
     )
 

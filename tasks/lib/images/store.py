@@ -19,6 +19,11 @@ VERSION_LABEL = "org.opencontainers.image.version"
 REVISION_LABEL = "org.opencontainers.image.revision"
 
 
+def short_id(image_id: str) -> str:
+    """An image ID as Docker shows it: 12 hex digits, no ``sha256:``."""
+    return image_id.removeprefix("sha256:")[:12]
+
+
 @dataclass(frozen=True)
 class LocalImage:
     """One local image as the engine's list call describes it. ``tags`` and ``digests``
@@ -33,7 +38,7 @@ class LocalImage:
 
     @property
     def short_id(self) -> str:
-        return self.id.removeprefix("sha256:")[:12]
+        return short_id(self.id)
 
     @property
     def created_iso(self) -> str:

@@ -28,7 +28,7 @@ from tasks.lib.errors import (
 from tasks.lib.images.freshness import Freshness, judge
 from tasks.lib.images.refs import Ref, repository
 from tasks.lib.images.signals import held_signals
-from tasks.lib.images.store import LocalImage, engine_message, find_images
+from tasks.lib.images.store import LocalImage, engine_message, find_images, short_id
 from tasks.lib.progress import Status
 
 if TYPE_CHECKING:
@@ -219,7 +219,7 @@ def rollback(
     for a in reversed(actions):
         repo, tag = Ref.parse(a.target).name_and_tag()
         if a.target in now and (found := _id(now[a.target])) not in (a.image_id, a.previous_id):
-            done = f"tagged it {found[7:19]}" if found else "removed it"
+            done = f"tagged it {short_id(found)}" if found else "removed it"
             failed.append((a, f"another run {done} meanwhile: left as it is"))
             continue
         try:
@@ -229,7 +229,7 @@ def rollback(
                 client.api.remove_image(a.target, noprune=True)
         except NotFound:
             if a.previous_id:
-                failed.append((a, f"its old image {a.previous_id[7:19]} is gone"))
+                failed.append((a, f"its old image {short_id(a.previous_id)} is gone"))
         except Exception as exc:
             failed.append((a, engine_message(exc)))
     return failed

@@ -112,11 +112,6 @@ def hooked() -> Iterator[HookedClient]:
     client.close()
 
 
-def short(image_id: str) -> str:
-    """How the tasks' lines name an image: 12 hex digits."""
-    return image_id.removeprefix("sha256:")[:12]
-
-
 class OwnImages:
     """Images made for one test under the namespace ``revfk<hex>``."""
 

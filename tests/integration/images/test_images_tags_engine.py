@@ -23,8 +23,8 @@ import pytest
 from tasks.lib.config import SCHEMA_LABEL, Settings, resolve
 from tasks.lib.errors import CommandFailed, Interrupted
 from tasks.lib.images import freshness, refs, tags
-from tasks.lib.images.store import find_images
-from tests.integration.images.faults import HookedClient, OwnImages, hooked, own, short
+from tasks.lib.images.store import find_images, short_id
+from tests.integration.images.faults import HookedClient, OwnImages, hooked, own
 
 __all__ = ["hooked", "own"]  # the fixtures, imported explicitly
 
@@ -179,7 +179,7 @@ def test_rollback_of_a_tag_whose_old_image_is_gone_says_so(staged: Staged, own: 
         tags.apply_tags(staged.client, staged.plan)
     assert info.value.line().endswith(
         f"the rollback failed for {staged.gateway}:staging: its old image "
-        f"{short(staged.old)} is gone (check those tags by hand): check the engine "
+        f"{short_id(staged.old)} is gone (check those tags by hand): check the engine "
         "(`inv docker.ensure`) and rerun"
     )
     now = own.refs()
@@ -210,5 +210,5 @@ def test_a_rollback_leaves_a_tag_another_run_moved_and_says_so(
     assert now == before | {f"{staged.gateway}:staging": theirs}  # this run's own undone
     assert (
         f"the rollback failed for {staged.gateway}:staging: another run tagged it "
-        f"{short(theirs)} meanwhile: left as it is (check those tags by hand)"
+        f"{short_id(theirs)} meanwhile: left as it is (check those tags by hand)"
     ) in info.value.line()
