@@ -31,12 +31,12 @@ SCHEMA_PATH_LABEL = "me.meeshy.schema.path"
 VERSION_RE = r"^\d+\.\d+\.\d+(?:[-+][0-9A-Za-z.+-]+)?$"
 DEFAULT_VERSION = "1.0.0"
 # Docker's reference grammar (distribution/reference): [domain[:port]/]component(/component)*
-_COMPONENT = r"[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*"
-_LABEL = r"[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?"
+COMPONENT = r"[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*"
+HOST_LABEL = r"[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?"
 _PORT = r"(?::\d{1,5})"
 # A first component is a registry host only with a dot, a port, or as localhost (as Docker).
-_DOMAIN = rf"(?:localhost{_PORT}?|{_LABEL}(?:\.{_LABEL})+{_PORT}?|{_LABEL}{_PORT})"
-REGISTRY_RE = rf"^(?:{_DOMAIN}/)?{_COMPONENT}(?:/{_COMPONENT})*$|^{_DOMAIN}$"
+DOMAIN = rf"(?:localhost{_PORT}?|{HOST_LABEL}(?:\.{HOST_LABEL})+{_PORT}?|{HOST_LABEL}{_PORT})"
+REGISTRY_RE = rf"^(?:{DOMAIN}/)?{COMPONENT}(?:/{COMPONENT})*$|^{DOMAIN}$"
 PROJECT_RE = r"^[a-z0-9][a-z0-9_-]*$"  # compose's rule for project names
 TAG_RE = r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$"
 # a buildx builder's name, or a docker context's (buildx takes either for --builder)

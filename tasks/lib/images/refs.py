@@ -13,19 +13,16 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from tasks.lib.config import Service, Settings, check_tag
+from tasks.lib.config import COMPONENT, DOMAIN, HOST_LABEL, Service, Settings, check_tag
 from tasks.lib.errors import ConfigError
 
 PROJECT_WORD = "meeshy"
-# Docker's repository grammar (distribution/reference): [domain[:port]/]component(/component)*
-_COMPONENT = r"[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*"
-_LABEL = r"[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?"
-_DOMAIN = rf"(?:localhost(?::\d{{1,5}})?|{_LABEL}(?:\.{_LABEL})+(?::\d{{1,5}})?|{_LABEL}:\d{{1,5}})"
-REPOSITORY_RE = re.compile(rf"^(?:{_DOMAIN}/)?{_COMPONENT}(?:/{_COMPONENT})*$")
+# Docker's repository grammar (distribution/reference), as config checks meeshy.registry with
+REPOSITORY_RE = re.compile(rf"^(?:{DOMAIN}/)?{COMPONENT}(?:/{COMPONENT})*$")
 # --registry-url: a domain as Docker reads one (``localhost``, a dot, or a port: a bare
 # ``registry`` would be a Docker Hub namespace), or a bracketed IPv6 address
-REGISTRY_URL_RE = re.compile(rf"^{_DOMAIN}$|^\[[0-9a-fA-F:]+\](?::\d{{1,5}})?$")
-_LOOSE_HOST_RE = re.compile(r"^[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?$")
+REGISTRY_URL_RE = re.compile(rf"^{DOMAIN}$|^\[[0-9a-fA-F:]+\](?::\d{{1,5}})?$")
+_LOOSE_HOST_RE = re.compile(rf"^{HOST_LABEL}$")
 INDEX = "docker.io"
 
 
