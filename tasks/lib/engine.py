@@ -82,11 +82,15 @@ class EngineTarget:
         for a context that does not exist. Read once per target (it is asked often)."""
         ctx = self.effective_context
         if ctx and ctx != "default":
-            return _checked_address(context_host(ctx, self.env), f"Docker context {ctx!r}")
+            return _checked_address(
+                context_host(ctx, self.env),
+                f"Docker context {ctx!r}",
+                "fix it with `docker context update`, or use another context",
+            )
         host = self.env.get("DOCKER_HOST") or DEFAULT_HOST
         if not host.startswith(_SCHEMES):
             raise ConfigError(f"DOCKER_HOST {host!r} is not an engine address", hint=_ADDRESS_HINT)
-        return _checked_address(host, "DOCKER_HOST")
+        return _checked_address(host, "DOCKER_HOST", _ADDRESS_HINT)
 
     @property
     def is_ssh(self) -> bool:
@@ -124,7 +128,7 @@ _SCHEMES = ("unix://", "tcp://", "ssh://", "npipe://", "fd://", "http://", "http
 _ADDRESS_HINT = "use unix:///path/docker.sock, tcp://HOST:PORT or ssh://[USER@]HOST, or unset it"
 
 
-def _checked_address(host: str, where: str) -> str:
+def _checked_address(host: str, where: str, hint: str) -> str:
     """``host`` when its host and port parse (a ``tcp://``/``http(s)://`` endpoint); else
     ConfigError naming ``where`` it came from: the docker SDK raised a bare ValueError for a
     port out of range or an unclosed ``[`` (an internal error, exit 70), and compose's
@@ -138,9 +142,7 @@ def _checked_address(host: str, where: str) -> str:
             reason = str(exc)
             raise ConfigError(
                 f"{where} {host!r} is not an engine address: {reason[:1].lower()}{reason[1:]}",
-                hint=_ADDRESS_HINT
-                if where == "DOCKER_HOST"
-                else "fix it with `docker context update`, or use another context",
+                hint=hint,
             ) from None
     return host
 
@@ -333,6 +335,12 @@ def unreachable(
     the run). Over SSH: ssh's own reason and what to do; else the library's message and how to
     start a local engine."""
     where = target.describe()
+    waited = _read_timeout(exc)
+    reason = (
+        f"it took the connection but sent no answer in {waited} s"
+        if waited is not None
+        else _library_message(exc)
+    )
     said = None
     if target.is_ssh:
         found = _LINKS.find(target)
@@ -352,16 +360,17 @@ def unreachable(
         )
     elif target.host.startswith("tcp://"):
         hint = "check the engine on that machine (docker.ensure starts only a local engine)"
+    elif waited is not None:  # something listens there and does not answer: not a start
+        hint = HUNG_HINT
     else:
         hint = START_HINT
-    waited = _read_timeout(exc)
-    if waited is not None:  # something listens there, and does not answer: not a start
-        return EngineUnavailable(
-            f"{head}: it took the connection but sent no answer in {waited} s",
-            hint="it may be hung: check it with `docker info`, restart it if that hangs too "
-            "(Linux: `sudo systemctl restart docker`)",
-        )
-    return EngineUnavailable(f"{head}: {_library_message(exc)}", hint=hint)
+    return EngineUnavailable(f"{head}: {reason}", hint=hint)
+
+
+HUNG_HINT = (
+    "it may be hung: check it with `docker info`, restart it if that hangs too "
+    "(Linux: `sudo systemctl restart docker`)"
+)
 
 
 def _read_timeout(exc: BaseException) -> str | None:
