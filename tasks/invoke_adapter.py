@@ -690,9 +690,8 @@ def _config_file_line(path: str, exc: BaseException, tb: Any) -> str:
         return _config_error_line(exc, tb, fix=f"fix {path}")
     if isinstance(exc, AttributeError) and "has no attribute 'items'" in str(exc):
         kind = str(exc).split("'")[1]  # "'list' object has no attribute 'items'"
-        article = "an" if kind[:1] in tuple("aeiou") else "a"
         return (
-            f"{path} must hold a mapping (meeshy: ...) at its top level, not {article} {kind}{hint}"
+            f"{path} must hold a mapping (meeshy: ...) at its top level, not {_a_kind(kind)}{hint}"
         )
     first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
     return f"cannot read the config file {path} ({type(exc).__name__}: {first[:200]}){hint}"
@@ -742,7 +741,11 @@ _KINDS = {
 
 def _a(value: Any) -> str:
     """What a YAML user calls the value's type: ``a string``, ``a whole number``, ``a list``."""
-    kind = type(value).__name__
+    return _a_kind(type(value).__name__)
+
+
+def _a_kind(kind: str) -> str:
+    """:func:`_a` of a type's name (``int``: ``a whole number``)."""
     return _KINDS.get(kind) or ("an " if kind[:1] in tuple("aeiou") else "a ") + kind
 
 

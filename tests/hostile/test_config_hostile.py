@@ -118,8 +118,8 @@ YAML_CASES = [
         id="latin-1",
     ),
     pytest.param("- meeshy\n", "at its top level, not a list", id="top-level-list"),
-    pytest.param("42\n", "at its top level, not an int", id="top-level-int"),
-    pytest.param("just words\n", "at its top level, not a str", id="top-level-str"),
+    pytest.param("42\n", "at its top level, not a whole number", id="top-level-int"),
+    pytest.param("just words\n", "at its top level, not a string", id="top-level-str"),
 ]
 
 
