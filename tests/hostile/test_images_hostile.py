@@ -5,7 +5,9 @@ The tasks run as the real CLI (``python -m invoke`` from the project root, ``NO_
 a new session). To signal at an exact point rather than after a guessed delay, the SIGINT
 tests put a ``sitecustomize`` on ``PYTHONPATH`` that wraps two docker SDK methods: the process
 sends SIGINT to itself right after the engine wrote the N-th tag (``tag:N``), or at its first
-engine read after N tags (``after-tags:N``). The signal, the handlers and the engine are real.
+engine read after N tags (``after-tags:N``), or sends signal S right after the engine made
+``images.validate``'s reader container (``create:S``). The signal, the handlers and the engine
+are real.
 """
 
 from __future__ import annotations
@@ -58,6 +60,18 @@ if _spec:
 
     _image.ImageApiMixin.tag = tag
     _client.APIClient._get = _get_then_signal
+
+    if _when == "create":  # images.validate's reader: the signal _n once the engine made it
+        import docker.api.container as _container
+
+        _create = _container.ContainerApiMixin.create_container
+
+        def create_container(self, *args, **kwargs):
+            result = _create(self, *args, **kwargs)
+            os.kill(os.getpid(), getattr(signal, _n))
+            return result
+
+        _container.ContainerApiMixin.create_container = create_container
 """
 
 
@@ -221,3 +235,78 @@ def test_staging_tag_with_its_output_closed_exits_141_and_never_blames_the_engin
     assert err == ""
     made = [exists(sdk, r) for r in refs]
     assert made in ([False] * 3, [not dry_run] * 3)
+
+
+# ------------------------------------------------------------------ images.validate's reader
+
+
+@pytest.fixture
+def readers(example_images: str, sdk: Any) -> Iterator[None]:
+    """Any container made from the gateway image during the test (none should stay) is
+    removed after it."""
+    ref = f"{example_images}/meeshy-gateway:v1.0.40"
+
+    def made() -> set[str]:
+        return {str(c["Id"]) for c in sdk.api.containers(all=True, filters={"ancestor": ref})}
+
+    before = made()
+    yield
+    for cid in made() - before:
+        sdk.api.remove_container(cid, force=True)
+
+
+def _validate(example_images: str, signalling: dict[str, str], sig: str) -> tuple[int, str]:
+    args = ("images.validate", "--service", "gateway", "--root", str(EXAMPLE))
+    proc = start(
+        *args, "--registry", example_images, env={**signalling, "T4_SIGNAL": f"create:{sig}"}
+    )
+    _out, err = proc.communicate(timeout=120)
+    return proc.returncode, err
+
+
+def _readers(sdk: Any) -> list[dict[str, Any]]:
+    from tasks.lib.images.files import READER_KIND
+    from tasks.lib.volumes.plan import HELPER_LABEL
+
+    return list(sdk.api.containers(all=True, filters={"label": f"{HELPER_LABEL}={READER_KIND}"}))
+
+
+@pytest.mark.parametrize(("sig", "code"), [("SIGINT", 130), ("SIGTERM", 143)])
+def test_a_signal_right_after_the_reader_is_created_leaves_no_container(
+    example_images: str,
+    signalling: dict[str, str],
+    sdk: Any,
+    readers: None,
+    sig: str,
+    code: int,
+) -> None:
+    # found by review: the signal came before `containers.create` returned the container,
+    # so the `finally` that removes it never knew it: a `created` container per Ctrl-C
+    before = {c["Id"] for c in _readers(sdk)}
+    got, err = _validate(example_images, signalling, sig)
+    assert got == code, err
+    assert f"interrupted by {sig}" in err
+    assert {c["Id"] for c in _readers(sdk)} == before
+
+
+def test_a_reader_left_by_a_killed_run_is_removed_by_a_later_read(
+    example_images: str,
+    signalling: dict[str, str],
+    sdk: Any,
+    readers: None,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from tasks.lib.images import files
+    from tasks.lib.volumes import plan
+
+    before = {c["Id"] for c in _readers(sdk)}
+    got, _err = _validate(example_images, signalling, "SIGKILL")
+    assert got == -signal.SIGKILL
+    left = [c["Id"] for c in _readers(sdk) if c["Id"] not in before]
+    assert len(left) == 1  # what SIGKILL leaves: one reader, known by its helper label
+    ref = f"{example_images}/meeshy-gateway:v1.0.40"
+    files.read_image_files(sdk, ref, ["/etc/hostname"])  # young: maybe a live run's reader
+    assert left[0] in {c["Id"] for c in _readers(sdk)}
+    monkeypatch.setattr(plan, "STALE_CREATED", 0.0)  # as old as a minute
+    files.read_image_files(sdk, ref, ["/etc/hostname"])  # the next real read removes it
+    assert left[0] not in {c["Id"] for c in _readers(sdk)}

@@ -18,8 +18,7 @@ if TYPE_CHECKING:
     import docker
 
 SYMLINK_HOPS = 8
-READER_LABEL = "me.meeshy.image-reader"  # value: one token per read, to find it again
-STALE_READER = 60.0  # seconds: a reader lives for one read; older ones were abandoned
+READER_KIND = "image-reader"  # HELPER_LABEL's value on the reader containers
 MAX_FILE = 16 << 20  # a schema file is kilobytes: no more than this is read of one file
 
 
@@ -29,26 +28,32 @@ def read_image_files(
     """Create a container (never started), ``get_archive`` each path, remove the container.
     A missing path maps to None; symlinks are followed.
 
-    The container carries :data:`READER_LABEL`: a signal that cuts the create short (the
-    engine made it, the answer never came back) removes it by its label, and readers left by
-    a killed run are removed by the next read (a ``created`` container also makes
-    ``docker.ensure`` wait for it)."""
+    The container is a helper as the volume copies' are (``HELPER_LABEL``, kind
+    :data:`READER_KIND`) with a name of its own: a signal that cuts the create short (the
+    engine made it, the answer never came back) removes it by that name, and the readers a
+    killed run left (still ``created`` after ``STALE_CREATED``; such a container also makes
+    ``docker.ensure`` wait for it) are removed by the next read."""
     from docker.errors import NotFound
+
+    from tasks.lib.volumes.plan import HELPER_LABEL
 
     out: dict[str, bytes | None] = {}
     if not paths:
         return out
     remove_stale_readers(client)
-    token = uuid.uuid4().hex
+    container = f"meeshy-image-reader-{uuid.uuid4().hex[:12]}"
     try:
-        made = client.api.create_container(
-            ref, command=["true"], entrypoint=[], labels={READER_LABEL: token}
+        client.api.create_container(
+            ref,
+            command=["true"],
+            entrypoint=[],
+            name=container,
+            labels={HELPER_LABEL: READER_KIND},
         )
     except BaseException:
-        with held_signals():
-            remove_readers(client, f"{READER_LABEL}={token}")
+        with held_signals(), contextlib.suppress(*_lost()):
+            client.api.remove_container(container, force=True, v=True)
         raise
-    container = str(made["Id"])
     try:
         for path in paths:
             current = path
@@ -77,24 +82,29 @@ def read_image_files(
     return out
 
 
-def remove_readers(client: docker.DockerClient, label: str, *, older_than: float = 0.0) -> None:
-    """Remove the reader containers matching ``label`` created more than ``older_than``
-    seconds ago; best effort (the engine may be gone, another run may remove one first)."""
+def _lost() -> tuple[type[BaseException], ...]:
+    """What a best-effort cleanup swallows: the engine's and the link's errors, never a
+    signal's Interrupted."""
     from docker.errors import DockerException
     from requests import RequestException
 
-    lost = (DockerException, RequestException, OSError)  # never a signal's Interrupted
+    return (DockerException, RequestException, OSError)
+
+
+def remove_stale_readers(client: docker.DockerClient) -> None:
+    """Remove the readers a killed run left: created more than ``STALE_CREATED`` ago (a
+    younger one may be another run's live reader); best effort."""
+    from tasks.lib.volumes.plan import HELPER_LABEL, STALE_CREATED
+
+    lost = _lost()
     with contextlib.suppress(*lost):
         now = time.time()
-        for c in client.api.containers(all=True, filters={"label": label}):
-            if now - float(c.get("Created") or 0) >= older_than:
+        for c in client.api.containers(
+            all=True, filters={"label": f"{HELPER_LABEL}={READER_KIND}"}
+        ):
+            if now - float(c.get("Created") or 0) >= STALE_CREATED:
                 with contextlib.suppress(*lost):
                     client.api.remove_container(c["Id"], force=True, v=True)
-
-
-def remove_stale_readers(client: docker.DockerClient, *, older_than: float = STALE_READER) -> None:
-    """Readers a killed run left (another run's live reader is younger than a minute)."""
-    remove_readers(client, READER_LABEL, older_than=older_than)
 
 
 def first_member(chunks: Iterable[bytes], limit: int = MAX_FILE) -> tuple[bytes | None, str | None]:

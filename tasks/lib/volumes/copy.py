@@ -45,6 +45,7 @@ from tasks.lib.volumes.plan import (
     HELPER_KIND,
     HELPER_LABEL,
     MARKER_LABEL,
+    STALE_CREATED,
     TARGET_LABEL,
     CopyPlan,
     HelperSpec,
@@ -57,7 +58,6 @@ if TYPE_CHECKING:
 
     from tasks.lib.engine import EngineTarget
 
-STALE_CREATED = 60.0  # a helper still "created" this long after its creation was abandoned
 REMOVAL_WAIT = 10  # seconds to wait for the engine to remove an exited helper (AutoRemove)
 
 

@@ -29,8 +29,10 @@ DEFAULT_VOLUMES: tuple[str, ...] = ("meeshy-gateway-uploads", "meeshy-web-upload
 MODELS_VOLUME = "meeshy-models-data"
 DEFAULT_HELPER_IMAGE = "alpine"
 
-HELPER_LABEL = "me.meeshy.helper"
+HELPER_LABEL = "me.meeshy.helper"  # every helper container of these tasks: its kind
 HELPER_KIND = "volume-copy"
+# a helper still "created" this long after its creation was abandoned (a killed run's)
+STALE_CREATED = 60.0
 TARGET_LABEL = "me.meeshy.volume-copy.target"
 SOURCE_LABEL = "me.meeshy.volume-copy.source"
 COPY_OF_LABEL = "me.meeshy.staging-copy-of"
