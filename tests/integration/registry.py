@@ -216,30 +216,33 @@ def remove_namespace(namespace: str) -> None:
         client.close()
 
 
-def build_other_image(workdir: Path, ref: str) -> None:
-    """Build ``ref``: busybox plus a file of its own, so another image ID (alpine is busybox
-    on the test engine). ``workdir`` is a new folder for its context."""
-    workdir.mkdir()
-    (workdir / "Dockerfile").write_text(f"FROM busybox\nRUN echo {uuid.uuid4().hex} > /m\n")
+def build_image(context: Path, ref: str, dockerfile: str | None = None) -> None:
+    """``docker buildx build --load`` of the folder ``context`` as ``ref``; ``dockerfile``:
+    its Dockerfile's text, written first."""
+    context.mkdir(parents=True, exist_ok=True)
+    if dockerfile is not None:
+        (context / "Dockerfile").write_text(dockerfile)
     subprocess.run(
-        ["docker", "buildx", "build", "--load", "-q", "-t", ref, str(workdir)],
+        ["docker", "buildx", "build", "--load", "-q", "-t", ref, str(context)],
         check=True,
         capture_output=True,
     )
+
+
+def build_other_image(workdir: Path, ref: str) -> None:
+    """Build ``ref``: busybox plus a file of its own, so another image ID (alpine is busybox
+    on the test engine). ``workdir`` is a new folder for its context."""
+    build_image(workdir, ref, f"FROM busybox\nRUN echo {uuid.uuid4().hex} > /m\n")
 
 
 def build_unrelated_image(workdir: Path, ref: str) -> None:
     """Build ``ref``: busybox's files and one of its own in a single layer of its own, so
     an image that shares no layer with busybox (not built FROM it) yet runs as it does."""
-    workdir.mkdir()
-    (workdir / "Dockerfile").write_text(
+    build_image(
+        workdir,
+        ref,
         f"FROM busybox AS files\nRUN echo {uuid.uuid4().hex} > /m\n"
-        "FROM scratch\nCOPY --from=files / /\n"
-    )
-    subprocess.run(
-        ["docker", "buildx", "build", "--load", "-q", "-t", ref, str(workdir)],
-        check=True,
-        capture_output=True,
+        "FROM scratch\nCOPY --from=files / /\n",
     )
 
 

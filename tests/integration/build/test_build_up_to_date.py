@@ -16,7 +16,7 @@ import docker
 import pytest
 
 from tests.cli import run_inv
-from tests.integration.registry import build_other_image, own_namespace
+from tests.integration.registry import build_image, build_other_image, own_namespace
 
 pytestmark = pytest.mark.engine
 
@@ -138,14 +138,7 @@ def test_a_base_image_s_env_names_what_copy_takes(
     """BuildKit expands the base image's own ENV in a stage FROM it: with ``ENV SRC=envdir1``
     in the base, ``COPY ${SRC:-envdir2}/`` copies envdir1, which the key then names (read
     without the base's ENV, it named envdir2: a change to envdir1 was "up to date")."""
-    ctx = tmp_path / "env-base"
-    ctx.mkdir()
-    (ctx / "Dockerfile").write_text("FROM busybox\nENV SRC=envdir1\n")
-    subprocess.run(
-        ["docker", "buildx", "build", "--load", "-q", "-t", f"{base}:latest", str(ctx)],
-        check=True,
-        capture_output=True,
-    )
+    build_image(tmp_path / "env-base", f"{base}:latest", "FROM busybox\nENV SRC=envdir1\n")
     for name in ("envdir1", "envdir2"):
         (example_copy / name).mkdir()
         (example_copy / name / "f").write_text(name)
@@ -236,11 +229,7 @@ def test_key_files_are_what_docker_sends(tmp_path: Path, sdk: Any) -> None:
     )
     tag = f"t8ctx{uuid.uuid4().hex[:8]}:latest"
     try:
-        subprocess.run(
-            ["docker", "buildx", "build", "--load", "-q", "-t", tag, str(ctx)],
-            check=True,
-            capture_output=True,
-        )
+        build_image(ctx, tag)
         listing = subprocess.run(
             ["docker", "run", "--rm", "--entrypoint", "find", tag, "/ctx", "-mindepth", "1"],
             check=True,
@@ -321,11 +310,7 @@ def test_a_base_image_s_onbuild_triggers_make_the_context_an_input(
         return str(json.loads(r.out)[0]["result"])
 
     try:
-        subprocess.run(
-            ["docker", "buildx", "build", "--load", "-q", "-t", base, str(tmp_path / "base")],
-            check=True,
-            capture_output=True,
-        )
+        build_image(tmp_path / "base", base)
         assert status() == "built"
         assert status() == "up to date"
         (arch / "x").write_text("2\n")

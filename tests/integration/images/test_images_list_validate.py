@@ -18,6 +18,7 @@ from tests.cli import Call
 from tests.integration.registry import (
     EXAMPLE,
     build_example,
+    build_image,
     example_images,
     remove_namespace,
 )
@@ -139,16 +140,9 @@ def check_no_volume_left(client: Any, ref: str) -> None:
 @contextlib.contextmanager
 def built_image(tmp_path: Path, ref: str, dockerfile: str) -> Iterator[Any]:
     """``ref`` built from ``dockerfile``; yields an SDK client; the image is removed after."""
-    import subprocess
-
     import docker
 
-    (tmp_path / "Dockerfile").write_text(dockerfile)
-    subprocess.run(
-        ["docker", "buildx", "build", "--load", "-q", "-t", ref, str(tmp_path)],
-        check=True,
-        capture_output=True,
-    )
+    build_image(tmp_path, ref, dockerfile)
     client = docker.from_env()
     try:
         yield client
