@@ -24,7 +24,7 @@ import time
 import urllib.error
 import urllib.request
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from types import TracebackType
 from typing import Any
@@ -227,6 +227,24 @@ def build_image(context: Path, ref: str, dockerfile: str | None = None) -> None:
         check=True,
         capture_output=True,
     )
+
+
+@contextlib.contextmanager
+def own_base(sdk: Any, dockerfiles: Iterable[Path], prefix: str) -> Iterator[str]:
+    """A base image of the test's own, ``<name>:latest`` a tag of busybox, that
+    ``dockerfiles`` are FROM instead of busybox, so the test can retag it without touching
+    the shared busybox; its ``:latest`` and ``:other`` go afterwards (untagging busybox, or
+    removing the test's own image when it retagged the name)."""
+    name = f"{prefix}{uuid.uuid4().hex[:8]}"
+    sdk.api.tag("busybox:latest", name, "latest")
+    for df in dockerfiles:
+        df.write_text(df.read_text().replace("FROM busybox", f"FROM {name}"))
+    try:
+        yield name
+    finally:
+        for tag in ("latest", "other"):
+            rm = ["docker", "image", "rm", f"{name}:{tag}"]
+            subprocess.run(rm, check=False, capture_output=True)
 
 
 def build_other_image(workdir: Path, ref: str) -> None:

@@ -26,6 +26,7 @@ from tests.integration.registry import (
     LocalRegistry,
     build_other_image,
     build_unrelated_image,
+    own_base,
     own_namespace,
     registry,
 )
@@ -177,13 +178,8 @@ def test_a_file_created_and_removed_again_during_the_build_is_seen(
 def base(example_copy: Path, sdk: Any) -> Iterator[str]:
     """gateway's Dockerfile FROM ``<base>:latest``, a tag of busybox of the test's own (the
     test adds ``<base>:other``); both tags go afterwards."""
-    name = f"t8mvbase{uuid.uuid4().hex[:8]}"
-    sdk.api.tag("busybox:latest", name, "latest")
-    df = example_copy / "services/gateway/Dockerfile"
-    df.write_text(df.read_text().replace("FROM busybox", f"FROM {name}"))
-    yield name
-    for tag in ("latest", "other"):
-        subprocess.run(["docker", "image", "rm", f"{name}:{tag}"], check=False, capture_output=True)
+    with own_base(sdk, [example_copy / "services/gateway/Dockerfile"], "t8mvbase") as name:
+        yield name
 
 
 def test_a_base_image_retagged_during_the_build_is_seen(

@@ -16,7 +16,7 @@ import docker
 import pytest
 
 from tests.cli import run_inv
-from tests.integration.registry import build_image, build_other_image, own_namespace
+from tests.integration.registry import build_image, build_other_image, own_base, own_namespace
 
 pytestmark = pytest.mark.engine
 
@@ -33,13 +33,8 @@ def namespace() -> Iterator[str]:
 def base(sdk: Any, example_copy: Path) -> Iterator[str]:
     """The example's Dockerfiles on a base image of this test's own (a tag of busybox), so
     the test can retag it without touching the shared busybox."""
-    name = f"t8base{uuid.uuid4().hex[:8]}"
-    sdk.api.tag("busybox:latest", name, "latest")
-    for df in example_copy.rglob("Dockerfile"):
-        df.write_text(df.read_text().replace("FROM busybox", f"FROM {name}"))
-    yield name
-    # untags busybox, or removes the test's own image when the test retagged the name
-    subprocess.run(["docker", "image", "rm", f"{name}:latest"], capture_output=True, check=False)
+    with own_base(sdk, list(example_copy.rglob("Dockerfile")), "t8base") as name:
+        yield name
 
 
 def _statuses(root: Path, ns: str, *extra: str) -> dict[str, str]:
