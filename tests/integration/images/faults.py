@@ -105,6 +105,15 @@ class HookedClient(docker.DockerClient):
 
 
 @pytest.fixture
+def dead_port() -> Iterator[str]:
+    """``127.0.0.1:PORT`` where nothing listens (bound, so no one else takes it): a client
+    gets "connection refused" for real."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        yield f"127.0.0.1:{sock.getsockname()[1]}"
+
+
+@pytest.fixture
 def hooked() -> Iterator[HookedClient]:
     """A :class:`HookedClient` of the test's own (no hook set)."""
     client = HookedClient.connect()

@@ -17,7 +17,6 @@ loopback, with images of the test's own. Faults are real or injected around the 
 from __future__ import annotations
 
 import signal
-import socket
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -35,6 +34,7 @@ from tests.integration.images.faults import (
     Item,
     ManifestGate,
     OwnImages,
+    dead_port,
     die,
     hooked,
     killed_push,
@@ -44,7 +44,7 @@ from tests.integration.images.faults import (
 )
 from tests.integration.registry import LocalRegistry, registry
 
-__all__ = ["hooked", "own", "registry"]  # the fixtures, imported explicitly
+__all__ = ["dead_port", "hooked", "own", "registry"]  # the fixtures, imported explicitly
 
 pytestmark = [pytest.mark.engine, pytest.mark.registry]
 
@@ -88,15 +88,6 @@ class Pushes:
 @pytest.fixture
 def p(own: OwnImages, registry: LocalRegistry, hooked: HookedClient, tmp_path: Path) -> Pushes:
     return Pushes(own, registry, hooked, tmp_path / "state")
-
-
-@pytest.fixture
-def dead_port() -> Iterator[str]:
-    """``127.0.0.1:PORT`` where nothing listens (bound, so no one else takes it): the engine
-    gets "connection refused" for real."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        yield f"127.0.0.1:{sock.getsockname()[1]}"
 
 
 class Texts:

@@ -14,7 +14,6 @@ engine, with images of the test's own. Faults are real or injected around the re
 from __future__ import annotations
 
 import signal
-import socket
 from collections.abc import Callable
 from pathlib import Path
 
@@ -24,9 +23,9 @@ from tasks.lib.config import SCHEMA_LABEL, Settings, resolve
 from tasks.lib.errors import CommandFailed, Interrupted
 from tasks.lib.images import freshness, refs, tags
 from tasks.lib.images.store import find_images, short_id
-from tests.integration.images.faults import HookedClient, OwnImages, hooked, own
+from tests.integration.images.faults import HookedClient, OwnImages, dead_port, hooked, own
 
-__all__ = ["hooked", "own"]  # the fixtures, imported explicitly
+__all__ = ["dead_port", "hooked", "own"]  # the fixtures, imported explicitly
 
 pytestmark = pytest.mark.engine
 EXAMPLE = Path(__file__).resolve().parents[3] / "example"
@@ -135,27 +134,25 @@ def test_signal_after_every_tag_undoes_nothing(staged: Staged, own: OwnImages) -
     assert all(tagged[a.target] == a.image_id for a in staged.plan.actions)
 
 
-def test_rollback_that_fails_says_which_tag(staged: Staged, own: OwnImages) -> None:
+def test_rollback_that_fails_says_which_tag(staged: Staged, own: OwnImages, dead_port: str) -> None:
     """Putting gateway:staging back fails: the engine is gone for that call (the hook sends
     it, for real, to an address where no engine listens; every other call is the engine's)."""
     import docker
 
     staged.source_gone(staged.web)
-    with socket.socket() as nobody:  # bound, not listening: "connection refused"
-        nobody.bind(("127.0.0.1", 0))
-        gone = docker.APIClient(
-            base_url=f"tcp://127.0.0.1:{nobody.getsockname()[1]}", version="1.41"
-        )
+    gone = docker.APIClient(base_url=f"tcp://{dead_port}", version="1.41")
 
-        def lose_the_engine(image: str, ref: str, real: Callable[[], bool]) -> bool:
-            if image != staged.old:
-                return real()
-            repo, _, tag = ref.rpartition(":")
-            return gone.tag(image, repo, tag, force=True)
+    def lose_the_engine(image: str, ref: str, real: Callable[[], bool]) -> bool:
+        if image != staged.old:
+            return real()
+        repo, _, tag = ref.rpartition(":")
+        return gone.tag(image, repo, tag, force=True)
 
-        staged.client.api.on_tag = lose_the_engine
+    staged.client.api.on_tag = lose_the_engine
+    try:
         with pytest.raises(CommandFailed) as info:
             tags.apply_tags(staged.client, staged.plan)
+    finally:
         gone.close()
     assert info.value.line().endswith(
         f"the rollback failed for {staged.gateway}:staging: the Docker engine went away: "
